@@ -1,0 +1,240 @@
+//! ESP throughput against the bare cipher of the same library, in one run.
+//!
+//! Groups `esp/<suite>/<bytes>`, functions:
+//! - `raw_seal` / `raw_open`: aws-lc-rs alone on `bytes` bytes (AEAD with an 8-byte AAD,
+//!   or AES-CBC then HMAC-SHA-256 over the result);
+//! - `encap` / `decap`: Palisade's `Sad::encapsulate` / `Sad::decapsulate` of an IPv4
+//!   packet of `bytes` bytes in tunnel mode (outer header, ESP header, IV, padding,
+//!   trailer, ICV, sequence numbers, anti-replay, lifetime and counters included).
+//!
+//! Each iteration gets a fresh copy of its input (criterion's `iter_batched`, copy not
+//! timed), since a sealed packet can only be opened once (anti-replay).
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use aws_lc_rs::aead::{
+    AES_128_GCM, AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey,
+};
+use aws_lc_rs::cipher::{
+    AES_128, DecryptingKey, EncryptingKey, EncryptionContext, UnboundCipherKey,
+};
+use aws_lc_rs::hmac;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use palisade_esp::{Direction, EspSuite, Mode, Packet, SaConfig, SaTransform, Sad};
+
+const HEAD: usize = 128;
+const TAIL: usize = 128;
+const SIZES: [usize; 4] = [64, 512, 1400, 8192];
+
+fn ip_packet(len: usize) -> Vec<u8> {
+    let mut p = vec![0x5au8; len];
+    let hdr = palisade_wire::Ipv4Header {
+        dscp: 0,
+        ecn: 0,
+        total_len: len as u16,
+        identification: 1,
+        dont_fragment: true,
+        more_fragments: false,
+        fragment_offset: 0,
+        ttl: 64,
+        protocol: palisade_wire::proto::UDP,
+        checksum: 0,
+        src: [10, 1, 0, 1],
+        dst: [10, 2, 0, 1],
+        header_len: 20,
+    };
+    hdr.write(&mut p).expect("header");
+    p
+}
+
+fn framed(packet: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; HEAD + packet.len() + TAIL];
+    buf[HEAD..HEAD + packet.len()].copy_from_slice(packet);
+    buf
+}
+
+struct Sads {
+    tx: Sad,
+    rx: Sad,
+    out: palisade_esp::SaHandle,
+}
+
+fn sads(suite: EspSuite) -> Sads {
+    let now = Instant::now();
+    let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+    let keys: Vec<u8> = (0..suite.keymat_len()).map(|i| i as u8).collect();
+    let cfg = |dir, l, r| {
+        let mut c = SaConfig::new(0x1234_5678, dir, SaTransform::Esp(suite), l, r);
+        c.mode = Mode::Tunnel;
+        c
+    };
+    let (mut tx, mut rx) = (Sad::new(), Sad::new());
+    let out = tx
+        .install(cfg(Direction::Outbound, a, b), &keys, now)
+        .expect("outbound");
+    rx.install(cfg(Direction::Inbound, b, a), &keys, now)
+        .expect("inbound");
+    Sads { tx, rx, out }
+}
+
+/// The bare primitive of a suite, as aws-lc-rs offers it (built once, so size is moot).
+#[allow(clippy::large_enum_variant)]
+enum Raw {
+    Aead(LessSafeKey),
+    CbcSha256 {
+        enc: EncryptingKey,
+        dec: DecryptingKey,
+        mac: hmac::Key,
+    },
+}
+
+impl Raw {
+    fn new(suite: &str) -> Raw {
+        let key = [7u8; 32];
+        match suite {
+            "aes128gcm" => Raw::Aead(LessSafeKey::new(
+                UnboundKey::new(&AES_128_GCM, &key[..16]).expect("key"),
+            )),
+            "aes256gcm" => Raw::Aead(LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, &key).expect("key"),
+            )),
+            "chacha20poly1305" => Raw::Aead(LessSafeKey::new(
+                UnboundKey::new(&CHACHA20_POLY1305, &key).expect("key"),
+            )),
+            _ => Raw::CbcSha256 {
+                enc: EncryptingKey::cbc(UnboundCipherKey::new(&AES_128, &key[..16]).expect("key"))
+                    .expect("cbc"),
+                dec: DecryptingKey::cbc(UnboundCipherKey::new(&AES_128, &key[..16]).expect("key"))
+                    .expect("cbc"),
+                mac: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            },
+        }
+    }
+
+    /// Seals `buf[..len]`, leaving the tag in `buf[len..len + 16]`.
+    fn seal(&self, buf: &mut [u8], len: usize) {
+        match self {
+            Raw::Aead(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::from([0u8; 8]),
+                        &mut buf[..len],
+                    )
+                    .expect("seal");
+                buf[len..len + 16].copy_from_slice(tag.as_ref());
+            }
+            Raw::CbcSha256 { enc, mac, .. } => {
+                let n = len / 16 * 16;
+                enc.less_safe_encrypt(&mut buf[..n], EncryptionContext::Iv128([3u8; 16].into()))
+                    .expect("cbc");
+                let tag = hmac::sign(mac, &buf[..len]);
+                buf[len..len + 16].copy_from_slice(&tag.as_ref()[..16]);
+            }
+        }
+    }
+
+    fn open(&self, buf: &mut [u8], len: usize) {
+        match self {
+            Raw::Aead(k) => {
+                let (data, tag) = buf[..len + 16].split_at_mut(len);
+                k.open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::from([0u8; 8]),
+                    tag,
+                    data,
+                )
+                .expect("open");
+            }
+            Raw::CbcSha256 { dec, mac, .. } => {
+                let tag = hmac::sign(mac, &buf[..len]);
+                assert!(
+                    aws_lc_rs::constant_time::verify_slices_are_equal(
+                        &tag.as_ref()[..16],
+                        &buf[len..len + 16]
+                    )
+                    .is_ok()
+                );
+                let n = len / 16 * 16;
+                dec.decrypt(
+                    &mut buf[..n],
+                    aws_lc_rs::cipher::DecryptionContext::Iv128([3u8; 16].into()),
+                )
+                .expect("cbc");
+            }
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let suites = [
+        ("aes128gcm", EspSuite::AES128_GCM16),
+        ("aes256gcm", EspSuite::AES256_GCM16),
+        ("chacha20poly1305", EspSuite::CHACHA20_POLY1305),
+        ("aes128cbc_sha256", EspSuite::AES128_CBC_SHA256_128),
+    ];
+    for (name, suite) in suites {
+        let raw = Raw::new(name);
+        for size in SIZES {
+            let mut g = c.benchmark_group(format!("esp/{name}/{size}"));
+            g.throughput(Throughput::Bytes(size as u64));
+            let packet = ip_packet(size);
+            let plain = framed(&packet);
+
+            g.bench_function("raw_seal", |b| {
+                b.iter_batched_ref(
+                    || plain.clone(),
+                    |buf| raw.seal(black_box(buf), size),
+                    BatchSize::SmallInput,
+                )
+            });
+            let mut sealed_raw = plain.clone();
+            raw.seal(&mut sealed_raw, size);
+            g.bench_function("raw_open", |b| {
+                b.iter_batched_ref(
+                    || sealed_raw.clone(),
+                    |buf| raw.open(black_box(buf), size),
+                    BatchSize::SmallInput,
+                )
+            });
+
+            let mut s = sads(suite);
+            let now = Instant::now();
+            g.bench_function("encap", |b| {
+                b.iter_batched_ref(
+                    || plain.clone(),
+                    |buf| {
+                        let mut pkt = Packet::new(buf, HEAD, size);
+                        s.tx.encapsulate(s.out, &mut pkt, now).expect("encap");
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            // Decap needs a new sequence number each time: seal in the (untimed) setup.
+            let (tx, rx, out) = (&mut s.tx, &mut s.rx, s.out);
+            g.bench_function("decap", |b| {
+                b.iter_batched_ref(
+                    || {
+                        let mut buf = plain.clone();
+                        let mut pkt = Packet::new(&mut buf, HEAD, size);
+                        tx.encapsulate(out, &mut pkt, now).expect("encap");
+                        let range = (pkt.start, pkt.len);
+                        (buf, range)
+                    },
+                    |(buf, (start, len))| {
+                        let mut pkt = Packet::new(buf, *start, *len);
+                        rx.decapsulate(&mut pkt, now).expect("decap");
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,457 @@
+//! The Security Association Database (RFC 4301 §4.4.2): inbound lookup by SPI in O(1),
+//! outbound by handle, and the global drop counters.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::counters::DropCounters;
+use crate::decap::{self, Opened};
+use crate::encap::{self, Encapsulated};
+use crate::error::{ConfigError, EspError};
+use crate::lifetime::Expiry;
+use crate::outer::Outer;
+use crate::packet::Packet;
+use crate::sa::{Direction, SaConfig, SecurityAssociation};
+
+/// Names an installed SA. A handle of a removed SA never names a later one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SaHandle {
+    index: u32,
+    generation: u32,
+}
+
+/// A decapsulated packet and the SA that opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decapsulated {
+    /// The inbound SA that opened the innermost IPsec header.
+    pub sa: SaHandle,
+    /// For an AH+ESP bundle, the AH SA that verified the outer layer.
+    pub outer_sa: Option<SaHandle>,
+    /// Details of the opened packet.
+    pub opened: Opened,
+}
+
+/// SAs applied together to one packet: ESP inside AH (WFP's IPSEC_SA_BUNDLE with two
+/// SAs, spec §6.1). Outbound, ESP is applied first, then AH over the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaBundle {
+    /// The ESP SA.
+    pub esp: SaHandle,
+    /// The AH SA (transport mode) over it, if any.
+    pub ah: Option<SaHandle>,
+}
+
+/// A lifetime event found by [`Sad::poll_lifetimes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifetimeEvent {
+    /// The SA concerned.
+    pub sa: SaHandle,
+    /// `NewlySoft` (time to rekey) or `HardExpired` (the SA no longer passes traffic).
+    pub expiry: Expiry,
+}
+
+struct Slot {
+    generation: u32,
+    sa: Option<SecurityAssociation>,
+}
+
+/// SPIs are chosen by us or by IKE, never by the sender of a packet, so a fixed
+/// multiplicative hash is enough and much cheaper than SipHash on the per-packet path.
+#[derive(Default)]
+struct SpiHasher(u64);
+
+impl Hasher for SpiHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// (IP protocol, SPI) packed in a u64.
+type SpiKey = u64;
+
+fn spi_key(protocol: u8, spi: u32) -> SpiKey {
+    (u64::from(protocol) << 32) | u64::from(spi)
+}
+
+/// The SAs of one host.
+#[derive(Default)]
+pub struct Sad {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Inbound SAs by (protocol, SPI). Usually one; several only when peers picked the
+    /// same SPI for different local addresses, and then the destination decides.
+    inbound: HashMap<SpiKey, Vec<(IpAddr, SaHandle)>, BuildHasherDefault<SpiHasher>>,
+    drops: DropCounters,
+}
+
+impl core::fmt::Debug for Sad {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sad")
+            .field("sas", &self.len())
+            .field("drops", &self.drops)
+            .finish()
+    }
+}
+
+impl Sad {
+    /// An empty SAD.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keys and installs an SA (see [`SecurityAssociation::new`] for `keymat`).
+    pub fn install(
+        &mut self,
+        config: SaConfig,
+        keymat: &[u8],
+        now: Instant,
+    ) -> Result<SaHandle, ConfigError> {
+        let inbound_key = (config.direction == Direction::Inbound)
+            .then(|| spi_key(config.transform.ip_protocol(), config.spi));
+        if let Some(key) = inbound_key
+            && self
+                .inbound
+                .get(&key)
+                .is_some_and(|v| v.iter().any(|(dst, _)| *dst == config.local))
+        {
+            return Err(ConfigError::DuplicateSpi(config.spi));
+        }
+        let local = config.local;
+        let sa = SecurityAssociation::new(config, keymat, now)?;
+        let handle = match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.sa = Some(sa);
+                SaHandle {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                let index = u32::try_from(self.slots.len())
+                    .map_err(|_| ConfigError::Bundle("SAD is full"))?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    sa: Some(sa),
+                });
+                SaHandle {
+                    index,
+                    generation: 0,
+                }
+            }
+        };
+        if let Some(key) = inbound_key {
+            self.inbound.entry(key).or_default().push((local, handle));
+        }
+        Ok(handle)
+    }
+
+    /// Removes an SA; its keys are zeroized as it drops. Returns its configuration.
+    pub fn remove(&mut self, handle: SaHandle) -> Result<SaConfig, ConfigError> {
+        let slot = self
+            .slots
+            .get_mut(handle.index as usize)
+            .filter(|s| s.generation == handle.generation && s.sa.is_some())
+            .ok_or(ConfigError::NoSuchSa)?;
+        let sa = slot.sa.take().ok_or(ConfigError::NoSuchSa)?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(handle.index);
+        let config = sa.config().clone();
+        if config.direction == Direction::Inbound {
+            let key = spi_key(config.transform.ip_protocol(), config.spi);
+            if let Some(list) = self.inbound.get_mut(&key) {
+                list.retain(|(_, h)| *h != handle);
+                if list.is_empty() {
+                    self.inbound.remove(&key);
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The SA a handle names.
+    pub fn get(&self, handle: SaHandle) -> Option<&SecurityAssociation> {
+        self.slots
+            .get(handle.index as usize)
+            .filter(|s| s.generation == handle.generation)
+            .and_then(|s| s.sa.as_ref())
+    }
+
+    fn get_mut(&mut self, handle: SaHandle) -> Option<&mut SecurityAssociation> {
+        self.slots
+            .get_mut(handle.index as usize)
+            .filter(|s| s.generation == handle.generation)
+            .and_then(|s| s.sa.as_mut())
+    }
+
+    /// Mutable access for tests and benchmarks (e.g. to jump the sequence number).
+    #[doc(hidden)]
+    pub fn get_mut_for_test(&mut self, handle: SaHandle) -> Option<&mut SecurityAssociation> {
+        self.get_mut(handle)
+    }
+
+    /// Number of installed SAs.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.sa.is_some()).count()
+    }
+
+    /// Whether no SA is installed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every installed SA with its handle.
+    pub fn iter(&self) -> impl Iterator<Item = (SaHandle, &SecurityAssociation)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.sa.as_ref().map(|sa| {
+                (
+                    SaHandle {
+                        index: i as u32,
+                        generation: s.generation,
+                    },
+                    sa,
+                )
+            })
+        })
+    }
+
+    /// Drops by reason over all SAs, including packets that matched none.
+    pub fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// The inbound SA for a protocol, SPI and destination address.
+    pub fn lookup_inbound(&self, protocol: u8, spi: u32, dst: IpAddr) -> Option<SaHandle> {
+        match self.inbound.get(&spi_key(protocol, spi))?.as_slice() {
+            [(_, only)] => Some(*only),
+            several => several.iter().find(|(d, _)| *d == dst).map(|(_, h)| *h),
+        }
+    }
+
+    /// Protects one packet with an outbound SA, in place.
+    pub fn encapsulate(
+        &mut self,
+        handle: SaHandle,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Result<Encapsulated, EspError> {
+        let result = match self.get_mut(handle) {
+            Some(sa) if sa.config.direction == Direction::Outbound => {
+                let r = match sa.config.transform {
+                    crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
+                    crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
+                };
+                if let Err(e) = r {
+                    sa.counters.drops.count(e.reason());
+                }
+                r
+            }
+            _ => Err(EspError::NoSuchSa),
+        };
+        if let Err(e) = result {
+            self.drops.count(e.reason());
+        }
+        result
+    }
+
+    /// Opens one received IPsec packet (ESP, ESP in UDP, or AH) in place.
+    pub fn decapsulate(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Result<Decapsulated, EspError> {
+        let result = self.decapsulate_inner(pkt, now);
+        if let Err(e) = result {
+            self.drops.count(e.reason());
+        }
+        result
+    }
+
+    fn decapsulate_inner(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Result<Decapsulated, EspError> {
+        if !pkt.is_valid() {
+            return Err(EspError::Malformed("packet range outside the buffer"));
+        }
+        let outer = Outer::parse(pkt.bytes())?;
+        if outer.ipsec_protocol() == palisade_wire::proto::ESP {
+            return self.decapsulate_esp_only(pkt, &outer, now);
+        }
+        let spi_at = pkt.start + outer.ipsec_offset + spi_offset(outer.ipsec_protocol());
+        let spi_bytes = pkt.buf.get(spi_at..spi_at + 4).ok_or(EspError::TooShort)?;
+        let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
+        let handle = self
+            .lookup_inbound(outer.ipsec_protocol(), spi, outer.dst)
+            .ok_or(EspError::UnknownSpi(spi))?;
+        let sa = self.get_mut(handle).ok_or(EspError::UnknownSpi(spi))?;
+        let is_ah = outer.ipsec_protocol() == palisade_wire::proto::AH;
+        let r = if is_ah {
+            crate::ah::decapsulate(sa, pkt, &outer, now)
+        } else {
+            decap::decapsulate(sa, pkt, &outer, now)
+        };
+        let opened = r.inspect_err(|e| sa.counters.drops.count(e.reason()))?;
+        if is_ah && opened.next_header == palisade_wire::proto::ESP {
+            // ESP inside AH: the bundle's inner layer. One level only, as bundles allow.
+            let outer = Outer::parse(pkt.bytes())?;
+            if outer.ipsec_protocol() != palisade_wire::proto::ESP {
+                return Err(EspError::Malformed("AH bundle without ESP inside"));
+            }
+            let inner = self.decapsulate_esp_only(pkt, &outer, now)?;
+            return Ok(Decapsulated {
+                sa: inner.sa,
+                outer_sa: Some(handle),
+                opened: inner.opened,
+            });
+        }
+        Ok(Decapsulated {
+            sa: handle,
+            outer_sa: None,
+            opened,
+        })
+    }
+
+    fn decapsulate_esp_only(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        outer: &Outer,
+        now: Instant,
+    ) -> Result<Decapsulated, EspError> {
+        let spi_at = pkt.start + outer.ipsec_offset;
+        let spi_bytes = pkt.buf.get(spi_at..spi_at + 4).ok_or(EspError::TooShort)?;
+        let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
+        let handle = self
+            .lookup_inbound(palisade_wire::proto::ESP, spi, outer.dst)
+            .ok_or(EspError::UnknownSpi(spi))?;
+        let sa = self.get_mut(handle).ok_or(EspError::UnknownSpi(spi))?;
+        let opened = decap::decapsulate(sa, pkt, outer, now)
+            .inspect_err(|e| sa.counters.drops.count(e.reason()))?;
+        Ok(Decapsulated {
+            sa: handle,
+            outer_sa: None,
+            opened,
+        })
+    }
+
+    /// Protects one packet with a bundle: ESP, then AH over it.
+    pub fn encapsulate_bundle(
+        &mut self,
+        bundle: SaBundle,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Result<Encapsulated, EspError> {
+        let esp = self.encapsulate(bundle.esp, pkt, now)?;
+        match bundle.ah {
+            None => Ok(esp),
+            Some(ah) => {
+                let a = self.encapsulate(ah, pkt, now)?;
+                Ok(Encapsulated {
+                    seq: esp.seq,
+                    soft_expired: esp.soft_expired || a.soft_expired,
+                })
+            }
+        }
+    }
+
+    /// Checks that a bundle is ESP inside transport-mode AH, both outbound.
+    pub fn check_bundle(&self, bundle: SaBundle) -> Result<(), ConfigError> {
+        let esp = self.get(bundle.esp).ok_or(ConfigError::NoSuchSa)?;
+        if !matches!(esp.config().transform, crate::sa::SaTransform::Esp(_)) {
+            return Err(ConfigError::Bundle("the first SA must be ESP"));
+        }
+        if let Some(ah) = bundle.ah {
+            let ah = self.get(ah).ok_or(ConfigError::NoSuchSa)?;
+            if !matches!(ah.config().transform, crate::sa::SaTransform::Ah(_))
+                || ah.config().mode != crate::sa::Mode::Transport
+            {
+                return Err(ConfigError::Bundle(
+                    "the second SA must be transport-mode AH",
+                ));
+            }
+            if ah.config().direction != esp.config().direction {
+                return Err(ConfigError::Bundle("both SAs must have the same direction"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Protects a batch with one SA; `results[i]` is the outcome for `pkts[i]`.
+    pub fn encapsulate_batch(
+        &mut self,
+        handle: SaHandle,
+        pkts: &mut [Packet<'_>],
+        now: Instant,
+        results: &mut [Result<Encapsulated, EspError>],
+    ) {
+        for (pkt, out) in pkts.iter_mut().zip(results.iter_mut()) {
+            *out = self.encapsulate(handle, pkt, now);
+        }
+    }
+
+    /// Opens a batch; `results[i]` is the outcome for `pkts[i]`.
+    pub fn decapsulate_batch(
+        &mut self,
+        pkts: &mut [Packet<'_>],
+        now: Instant,
+        results: &mut [Result<Decapsulated, EspError>],
+    ) {
+        for (pkt, out) in pkts.iter_mut().zip(results.iter_mut()) {
+            *out = self.decapsulate(pkt, now);
+        }
+    }
+
+    /// Time-driven lifetime checks: appends every SA that became soft-expired or
+    /// hard-expired since the last call. Hard-expired SAs stay installed (and drop
+    /// traffic) until the caller removes them.
+    pub fn poll_lifetimes(&mut self, now: Instant, events: &mut Vec<LifetimeEvent>) {
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(sa) = slot.sa.as_mut() {
+                let expiry = sa.lifetime.poll(now);
+                let report = match expiry {
+                    Expiry::NewlySoft => true,
+                    Expiry::HardExpired => !core::mem::replace(&mut sa.hard_reported, true),
+                    Expiry::Alive | Expiry::SoftExpired => false,
+                };
+                if report {
+                    events.push(LifetimeEvent {
+                        sa: SaHandle {
+                            index: i as u32,
+                            generation: slot.generation,
+                        },
+                        expiry,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The earliest time-based lifetime event of any SA.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.sa.as_ref())
+            .filter_map(|sa| sa.lifetime.next_deadline())
+            .min()
+    }
+}
+
+/// Where the SPI sits in the IPsec header: first in ESP, after 4 bytes in AH.
+fn spi_offset(protocol: u8) -> usize {
+    if protocol == palisade_wire::proto::AH {
+        4
+    } else {
+        0
+    }
+}
