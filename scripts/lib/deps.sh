@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Installs what Palisade's tests and demo need, only where it is missing.
+# Sourced by scripts/test.sh, scripts/demo.sh and .ci/run.
+
+palisade_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        palisade_log "apt-get not found: install these packages by hand: $*"
+        return 1
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ "$apt_updated" -eq 0 ]; then
+        $sudo apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# Rust 1.85 or newer (edition 2024). Debian's own rustc is too old, so rustup it is.
+ensure_rust() {
+    if [ -f "$HOME/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "$HOME/.cargo/env"
+    fi
+    if command -v cargo >/dev/null 2>&1; then
+        return 0
+    fi
+    palisade_log "cargo not found: installing Rust with rustup"
+    command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
+    command -v cc >/dev/null 2>&1 || apt_install build-essential
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy,rustfmt
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+}
+
+# The C compiler aws-lc-sys builds with.
+ensure_cc() {
+    command -v cc >/dev/null 2>&1 || apt_install build-essential
+}
+
+# scapy (with cryptography) is the independent ESP/AH implementation the tests check
+# Palisade against, byte for byte.
+ensure_python_deps() {
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    if python3 -c 'import scapy.layers.ipsec, cryptography' 2>/dev/null; then
+        return 0
+    fi
+    palisade_log "installing scapy and cryptography (pip)"
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+    python3 -m pip install --quiet scapy cryptography 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages scapy cryptography
+}
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/palisade/target}"
+mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/palisade/target"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs Palisade's whole test suite: unit and property tests, RFC test vectors, and the
+# byte-for-byte interop tests against scapy's ESP/AH. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/deps.sh
+. scripts/lib/deps.sh
+ensure_rust
+ensure_cc
+ensure_python_deps
+palisade_log "cargo test (build output in $CARGO_TARGET_DIR)"
+cargo test --workspace --locked
