@@ -44,6 +44,7 @@ pub(crate) fn encapsulate(
     let version = ip_version(bytes)?;
     let v6 = version == IpVersion::V6;
     // What stays in front of AH, the byte announcing what follows it, and that value.
+    let mut inner = None;
     let (front, nh_field, next_header, total) = match (sa.config.mode, version) {
         (Mode::Transport, IpVersion::V4) => {
             let h = Ipv4Header::parse(bytes)?;
@@ -57,18 +58,11 @@ pub(crate) fn encapsulate(
             let field = chain.next_header_field_offset(index);
             (front, field, bytes[field], total)
         }
-        (Mode::Tunnel, IpVersion::V4) => (
-            0,
-            0,
-            proto::IPIP,
-            usize::from(Ipv4Header::parse(bytes)?.total_len),
-        ),
-        (Mode::Tunnel, IpVersion::V6) => (
-            0,
-            0,
-            proto::IPV6,
-            IPV6_HEADER_LEN + usize::from(Ipv6Header::parse(bytes)?.payload_len),
-        ),
+        (Mode::Tunnel, _) => {
+            let i = tunnel::inspect_inner(bytes)?;
+            inner = Some(i);
+            (0, 0, i.next_header, i.total)
+        }
     };
     pkt.len = total;
     let t = transform(sa)?;
@@ -108,10 +102,10 @@ pub(crate) fn encapsulate(
     .write(&mut buf[ah_start..ah_start + ah_len])?;
     buf[ah_start + AH_FIXED_LEN..ah_start + ah_len].fill(0);
 
-    let (hdr_len, hdr_nh_field) = match sa.config.mode {
-        Mode::Transport => (front, nh_field),
-        Mode::Tunnel => {
-            tunnel::write_outer_header(sa, buf, start, start + grow, new_len, proto::AH)?;
+    let (hdr_len, hdr_nh_field) = match &inner {
+        None => (front, nh_field),
+        Some(inner) => {
+            tunnel::write_outer_header(sa, buf, start, inner, new_len, proto::AH)?;
             (outer_len, if outer_v6 { 6 } else { 9 })
         }
     };

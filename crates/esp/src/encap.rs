@@ -39,6 +39,8 @@ struct Split {
     next_header: u8,
     /// Length of the whole packet as its header declares it.
     total: usize,
+    /// Tunnel mode: the inner header's facts for the outer one.
+    inner: Option<tunnel::Inner>,
 }
 
 /// Seals `pkt` with the outbound ESP SA `sa`.
@@ -120,13 +122,10 @@ pub(crate) fn encapsulate(
     }
     buf[plain_end + pad] = pad as u8;
     buf[plain_end + pad + 1] = split.next_header;
-    // Before sealing: tunnel mode reads the inner header's DSCP, ECN and DF.
     let wire_proto = if udp_len > 0 { proto::UDP } else { proto::ESP };
-    match sa.config.mode {
-        Mode::Transport => fix_transport_header(buf, start, &split, new_len, wire_proto)?,
-        Mode::Tunnel => {
-            tunnel::write_outer_header(sa, buf, start, start + grow_front, new_len, wire_proto)?
-        }
+    match &split.inner {
+        None => fix_transport_header(buf, start, &split, new_len, wire_proto)?,
+        Some(inner) => tunnel::write_outer_header(sa, buf, start, inner, new_len, wire_proto)?,
     }
     if let Cipher::Esp(transform) = &sa.cipher {
         transform.seal(&mut buf[esp_start..end], seq, sa.config.esn)?;
@@ -174,6 +173,7 @@ fn split_transport(bytes: &[u8]) -> Result<Split, EspError> {
                 next_header_field: 9,
                 next_header: h.protocol,
                 total: usize::from(h.total_len),
+                inner: None,
             })
         }
         IpVersion::V6 => {
@@ -196,6 +196,7 @@ fn split_transport(bytes: &[u8]) -> Result<Split, EspError> {
                 next_header_field,
                 next_header,
                 total,
+                inner: None,
             })
         }
     }
@@ -203,21 +204,13 @@ fn split_transport(bytes: &[u8]) -> Result<Split, EspError> {
 
 /// Tunnel mode: the whole inner packet is the payload.
 fn split_tunnel(bytes: &[u8]) -> Result<Split, EspError> {
-    let (next_header, total) = match ip_version(bytes)? {
-        IpVersion::V4 => (
-            proto::IPIP,
-            usize::from(Ipv4Header::parse(bytes)?.total_len),
-        ),
-        IpVersion::V6 => (
-            proto::IPV6,
-            IPV6_HEADER_LEN + usize::from(Ipv6Header::parse(bytes)?.payload_len),
-        ),
-    };
+    let inner = tunnel::inspect_inner(bytes)?;
     Ok(Split {
         front: 0,
         next_header_field: 0,
-        next_header,
-        total,
+        next_header: inner.next_header,
+        total: inner.total,
+        inner: Some(inner),
     })
 }
 

@@ -111,6 +111,10 @@ pub struct LifetimeTracker {
     bytes: u64,
     packets: u64,
     soft_signalled: bool,
+    // The time limits as instants, computed once so that the per-packet check is a
+    // comparison; `None` when unset or beyond what `Instant` can represent.
+    soft_at: Option<Instant>,
+    hard_at: Option<Instant>,
     // Sticky so that a smaller packet after a refused one cannot slip
     // under the byte limit, and an earlier `now` cannot revive the SA.
     hard_expired: bool,
@@ -128,6 +132,8 @@ impl LifetimeTracker {
             bytes: 0,
             packets: 0,
             soft_signalled: false,
+            soft_at: lifetime.soft.time.and_then(|d| now.checked_add(d)),
+            hard_at: lifetime.hard.time.and_then(|d| now.checked_add(d)),
             hard_expired: false,
         }
     }
@@ -188,13 +194,12 @@ impl LifetimeTracker {
         if self.hard_expired {
             return None;
         }
-        let deadline = |limit: Option<Duration>| limit.and_then(|d| self.created.checked_add(d));
         let soft = if self.soft_signalled {
             None
         } else {
-            deadline(self.limits.soft.time)
+            self.soft_at
         };
-        let hard = deadline(self.limits.hard.time);
+        let hard = self.hard_at;
         match (soft, hard) {
             (Some(s), Some(h)) => Some(s.min(h)),
             (s, h) => s.or(h),
@@ -221,31 +226,26 @@ impl LifetimeTracker {
         &self.limits
     }
 
-    fn age(&self, now: Instant) -> Duration {
-        // A `now` before creation (caller's clock misuse) counts as age 0
-        // rather than panicking.
-        now.saturating_duration_since(self.created)
-    }
-
     /// Hard-expired without looking at a next packet. A counter sitting
     /// exactly at its hard limit counts: the packet that got it there was
     /// the last one allowed.
     fn hard_reached(&self, now: Instant) -> bool {
         let hard = self.limits.hard;
         self.hard_expired
-            || reached(self.age(now), hard.time)
+            || self.hard_at.is_some_and(|at| now >= at)
             || reached(self.bytes, hard.bytes)
             || reached(self.packets, hard.packets)
     }
 
     fn soft_state(&mut self, now: Instant) -> Expiry {
+        if self.soft_signalled {
+            return Expiry::SoftExpired;
+        }
         let soft = self.limits.soft;
         let reached_now = reached(self.bytes, soft.bytes)
             || reached(self.packets, soft.packets)
-            || reached(self.age(now), soft.time);
-        if self.soft_signalled {
-            Expiry::SoftExpired
-        } else if reached_now {
+            || self.soft_at.is_some_and(|at| now >= at);
+        if reached_now {
             self.soft_signalled = true;
             Expiry::NewlySoft
         } else {

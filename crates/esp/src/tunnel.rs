@@ -13,26 +13,63 @@ use crate::error::EspError;
 use crate::outer::Outer;
 use crate::sa::{DfPolicy, SecurityAssociation};
 
-/// Tunnel mode: a fresh outer header, DSCP/ECN/DF taken from the inner one per policy.
+/// What the outer header and the ESP trailer need from an inner packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inner {
+    /// 4 (IPv4) or 41 (IPv6): the Next Header for ESP or AH.
+    pub next_header: u8,
+    /// Length of the inner packet as its header declares it.
+    pub total: usize,
+    /// Its TOS / traffic class octet.
+    pub tos: u8,
+    /// Its DF bit (IPv6: set, as routers never fragment it).
+    pub df: bool,
+}
+
+/// Parses the inner packet's header once for everything tunnel mode needs.
+pub(crate) fn inspect_inner(bytes: &[u8]) -> Result<Inner, EspError> {
+    match ip_version(bytes)? {
+        IpVersion::V4 => {
+            let h = Ipv4Header::parse(bytes)?;
+            Ok(Inner {
+                next_header: proto::IPIP,
+                total: usize::from(h.total_len),
+                tos: (h.dscp << 2) | h.ecn,
+                df: h.dont_fragment,
+            })
+        }
+        IpVersion::V6 => {
+            let h = Ipv6Header::parse(bytes)?;
+            Ok(Inner {
+                next_header: proto::IPV6,
+                total: IPV6_HEADER_LEN + usize::from(h.payload_len),
+                tos: h.traffic_class,
+                df: true,
+            })
+        }
+    }
+}
+
+/// A fresh outer header at `buf[start..]`, DSCP/ECN/DF taken from the inner packet per
+/// the SA's policy.
 pub(crate) fn write_outer_header(
     sa: &mut SecurityAssociation,
     buf: &mut [u8],
     start: usize,
-    inner_start: usize,
+    inner: &Inner,
     new_len: usize,
     wire_proto: u8,
 ) -> Result<(), EspError> {
-    let (inner_tos, inner_df) = inner_tos_df(&buf[inner_start..])?;
     let dscp = if sa.config.copy_dscp {
-        inner_tos >> 2
+        inner.tos >> 2
     } else {
         0
     };
-    let ecn = ecn::encapsulate(inner_tos);
+    let ecn = ecn::encapsulate(inner.tos);
     match (sa.config.local, sa.config.remote) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
             let dont_fragment = match sa.config.df {
-                DfPolicy::Copy => inner_df,
+                DfPolicy::Copy => inner.df,
                 DfPolicy::Set => true,
                 DfPolicy::Clear => false,
             };
@@ -69,18 +106,6 @@ pub(crate) fn write_outer_header(
         _ => return Err(EspError::Malformed("SA address families differ")),
     }
     Ok(())
-}
-
-/// The inner packet's TOS/traffic class octet, and its DF bit (IPv6: set, as routers
-/// never fragment it).
-fn inner_tos_df(inner: &[u8]) -> Result<(u8, bool), EspError> {
-    match ip_version(inner)? {
-        IpVersion::V4 => {
-            let h = Ipv4Header::parse(inner)?;
-            Ok(((h.dscp << 2) | h.ecn, h.dont_fragment))
-        }
-        IpVersion::V6 => Ok((Ipv6Header::parse(inner)?.traffic_class, true)),
-    }
 }
 
 /// Tunnel mode: the payload is an IP packet of the announced version, possibly followed

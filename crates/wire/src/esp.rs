@@ -144,6 +144,11 @@ pub fn check_padding(plaintext: &[u8], pad_len: u8) -> bool {
 /// Length field whenever `align <= 256`.
 pub fn pad_len_for(payload_len: usize, align: usize) -> usize {
     let align = align.max(4);
+    if align.is_power_of_two() {
+        // The usual case (4 or 16) without divisions: this runs per packet.
+        let mask = align - 1;
+        return align.wrapping_sub((payload_len % align + ESP_TRAILER_LEN) & mask) & mask;
+    }
     let used = (payload_len % align + ESP_TRAILER_LEN) % align;
     (align - used) % align
 }
