@@ -1,0 +1,144 @@
+//! The per-packet path must not touch the heap: encapsulation, decapsulation and
+//! refusals (counted drops) alike. A counting global allocator sees every Rust-side
+//! allocation on the measuring thread; aws-lc's per-packet calls do not allocate.
+
+// The counting allocator needs `unsafe impl GlobalAlloc`; the library itself forbids
+// unsafe code, this test binary only wraps the system allocator.
+#![allow(unsafe_code, clippy::unwrap_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use common::{PairSpec, ROOM, pair, udp_packet, with_room};
+use palisade_esp::{EspError, EspSuite, IntegId, Mode, Packet, SaTransform, UdpEncap};
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    let _ = ACTIVE.try_with(|active| {
+        if active.get() {
+            COUNT.with(|c| c.set(c.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(0));
+    ACTIVE.with(|a| a.set(true));
+    f();
+    ACTIVE.with(|a| a.set(false));
+    COUNT.with(|c| c.get())
+}
+
+#[test]
+fn encapsulate_and_decapsulate_do_not_allocate() {
+    assert!(allocations(|| drop(std::hint::black_box(vec![1u8; 10]))) > 0);
+    let v4: (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    let v6: (IpAddr, IpAddr) = (
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::2".parse().unwrap(),
+    );
+    let cases = [
+        (
+            SaTransform::Esp(EspSuite::AES128_GCM16),
+            Mode::Tunnel,
+            v4,
+            true,
+        ),
+        (
+            SaTransform::Esp(EspSuite::AES256_CBC_SHA512_256),
+            Mode::Transport,
+            v6,
+            false,
+        ),
+        (
+            SaTransform::Esp(EspSuite::CHACHA20_POLY1305),
+            Mode::Tunnel,
+            v6,
+            true,
+        ),
+        (
+            SaTransform::Ah(IntegId::HmacSha2_256_128),
+            Mode::Transport,
+            v4,
+            false,
+        ),
+        (
+            SaTransform::Ah(IntegId::HmacSha1_96),
+            Mode::Tunnel,
+            v6,
+            false,
+        ),
+    ];
+    let now = Instant::now();
+    for (transform, mode, (a, b), udp) in cases {
+        let spec = PairSpec {
+            transform,
+            mode,
+            a,
+            b,
+            esn: true,
+            udp: udp.then_some(UdpEncap::default()),
+            tfc_pad_to: None,
+            window: 4096,
+        };
+        let mut p = pair(&spec, 0x7777, now);
+        let pkt = udp_packet(a, b, 500, 0);
+        let mut buf = with_room(&pkt);
+        // Warm up once: aws-lc sets up per-thread RNG state on first use.
+        let mut warm = Packet::new(&mut buf, ROOM, pkt.len());
+        p.a.encapsulate(p.out, &mut warm, now).unwrap();
+        p.b.decapsulate(&mut warm, now).unwrap();
+        let n = allocations(|| {
+            for i in 0..50 {
+                buf[ROOM..ROOM + pkt.len()].copy_from_slice(&pkt);
+                let mut packet = Packet::new(&mut buf, ROOM, pkt.len());
+                p.a.encapsulate(p.out, &mut packet, now).unwrap();
+                if i == 10 {
+                    // A tampered packet is refused and counted, without allocating.
+                    let last = packet.start + packet.len - 1;
+                    packet.buf[last] ^= 1;
+                    assert_eq!(p.b.decapsulate(&mut packet, now), Err(EspError::Integrity));
+                    continue;
+                }
+                p.b.decapsulate(&mut packet, now).unwrap();
+            }
+        });
+        assert_eq!(
+            n, 0,
+            "{transform:?} {mode:?}: {n} allocations in 50 packets"
+        );
+    }
+}
