@@ -250,7 +250,8 @@ impl EspTransform {
             .ok_or(CryptoError::BadLayout)?;
         // Even an empty datagram carries pad length and next header, so a
         // zero-length payload is malformed.
-        if payload_len == 0 || payload_len % self.suite.align() != 0 {
+        // align() is 4 or 16: a mask, not a division, on the per-packet path.
+        if payload_len == 0 || payload_len & (self.suite.align() - 1) != 0 {
             return Err(CryptoError::BadLayout);
         }
         // The header's half is what goes on the wire and into the ICV; a
@@ -332,20 +333,17 @@ fn seq_hi(seq: u64) -> [u8; SEQ_HI_LEN] {
 /// (RFC 4106 §5, RFC 7634 §2). Built on the stack because with ESN it is not
 /// contiguous in the packet.
 fn esp_aad(packet: &[u8], seq_hi: [u8; 4], esn: bool) -> Result<([u8; 12], usize), CryptoError> {
-    let header = packet.get(..ESP_HEADER_LEN).ok_or(CryptoError::BadLayout)?;
-    let (spi, seq_lo) = header.split_at(SEQ_OFFSET);
-    let mut aad = [0u8; 12];
-    let mut at = 0;
-    let parts: [&[u8]; 3] = if esn {
-        [spi, &seq_hi, seq_lo]
+    let header: [u8; ESP_HEADER_LEN] = packet
+        .get(..ESP_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(CryptoError::BadLayout)?;
+    let [s0, s1, s2, s3, q0, q1, q2, q3] = header;
+    Ok(if esn {
+        let [h0, h1, h2, h3] = seq_hi;
+        ([s0, s1, s2, s3, h0, h1, h2, h3, q0, q1, q2, q3], 12)
     } else {
-        [spi, &[], seq_lo]
-    };
-    for part in parts {
-        aad[at..at + part.len()].copy_from_slice(part);
-        at += part.len();
-    }
-    Ok((aad, at))
+        ([s0, s1, s2, s3, q0, q1, q2, q3, 0, 0, 0, 0], 8)
+    })
 }
 
 /// ESP-GMAC with ESN authenticates `SPI || seq_hi || seq_lo || IV || payload`

@@ -103,6 +103,8 @@ impl Ipv4Header {
         }
         let h: &mut [u8; IPV4_MIN_HEADER_LEN] =
             array_at_mut(buf, 0).map_err(|_| WireError::BufferTooSmall)?;
+        // Built and summed in registers, then stored once: summing the freshly
+        // written buffer would read back bytes still in the store queue.
         let mut flags_fragment = self.fragment_offset;
         if self.dont_fragment {
             flags_fragment |= FLAG_DF;
@@ -115,7 +117,7 @@ impl Ipv4Header {
         let [ff0, ff1] = flags_fragment.to_be_bytes();
         let [s0, s1, s2, s3] = self.src;
         let [d0, d1, d2, d3] = self.dst;
-        *h = [
+        let mut header = [
             0x45,
             (self.dscp << 2) | self.ecn,
             tl0,
@@ -137,7 +139,10 @@ impl Ipv4Header {
             d2,
             d3,
         ];
-        store_checksum(h);
+        let [c0, c1] = ipv4_header_checksum(&header).to_be_bytes();
+        header[CHECKSUM_OFFSET] = c0;
+        header[CHECKSUM_OFFSET + 1] = c1;
+        *h = header;
         Ok(())
     }
 
