@@ -1,12 +1,12 @@
 //! One keyed direction of an ESP SA: seal (encrypt + ICV) and open (verify +
 //! decrypt) whole ESP packets in place.
 
+use aws_lc_rs::aead;
 use aws_lc_rs::cipher::{
     AES_128, AES_256, DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext,
     UnboundCipherKey,
 };
 use aws_lc_rs::iv::FixedLength;
-use aws_lc_rs::{aead, rand};
 
 use crate::keys::{SaltedKey, iv8};
 use crate::suite::AEAD_TAG_LEN;
@@ -40,6 +40,8 @@ enum Engine {
 struct CbcKeys {
     enc: EncryptingKey,
     dec: DecryptingKey,
+    /// The same key in ECB mode, for IVs (see [`EspTransform::seal`]).
+    iv_gen: EncryptingKey,
     integ: Option<Integrity>,
 }
 
@@ -110,6 +112,7 @@ impl EspTransform {
                 Engine::Cbc(Box::new(CbcKeys {
                     enc: EncryptingKey::cbc(unbound()?).map_err(|_| CryptoError::Cipher)?,
                     dec: DecryptingKey::cbc(unbound()?).map_err(|_| CryptoError::Cipher)?,
+                    iv_gen: EncryptingKey::ecb(unbound()?).map_err(|_| CryptoError::Cipher)?,
                     integ: match suite.integ {
                         IntegId::None => None,
                         id => Some(Integrity::new(id, integ_key)?),
@@ -142,8 +145,9 @@ impl EspTransform {
     ///
     /// The IV is written here: for GCM, GMAC and ChaCha20-Poly1305 it is `seq`
     /// as 8 big-endian bytes, which never repeats within an SA and so never
-    /// repeats a nonce (RFC 4106 §3.1 allows a counter); for AES-CBC it is 16
-    /// bytes from aws-lc's RNG, as RFC 3602 §3 requires an unpredictable IV.
+    /// repeats a nonce (RFC 4106 §3.1 allows a counter); for AES-CBC it is AES
+    /// under the SA's key of SPI || 0 || `seq` (NIST SP 800-38A Appendix C), so
+    /// unpredictable without the key, as RFC 3602 §3 requires.
     /// Sealing the same `seq` twice therefore reuses a nonce; the SA layer must
     /// never do that.
     ///
@@ -151,12 +155,13 @@ impl EspTransform {
     /// suite (nothing is written then), [`CryptoError::Cipher`] if aws-lc fails.
     pub fn seal(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         let layout = self.layout(packet, seq)?;
-        let iv = packet
-            .get_mut(ESP_HEADER_LEN..layout.payload)
+        let (header, rest) = packet.split_at_mut(ESP_HEADER_LEN);
+        let iv = rest
+            .get_mut(..layout.payload - ESP_HEADER_LEN)
             .ok_or(CryptoError::BadLayout)?;
-        match self.engine {
+        match &self.engine {
             Engine::Aead(_) | Engine::Gmac(_) => iv.copy_from_slice(&seq.to_be_bytes()),
-            Engine::Cbc(_) => rand::fill(iv).map_err(|_| CryptoError::Cipher)?,
+            Engine::Cbc(keys) => generate_cbc_iv(&keys.iv_gen, header, seq, iv)?,
             Engine::Null(_) => {}
         }
         self.seal_laid_out(packet, layout, seq, esn)
@@ -332,6 +337,29 @@ fn seq_hi(seq: u64) -> [u8; SEQ_HI_LEN] {
 /// The AEAD AAD: `SPI || seq_lo`, or `SPI || seq_hi || seq_lo` with ESN
 /// (RFC 4106 §5, RFC 7634 §2). Built on the stack because with ESN it is not
 /// contiguous in the packet.
+/// The CBC IV: the forward cipher under the SA's own key applied to a block that is
+/// unique per packet, SPI || 0 || 64-bit sequence number (NIST SP 800-38A Appendix C,
+/// the first of its two methods). Unpredictable without the key, as RFC 3602 §3
+/// requires, and one AES block instead of a call into the random generator per packet.
+fn generate_cbc_iv(
+    iv_gen: &EncryptingKey,
+    header: &[u8],
+    seq: u64,
+    iv: &mut [u8],
+) -> Result<(), CryptoError> {
+    let mut block = [0u8; 16];
+    block[..4].copy_from_slice(header.get(..4).ok_or(CryptoError::BadLayout)?);
+    block[8..].copy_from_slice(&seq.to_be_bytes());
+    iv_gen
+        .less_safe_encrypt(&mut block, EncryptionContext::None)
+        .map_err(|_| CryptoError::Cipher)?;
+    if iv.len() != block.len() {
+        return Err(CryptoError::BadLayout);
+    }
+    iv.copy_from_slice(&block);
+    Ok(())
+}
+
 fn esp_aad(packet: &[u8], seq_hi: [u8; 4], esn: bool) -> Result<([u8; 12], usize), CryptoError> {
     let header: [u8; ESP_HEADER_LEN] = packet
         .get(..ESP_HEADER_LEN)

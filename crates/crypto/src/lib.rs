@@ -6,7 +6,7 @@
 //! [`AhTransform`] signs and verifies whole IP packets carrying AH;
 //! [`Integrity`] is the truncated HMAC both use.
 //!
-//! Every primitive (AES-GCM, ChaCha20-Poly1305, AES-CBC, HMAC, the RNG and
+//! Every primitive (AES-GCM, ChaCha20-Poly1305, AES-CBC, HMAC and
 //! constant-time comparison) comes from aws-lc via aws-lc-rs; this crate only
 //! lays out nonces, AAD and ICVs the way the IPsec RFCs and the independent
 //! implementation we test against (scapy's `layers/ipsec.py`) do.
