@@ -105,7 +105,9 @@ pub(crate) fn encapsulate(
     let (hdr_len, hdr_nh_field) = match &inner {
         None => (front, nh_field),
         Some(inner) => {
-            tunnel::write_outer_header(sa, buf, start, inner, new_len, proto::AH)?;
+            sa.ip_id = sa.ip_id.wrapping_add(1);
+            let outer = sa.outer.as_ref().ok_or(EspError::NoSuchSa)?;
+            outer.write(&mut buf[start..], inner, new_len, sa.ip_id)?;
             (outer_len, if outer_v6 { 6 } else { 9 })
         }
     };

@@ -45,15 +45,15 @@ pub(crate) fn decapsulate(
     let Cipher::Esp(transform) = &sa.cipher else {
         return Err(EspError::Malformed("ESP packet for an AH SA"));
     };
-    let suite = transform.suite();
+    let sizes = sa.sizes;
     let esp_start = pkt.start + outer.ipsec_offset;
     let end = pkt.start + outer.total;
     let esp_len = end.saturating_sub(esp_start);
-    let overhead = ESP_HEADER_LEN + suite.iv_len() + suite.icv_len();
+    let overhead = ESP_HEADER_LEN + sizes.iv + sizes.icv;
     if esp_len < overhead + ESP_TRAILER_LEN {
         return Err(EspError::TooShort);
     }
-    if (esp_len - overhead) % suite.align() != 0 {
+    if (esp_len - overhead) & (sizes.align - 1) != 0 {
         return Err(EspError::Malformed("ESP payload not aligned"));
     }
 
@@ -72,8 +72,8 @@ pub(crate) fn decapsulate(
     transform.open(&mut pkt.buf[esp_start..end], seq, sa.config.esn)?;
     sa.replay.update(seq).map_err(|_| EspError::Replay)?;
 
-    let plain_start = esp_start + ESP_HEADER_LEN + suite.iv_len();
-    let plain_end = end - suite.icv_len();
+    let plain_start = esp_start + ESP_HEADER_LEN + sizes.iv;
+    let plain_end = end - sizes.icv;
     let plain = &pkt.buf[plain_start..plain_end];
     let pad_len = plain[plain.len() - 2];
     let next_header = plain[plain.len() - 1];

@@ -9,9 +9,8 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use palisade_wire::{
-    ESP_HEADER_LEN, ExtChain, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpVersion, Ipv4Header,
-    Ipv6Header, UDP_HEADER_LEN, UdpHeader, ip_version, ipv4, ipv6, pad_len_for, proto,
-    udp_checksum_v6,
+    ESP_HEADER_LEN, ExtChain, IPV6_HEADER_LEN, IpVersion, Ipv4Header, Ipv6Header, UDP_HEADER_LEN,
+    UdpHeader, ip_version, ipv4, ipv6, pad_len_for, proto, udp_checksum_v6,
 };
 
 use crate::error::EspError;
@@ -59,29 +58,25 @@ pub(crate) fn encapsulate(
     // Ethernet-style trailing bytes past the declared length are not part of the packet.
     pkt.len = split.total;
 
-    let suite = match &sa.cipher {
-        Cipher::Esp(t) => t.suite(),
-        Cipher::Ah(_) => return Err(EspError::NoSuchSa),
-    };
+    if !matches!(sa.cipher, Cipher::Esp(_)) {
+        return Err(EspError::NoSuchSa);
+    }
+    let sizes = sa.sizes;
     let udp_len = if sa.config.udp_encap.is_some() {
         UDP_HEADER_LEN
     } else {
         0
     };
-    let outer_len = match (sa.config.mode, sa.config.local) {
-        (Mode::Transport, _) => 0,
-        (Mode::Tunnel, IpAddr::V4(_)) => IPV4_MIN_HEADER_LEN,
-        (Mode::Tunnel, IpAddr::V6(_)) => IPV6_HEADER_LEN,
-    };
+    let outer_len = sa.outer.as_ref().map_or(0, |o| o.len());
     let payload = split.total - split.front;
     let tfc = match (sa.config.mode, sa.config.tfc_pad_to) {
         (Mode::Tunnel, Some(to)) => usize::from(to).saturating_sub(payload),
         _ => 0,
     };
     let plain = payload + tfc;
-    let pad = pad_len_for(plain, suite.align());
-    let grow_front = outer_len + udp_len + ESP_HEADER_LEN + suite.iv_len();
-    let grow_back = tfc + pad + 2 + suite.icv_len();
+    let pad = pad_len_for(plain, sizes.align);
+    let grow_front = outer_len + udp_len + ESP_HEADER_LEN + sizes.iv;
+    let grow_back = tfc + pad + 2 + sizes.icv;
     if pkt.headroom() < grow_front || pkt.tailroom() < grow_back {
         return Err(EspError::NoRoom);
     }
@@ -108,10 +103,12 @@ pub(crate) fn encapsulate(
     let end = start + new_len;
     let buf = &mut *pkt.buf;
     // Transport: the kept headers move into the headroom; tunnel: nothing moves.
-    buf.copy_within(pkt.start..pkt.start + split.front, start);
+    if split.front > 0 {
+        buf.copy_within(pkt.start..pkt.start + split.front, start);
+    }
 
     let esp_start = start + split.front + outer_len + udp_len;
-    let plain_start = esp_start + ESP_HEADER_LEN + suite.iv_len();
+    let plain_start = esp_start + ESP_HEADER_LEN + sizes.iv;
     let plain_end = plain_start + plain;
     buf[esp_start..esp_start + 4].copy_from_slice(&sa.config.spi.to_be_bytes());
     buf[esp_start + 4..esp_start + 8].copy_from_slice(&(seq as u32).to_be_bytes());
@@ -123,9 +120,12 @@ pub(crate) fn encapsulate(
     buf[plain_end + pad] = pad as u8;
     buf[plain_end + pad + 1] = split.next_header;
     let wire_proto = if udp_len > 0 { proto::UDP } else { proto::ESP };
-    match &split.inner {
-        None => fix_transport_header(buf, start, &split, new_len, wire_proto)?,
-        Some(inner) => tunnel::write_outer_header(sa, buf, start, inner, new_len, wire_proto)?,
+    match (&split.inner, &sa.outer) {
+        (Some(inner), Some(outer)) => {
+            sa.ip_id = sa.ip_id.wrapping_add(1);
+            outer.write(&mut buf[start..], inner, new_len, sa.ip_id)?;
+        }
+        _ => fix_transport_header(buf, start, &split, new_len, wire_proto)?,
     }
     if let Cipher::Esp(transform) = &sa.cipher {
         transform.seal(&mut buf[esp_start..end], seq, sa.config.esn)?;

@@ -9,6 +9,7 @@ use crate::counters::SaCounters;
 use crate::error::ConfigError;
 use crate::lifetime::{Lifetime, LifetimeTracker};
 use crate::replay::{DEFAULT_REPLAY_WINDOW, ReplayWindow};
+use crate::tunnel::OuterTemplate;
 
 /// Which way the SA carries traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,6 +187,18 @@ pub struct SecurityAssociation {
     pub(crate) counters: SaCounters,
     /// Whether [`crate::Sad::poll_lifetimes`] already reported the hard expiry.
     pub(crate) hard_reported: bool,
+    /// ESP: IV, ICV and padding sizes of the suite, looked up once.
+    pub(crate) sizes: EspSizes,
+    /// Outbound tunnel mode: the outer header, built once.
+    pub(crate) outer: Option<OuterTemplate>,
+}
+
+/// The per-suite sizes ESP needs per packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct EspSizes {
+    pub iv: usize,
+    pub icv: usize,
+    pub align: usize,
 }
 
 impl core::fmt::Debug for SecurityAssociation {
@@ -217,7 +230,37 @@ impl SecurityAssociation {
             Direction::Outbound => 0,
         };
         let replay = ReplayWindow::new(window, config.esn)?;
+        let sizes = match config.transform {
+            SaTransform::Esp(suite) => EspSizes {
+                iv: suite.iv_len(),
+                icv: suite.icv_len(),
+                align: suite.align(),
+            },
+            SaTransform::Ah(_) => EspSizes::default(),
+        };
+        let outer = match (config.mode, config.direction) {
+            (Mode::Tunnel, Direction::Outbound) => {
+                let protocol = match (config.transform, config.udp_encap) {
+                    (SaTransform::Esp(_), Some(_)) => palisade_wire::proto::UDP,
+                    (t, _) => t.ip_protocol(),
+                };
+                Some(
+                    OuterTemplate::new(
+                        config.local,
+                        config.remote,
+                        protocol,
+                        config.ttl,
+                        config.df,
+                        config.copy_dscp,
+                    )
+                    .map_err(|_| ConfigError::AddressFamilyMismatch)?,
+                )
+            }
+            _ => None,
+        };
         Ok(SecurityAssociation {
+            sizes,
+            outer,
             lifetime: LifetimeTracker::new(config.lifetime, now),
             config,
             cipher,

@@ -11,7 +11,7 @@ use palisade_wire::{
 use crate::ecn;
 use crate::error::EspError;
 use crate::outer::Outer;
-use crate::sa::{DfPolicy, SecurityAssociation};
+use crate::sa::DfPolicy;
 
 /// What the outer header and the ESP trailer need from an inner packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,86 +26,181 @@ pub(crate) struct Inner {
     pub df: bool,
 }
 
-/// Parses the inner packet's header once for everything tunnel mode needs.
+/// Reads the few inner-header fields tunnel mode needs. The inner packet is the
+/// sender's own (from the TUN device), so this checks only what the lengths depend on:
+/// version, IHL and the declared length against the bytes present.
 pub(crate) fn inspect_inner(bytes: &[u8]) -> Result<Inner, EspError> {
-    match ip_version(bytes)? {
-        IpVersion::V4 => {
-            let h = Ipv4Header::parse(bytes)?;
+    let b0 = *bytes.first().ok_or(EspError::TooShort)?;
+    match b0 >> 4 {
+        4 => {
+            let h: &[u8; IPV4_MIN_HEADER_LEN] = bytes
+                .get(..IPV4_MIN_HEADER_LEN)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(EspError::TooShort)?;
+            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            let ihl = usize::from(b0 & 0x0f) * 4;
+            if ihl < IPV4_MIN_HEADER_LEN || total < ihl || total > bytes.len() {
+                return Err(EspError::Malformed("inner IPv4 header lengths"));
+            }
             Ok(Inner {
                 next_header: proto::IPIP,
-                total: usize::from(h.total_len),
-                tos: (h.dscp << 2) | h.ecn,
-                df: h.dont_fragment,
+                total,
+                tos: h[1],
+                df: h[6] & 0x40 != 0,
             })
         }
-        IpVersion::V6 => {
-            let h = Ipv6Header::parse(bytes)?;
+        6 => {
+            let h: &[u8; IPV6_HEADER_LEN] = bytes
+                .get(..IPV6_HEADER_LEN)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(EspError::TooShort)?;
+            let total = IPV6_HEADER_LEN + usize::from(u16::from_be_bytes([h[4], h[5]]));
+            if total > bytes.len() {
+                return Err(EspError::Malformed("inner IPv6 payload length"));
+            }
             Ok(Inner {
                 next_header: proto::IPV6,
-                total: IPV6_HEADER_LEN + usize::from(h.payload_len),
-                tos: h.traffic_class,
+                total,
+                tos: (h[0] << 4) | (h[1] >> 4),
                 df: true,
             })
         }
+        _ => Err(EspError::Malformed("inner packet is neither IPv4 nor IPv6")),
     }
 }
 
-/// A fresh outer header at `buf[start..]`, DSCP/ECN/DF taken from the inner packet per
-/// the SA's policy.
-pub(crate) fn write_outer_header(
-    sa: &mut SecurityAssociation,
-    buf: &mut [u8],
-    start: usize,
-    inner: &Inner,
-    new_len: usize,
-    wire_proto: u8,
-) -> Result<(), EspError> {
-    let dscp = if sa.config.copy_dscp {
-        inner.tos >> 2
-    } else {
-        0
-    };
-    let ecn = ecn::encapsulate(inner.tos);
-    match (sa.config.local, sa.config.remote) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let dont_fragment = match sa.config.df {
-                DfPolicy::Copy => inner.df,
-                DfPolicy::Set => true,
-                DfPolicy::Clear => false,
-            };
-            sa.ip_id = sa.ip_id.wrapping_add(1);
-            Ipv4Header {
-                dscp,
-                ecn,
-                total_len: new_len as u16,
-                identification: sa.ip_id,
-                dont_fragment,
-                more_fragments: false,
-                fragment_offset: 0,
-                ttl: sa.config.ttl,
-                protocol: wire_proto,
-                checksum: 0,
-                src: src.octets(),
-                dst: dst.octets(),
-                header_len: IPV4_MIN_HEADER_LEN,
+/// The outer header of a tunnel-mode SA, built once: addresses, TTL and protocol never
+/// change, so per packet only TOS, length, identification and DF are filled in and the
+/// IPv4 checksum is finished from a precomputed sum of the constant words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OuterTemplate {
+    bytes: [u8; IPV6_HEADER_LEN],
+    v6: bool,
+    /// IPv4: one's-complement sum of the constant 16-bit words (variable ones zero).
+    base_sum: u32,
+    df: DfPolicy,
+    copy_dscp: bool,
+}
+
+impl OuterTemplate {
+    /// The template for an SA from `local` to `remote` carrying `protocol`.
+    pub(crate) fn new(
+        local: IpAddr,
+        remote: IpAddr,
+        protocol: u8,
+        ttl: u8,
+        df: DfPolicy,
+        copy_dscp: bool,
+    ) -> Result<Self, EspError> {
+        let mut bytes = [0u8; IPV6_HEADER_LEN];
+        let (v6, base_sum) = match (local, remote) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                Ipv4Header {
+                    dscp: 0,
+                    ecn: 0,
+                    total_len: 0,
+                    identification: 0,
+                    dont_fragment: false,
+                    more_fragments: false,
+                    fragment_offset: 0,
+                    ttl,
+                    protocol,
+                    checksum: 0,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                    header_len: IPV4_MIN_HEADER_LEN,
+                }
+                .write(&mut bytes)?;
+                bytes[10] = 0;
+                bytes[11] = 0;
+                let sum = bytes[..IPV4_MIN_HEADER_LEN]
+                    .chunks_exact(2)
+                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                    .sum();
+                (false, sum)
             }
-            .write(&mut buf[start..start + IPV4_MIN_HEADER_LEN])?;
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            Ipv6Header {
-                traffic_class: (dscp << 2) | ecn,
-                flow_label: 0,
-                payload_len: (new_len - IPV6_HEADER_LEN) as u16,
-                next_header: wire_proto,
-                hop_limit: sa.config.ttl,
-                src: src.octets(),
-                dst: dst.octets(),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                Ipv6Header {
+                    traffic_class: 0,
+                    flow_label: 0,
+                    payload_len: 0,
+                    next_header: protocol,
+                    hop_limit: ttl,
+                    src: src.octets(),
+                    dst: dst.octets(),
+                }
+                .write(&mut bytes)?;
+                (true, 0)
             }
-            .write(&mut buf[start..start + IPV6_HEADER_LEN])?;
-        }
-        _ => return Err(EspError::Malformed("SA address families differ")),
+            _ => return Err(EspError::Malformed("SA address families differ")),
+        };
+        Ok(OuterTemplate {
+            bytes,
+            v6,
+            base_sum,
+            df,
+            copy_dscp,
+        })
     }
-    Ok(())
+
+    /// Length of the outer header.
+    pub(crate) fn len(&self) -> usize {
+        if self.v6 {
+            IPV6_HEADER_LEN
+        } else {
+            IPV4_MIN_HEADER_LEN
+        }
+    }
+
+    /// Writes the outer header for a packet of `total` bytes (outer header included)
+    /// around `inner`, at the start of `out`.
+    pub(crate) fn write(
+        &self,
+        out: &mut [u8],
+        inner: &Inner,
+        total: usize,
+        id: u16,
+    ) -> Result<(), EspError> {
+        let dscp = if self.copy_dscp { inner.tos & !0b11 } else { 0 };
+        let tos = dscp | ecn::encapsulate(inner.tos);
+        if self.v6 {
+            let payload = u16::try_from(total - IPV6_HEADER_LEN)
+                .map_err(|_| EspError::Malformed("packet too large"))?;
+            let h: &mut [u8; IPV6_HEADER_LEN] = out
+                .get_mut(..IPV6_HEADER_LEN)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(EspError::NoRoom)?;
+            *h = self.bytes;
+            h[0] = 0x60 | (tos >> 4);
+            h[1] = tos << 4;
+            h[4..6].copy_from_slice(&payload.to_be_bytes());
+            return Ok(());
+        }
+        let len = u16::try_from(total).map_err(|_| EspError::Malformed("packet too large"))?;
+        let df = match self.df {
+            DfPolicy::Copy => inner.df,
+            DfPolicy::Set => true,
+            DfPolicy::Clear => false,
+        };
+        let flags: u16 = if df { 0x4000 } else { 0 };
+        let h: &mut [u8; IPV4_MIN_HEADER_LEN] = out
+            .get_mut(..IPV4_MIN_HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(EspError::NoRoom)?;
+        let mut header: [u8; IPV4_MIN_HEADER_LEN] = [0; IPV4_MIN_HEADER_LEN];
+        header.copy_from_slice(&self.bytes[..IPV4_MIN_HEADER_LEN]);
+        header[1] = tos;
+        header[2..4].copy_from_slice(&len.to_be_bytes());
+        header[4..6].copy_from_slice(&id.to_be_bytes());
+        header[6..8].copy_from_slice(&flags.to_be_bytes());
+        let mut sum =
+            self.base_sum + u32::from(tos) + u32::from(len) + u32::from(id) + u32::from(flags);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        header[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        *h = header;
+        Ok(())
+    }
 }
 
 /// Tunnel mode: the payload is an IP packet of the announced version, possibly followed
@@ -144,4 +239,59 @@ pub(crate) fn open_inner(
         }
     }
     Ok((start, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The precomputed-sum header equals the one `Ipv4Header::write` builds from scratch,
+    /// for every TOS, length, identification and DF.
+    #[test]
+    fn template_matches_a_full_header_write() {
+        let (src, dst) = ([192, 0, 2, 1], [198, 51, 100, 7]);
+        for df in [DfPolicy::Copy, DfPolicy::Set, DfPolicy::Clear] {
+            let t = OuterTemplate::new(src.into(), dst.into(), proto::ESP, 61, df, true)
+                .expect("template");
+            for (tos, total, id, inner_df) in [
+                (0u8, 20usize, 0u16, false),
+                (0xff, 65535, 0xffff, true),
+                (0b1011_1001, 1500, 0x8001, true),
+                (0x03, 40, 1, false),
+            ] {
+                let inner = Inner {
+                    next_header: proto::IPIP,
+                    total: 0,
+                    tos,
+                    df: inner_df,
+                };
+                let mut got = [0u8; 20];
+                t.write(&mut got, &inner, total, id).expect("write");
+                let mut want = [0u8; 20];
+                Ipv4Header {
+                    dscp: tos >> 2,
+                    ecn: tos & 3,
+                    total_len: total as u16,
+                    identification: id,
+                    dont_fragment: match df {
+                        DfPolicy::Copy => inner_df,
+                        DfPolicy::Set => true,
+                        DfPolicy::Clear => false,
+                    },
+                    more_fragments: false,
+                    fragment_offset: 0,
+                    ttl: 61,
+                    protocol: proto::ESP,
+                    checksum: 0,
+                    src,
+                    dst,
+                    header_len: 20,
+                }
+                .write(&mut want)
+                .expect("write");
+                assert_eq!(got, want, "tos {tos:#x} total {total} id {id} {df:?}");
+                assert!(ipv4::verify_checksum(&got));
+            }
+        }
+    }
 }
