@@ -14,6 +14,7 @@ use crate::lifetime::Expiry;
 use crate::outer::Outer;
 use crate::packet::Packet;
 use crate::sa::{Direction, SaConfig, SecurityAssociation};
+use palisade_wire::proto;
 
 /// Names an installed SA. A handle of a removed SA never names a later one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -286,36 +287,41 @@ impl Sad {
             return Err(EspError::Malformed("packet range outside the buffer"));
         }
         let outer = Outer::parse(pkt.bytes())?;
-        if outer.ipsec_protocol() == palisade_wire::proto::ESP {
-            return self.decapsulate_esp_only(pkt, &outer, now);
+        if outer.ipsec_protocol() == proto::AH {
+            self.decapsulate_ah(pkt, &outer, now)
+        } else {
+            self.decapsulate_esp(pkt, &outer, now)
         }
-        let spi_at = pkt.start + outer.ipsec_offset + spi_offset(outer.ipsec_protocol());
-        let spi_bytes = pkt.buf.get(spi_at..spi_at + 4).ok_or(EspError::TooShort)?;
-        let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
+    }
+
+    /// The inbound SA named by the SPI at `spi_at` (an offset into the packet).
+    fn inbound_sa(
+        &mut self,
+        pkt: &Packet<'_>,
+        outer: &Outer,
+        spi_at: usize,
+    ) -> Result<(SaHandle, &mut SecurityAssociation), EspError> {
+        let at = pkt.start + spi_at;
+        let spi = match pkt.buf.get(at..at + 4) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+            _ => return Err(EspError::TooShort),
+        };
         let handle = self
             .lookup_inbound(outer.ipsec_protocol(), spi, outer.dst)
             .ok_or(EspError::UnknownSpi(spi))?;
         let sa = self.get_mut(handle).ok_or(EspError::UnknownSpi(spi))?;
-        let is_ah = outer.ipsec_protocol() == palisade_wire::proto::AH;
-        let r = if is_ah {
-            crate::ah::decapsulate(sa, pkt, &outer, now)
-        } else {
-            decap::decapsulate(sa, pkt, &outer, now)
-        };
-        let opened = r.inspect_err(|e| sa.counters.drops.count(e.reason()))?;
-        if is_ah && opened.next_header == palisade_wire::proto::ESP {
-            // ESP inside AH: the bundle's inner layer. One level only, as bundles allow.
-            let outer = Outer::parse(pkt.bytes())?;
-            if outer.ipsec_protocol() != palisade_wire::proto::ESP {
-                return Err(EspError::Malformed("AH bundle without ESP inside"));
-            }
-            let inner = self.decapsulate_esp_only(pkt, &outer, now)?;
-            return Ok(Decapsulated {
-                sa: inner.sa,
-                outer_sa: Some(handle),
-                opened: inner.opened,
-            });
-        }
+        Ok((handle, sa))
+    }
+
+    fn decapsulate_esp(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        outer: &Outer,
+        now: Instant,
+    ) -> Result<Decapsulated, EspError> {
+        let (handle, sa) = self.inbound_sa(pkt, outer, outer.ipsec_offset)?;
+        let opened = decap::decapsulate(sa, pkt, outer, now)
+            .inspect_err(|e| sa.counters.drops.count(e.reason()))?;
         Ok(Decapsulated {
             sa: handle,
             outer_sa: None,
@@ -323,25 +329,32 @@ impl Sad {
         })
     }
 
-    fn decapsulate_esp_only(
+    fn decapsulate_ah(
         &mut self,
         pkt: &mut Packet<'_>,
         outer: &Outer,
         now: Instant,
     ) -> Result<Decapsulated, EspError> {
-        let spi_at = pkt.start + outer.ipsec_offset;
-        let spi_bytes = pkt.buf.get(spi_at..spi_at + 4).ok_or(EspError::TooShort)?;
-        let spi = u32::from_be_bytes([spi_bytes[0], spi_bytes[1], spi_bytes[2], spi_bytes[3]]);
-        let handle = self
-            .lookup_inbound(palisade_wire::proto::ESP, spi, outer.dst)
-            .ok_or(EspError::UnknownSpi(spi))?;
-        let sa = self.get_mut(handle).ok_or(EspError::UnknownSpi(spi))?;
-        let opened = decap::decapsulate(sa, pkt, outer, now)
+        // AH: Next Header, Payload Len and Reserved come before the SPI.
+        let (handle, sa) = self.inbound_sa(pkt, outer, outer.ipsec_offset + 4)?;
+        let opened = crate::ah::decapsulate(sa, pkt, outer, now)
             .inspect_err(|e| sa.counters.drops.count(e.reason()))?;
+        if opened.next_header != proto::ESP {
+            return Ok(Decapsulated {
+                sa: handle,
+                outer_sa: None,
+                opened,
+            });
+        }
+        // ESP inside AH: the bundle's inner layer. One level only, as bundles allow.
+        let inner_outer = Outer::parse(pkt.bytes())?;
+        if inner_outer.ipsec_protocol() != proto::ESP {
+            return Err(EspError::Malformed("AH bundle without ESP inside"));
+        }
+        let inner = self.decapsulate_esp(pkt, &inner_outer, now)?;
         Ok(Decapsulated {
-            sa: handle,
-            outer_sa: None,
-            opened,
+            outer_sa: Some(handle),
+            ..inner
         })
     }
 
@@ -444,14 +457,5 @@ impl Sad {
             .filter_map(|s| s.sa.as_ref())
             .filter_map(|sa| sa.lifetime.next_deadline())
             .min()
-    }
-}
-
-/// Where the SPI sits in the IPsec header: first in ESP, after 4 bytes in AH.
-fn spi_offset(protocol: u8) -> usize {
-    if protocol == palisade_wire::proto::AH {
-        4
-    } else {
-        0
     }
 }
