@@ -82,11 +82,7 @@ pub(crate) fn encapsulate(
         return Err(EspError::NoRoom);
     }
     let new_len = total + grow;
-    let soft_lifetime = match sa.lifetime.account((total - front) as u64, now) {
-        Expiry::HardExpired => return Err(EspError::LifetimeExpired),
-        Expiry::Alive => false,
-        Expiry::NewlySoft | Expiry::SoftExpired => true,
-    };
+    let soft_lifetime = sa.account(total - front, now)?;
     let (seq, soft_seq) = sa.next_seq()?;
 
     let start = pkt.start - grow;
@@ -128,8 +124,7 @@ pub(crate) fn encapsulate(
     }
     pkt.start = start;
     pkt.len = new_len;
-    sa.counters.packets += 1;
-    sa.counters.bytes += (total - front) as u64;
+    sa.count(total - front);
     Ok(Encapsulated {
         seq,
         soft_expired: soft_lifetime || soft_seq,
@@ -197,15 +192,10 @@ pub(crate) fn decapsulate(
             tunnel::open_inner(pkt.buf, outer, inner_start, inner_len, next_header)?
         }
     };
-    let soft_expired = match sa.lifetime.account(len as u64, now) {
-        Expiry::HardExpired => return Err(EspError::LifetimeExpired),
-        Expiry::Alive => false,
-        Expiry::NewlySoft | Expiry::SoftExpired => true,
-    };
+    let soft_expired = sa.account(len, now)?;
     pkt.start = new_start;
     pkt.len = len;
-    sa.counters.packets += 1;
-    sa.counters.bytes += len as u64;
+    sa.count(len);
     Ok(Opened {
         next_header,
         seq,

@@ -92,15 +92,10 @@ pub(crate) fn decapsulate(
         Mode::Transport => restore_transport(pkt, outer, plain_start, payload_len, next_header)?,
         Mode::Tunnel => tunnel::open_inner(pkt.buf, outer, plain_start, payload_len, next_header)?,
     };
-    let soft_expired = match sa.lifetime.account(len as u64, now) {
-        Expiry::HardExpired => return Err(EspError::LifetimeExpired),
-        Expiry::Alive => false,
-        Expiry::NewlySoft | Expiry::SoftExpired => true,
-    };
+    let soft_expired = sa.account(len, now)?;
     pkt.start = start;
     pkt.len = len;
-    sa.counters.packets += 1;
-    sa.counters.bytes += len as u64;
+    sa.count(len);
     Ok(Opened {
         next_header,
         seq,

@@ -14,7 +14,6 @@ use palisade_wire::{
 };
 
 use crate::error::EspError;
-use crate::lifetime::Expiry;
 use crate::packet::Packet;
 use crate::sa::{Cipher, Mode, SecurityAssociation};
 use crate::tunnel;
@@ -92,11 +91,7 @@ pub(crate) fn encapsulate(
         return Err(EspError::Malformed("packet too large for ESP"));
     }
 
-    let soft_lifetime = match sa.lifetime.account(payload as u64, now) {
-        Expiry::HardExpired => return Err(EspError::LifetimeExpired),
-        Expiry::Alive => false,
-        Expiry::NewlySoft | Expiry::SoftExpired => true,
-    };
+    let soft_lifetime = sa.account(payload, now)?;
     let (seq, soft_seq) = sa.next_seq()?;
 
     let start = pkt.start - grow_front;
@@ -150,8 +145,7 @@ pub(crate) fn encapsulate(
 
     pkt.start = start;
     pkt.len = new_len;
-    sa.counters.packets += 1;
-    sa.counters.bytes += payload as u64;
+    sa.count(payload);
     Ok(Encapsulated {
         seq,
         soft_expired: soft_lifetime || soft_seq,

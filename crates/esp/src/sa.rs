@@ -7,7 +7,7 @@ use palisade_crypto::{AhTransform, EncrId, EspSuite, EspTransform, IntegId};
 
 use crate::counters::SaCounters;
 use crate::error::ConfigError;
-use crate::lifetime::{Lifetime, LifetimeTracker};
+use crate::lifetime::{Expiry, Lifetime, LifetimeTracker};
 use crate::replay::{DEFAULT_REPLAY_WINDOW, ReplayWindow};
 use crate::tunnel::OuterTemplate;
 
@@ -312,6 +312,22 @@ impl SecurityAssociation {
         self.seq += 1;
         let soft = self.max_seq() - self.seq < SEQ_SOFT_MARGIN;
         Ok((self.seq, soft))
+    }
+
+    /// Accounts a packet of `bytes` against the lifetime before it is passed on:
+    /// `Err(LifetimeExpired)` beyond a hard limit, else whether a soft limit is reached.
+    pub(crate) fn account(&mut self, bytes: usize, now: Instant) -> Result<bool, crate::EspError> {
+        match self.lifetime.account(bytes as u64, now) {
+            Expiry::HardExpired => Err(crate::EspError::LifetimeExpired),
+            Expiry::Alive => Ok(false),
+            Expiry::NewlySoft | Expiry::SoftExpired => Ok(true),
+        }
+    }
+
+    /// Counts a packet the SA protected or accepted.
+    pub(crate) fn count(&mut self, bytes: usize) {
+        self.counters.packets += 1;
+        self.counters.bytes += bytes as u64;
     }
 
     /// Test and benchmark hook: continue the outbound sequence from `seq`.
