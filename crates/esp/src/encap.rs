@@ -5,7 +5,6 @@
 //! builds a new outer header in the headroom. Padding, trailer and ICV go into the
 //! tailroom. Nothing is allocated and the payload is never copied.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use palisade_wire::{
@@ -51,7 +50,16 @@ pub(crate) fn encapsulate(
         return Err(EspError::NoRoom);
     }
     let split = match sa.config.mode {
-        Mode::Transport => split_transport(pkt.bytes())?,
+        Mode::Transport => {
+            // The packet's own header goes out in front: it must be of the SA's family.
+            let v6 = ip_version(pkt.bytes())? == IpVersion::V6;
+            if v6 != sa.config.local.is_ipv6() {
+                return Err(EspError::Malformed(
+                    "packet and SA are of different IP families",
+                ));
+            }
+            split_transport(pkt.bytes())?
+        }
         Mode::Tunnel => split_tunnel(pkt.bytes())?,
     };
     // Ethernet-style trailing bytes past the declared length are not part of the packet.
@@ -136,9 +144,16 @@ pub(crate) fn encapsulate(
             checksum: 0,
         }
         .write(&mut buf[udp_start..udp_start + UDP_HEADER_LEN])?;
-        // RFC 3948 §2.1: zero over IPv4; IPv6 needs a real one (RFC 8200 §8.1).
-        if let (IpAddr::V6(src), IpAddr::V6(dst)) = (sa.config.local, sa.config.remote) {
-            let sum = udp_checksum_v6(src.octets(), dst.octets(), &buf[udp_start..end]);
+        // RFC 3948 §2.1: zero over IPv4; IPv6 needs a real one (RFC 8200 §8.1), over
+        // the addresses of the header actually in front (the packet's own in transport mode).
+        if let Some(h) = buf.get(start..start + IPV6_HEADER_LEN)
+            && h[0] >> 4 == 6
+        {
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&h[8..24]);
+            dst.copy_from_slice(&h[24..40]);
+            let sum = udp_checksum_v6(src, dst, &buf[udp_start..end]);
             buf[udp_start + 6..udp_start + 8].copy_from_slice(&sum.to_be_bytes());
         }
     }

@@ -503,3 +503,18 @@ fn batches_report_each_packet() {
     assert!(opened.iter().all(|r| r.is_ok()), "{opened:?}");
     assert!(pkts.iter().all(|x| x.bytes() == &pkt[..]));
 }
+
+#[test]
+fn transport_mode_refuses_a_packet_of_the_other_family() {
+    let now = Instant::now();
+    let mut p = pair(&spec(GCM, Mode::Transport), 0x100b, now);
+    let a: IpAddr = "2001:db8::1".parse().expect("addr");
+    let b: IpAddr = "2001:db8::2".parse().expect("addr");
+    assert_eq!(
+        seal(&mut p, &udp_packet(a, b, 10, 0), now),
+        Err(EspError::Malformed(
+            "packet and SA are of different IP families"
+        ))
+    );
+    assert_eq!(p.a.drops().get(DropReason::Malformed), 1);
+}
