@@ -84,14 +84,30 @@ fn spi_key(protocol: u8, spi: u32) -> SpiKey {
     (u64::from(protocol) << 32) | u64::from(spi)
 }
 
+/// The inbound SAs of one (protocol, SPI): nearly always one, kept inline so the
+/// per-packet lookup is one hash probe; several only when SPIs collide across local
+/// addresses, and then the destination decides.
+enum SpiEntry {
+    One(IpAddr, SaHandle),
+    Several(Vec<(IpAddr, SaHandle)>),
+}
+
+impl SpiEntry {
+    fn has_destination(&self, dst: IpAddr) -> bool {
+        match self {
+            SpiEntry::One(d, _) => *d == dst,
+            SpiEntry::Several(v) => v.iter().any(|(d, _)| *d == dst),
+        }
+    }
+}
+
 /// The SAs of one host.
 #[derive(Default)]
 pub struct Sad {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Inbound SAs by (protocol, SPI). Usually one; several only when peers picked the
-    /// same SPI for different local addresses, and then the destination decides.
-    inbound: HashMap<SpiKey, Vec<(IpAddr, SaHandle)>, BuildHasherDefault<SpiHasher>>,
+    /// Inbound SAs by (protocol, SPI).
+    inbound: HashMap<SpiKey, SpiEntry, BuildHasherDefault<SpiHasher>>,
     drops: DropCounters,
 }
 
@@ -123,7 +139,7 @@ impl Sad {
             && self
                 .inbound
                 .get(&key)
-                .is_some_and(|v| v.iter().any(|(dst, _)| *dst == config.local))
+                .is_some_and(|e| e.has_destination(config.local))
         {
             return Err(ConfigError::DuplicateSpi(config.spi));
         }
@@ -152,7 +168,15 @@ impl Sad {
             }
         };
         if let Some(key) = inbound_key {
-            self.inbound.entry(key).or_default().push((local, handle));
+            let entry = match self.inbound.remove(&key) {
+                None => SpiEntry::One(local, handle),
+                Some(SpiEntry::One(d, h)) => SpiEntry::Several(vec![(d, h), (local, handle)]),
+                Some(SpiEntry::Several(mut v)) => {
+                    v.push((local, handle));
+                    SpiEntry::Several(v)
+                }
+            };
+            self.inbound.insert(key, entry);
         }
         Ok(handle)
     }
@@ -170,11 +194,20 @@ impl Sad {
         let config = sa.config().clone();
         if config.direction == Direction::Inbound {
             let key = spi_key(config.transform.ip_protocol(), config.spi);
-            if let Some(list) = self.inbound.get_mut(&key) {
-                list.retain(|(_, h)| *h != handle);
-                if list.is_empty() {
-                    self.inbound.remove(&key);
+            let rest = match self.inbound.remove(&key) {
+                Some(SpiEntry::Several(mut v)) => {
+                    v.retain(|(_, h)| *h != handle);
+                    match v.as_slice() {
+                        [] => None,
+                        [(d, h)] => Some(SpiEntry::One(*d, *h)),
+                        _ => Some(SpiEntry::Several(v)),
+                    }
                 }
+                Some(SpiEntry::One(d, h)) if h != handle => Some(SpiEntry::One(d, h)),
+                Some(SpiEntry::One(..)) | None => None,
+            };
+            if let Some(rest) = rest {
+                self.inbound.insert(key, rest);
             }
         }
         Ok(config)
@@ -233,9 +266,9 @@ impl Sad {
 
     /// The inbound SA for a protocol, SPI and destination address.
     pub fn lookup_inbound(&self, protocol: u8, spi: u32, dst: IpAddr) -> Option<SaHandle> {
-        match self.inbound.get(&spi_key(protocol, spi))?.as_slice() {
-            [(_, only)] => Some(*only),
-            several => several.iter().find(|(d, _)| *d == dst).map(|(_, h)| *h),
+        match self.inbound.get(&spi_key(protocol, spi))? {
+            SpiEntry::One(_, h) => Some(*h),
+            SpiEntry::Several(v) => v.iter().find(|(d, _)| *d == dst).map(|(_, h)| *h),
         }
     }
 

@@ -210,6 +210,21 @@ fn colliding_spis_are_told_apart_by_destination() {
         assert_eq!(got.sa, want);
         assert_eq!(packet.bytes(), &pkt[..]);
     }
+    // Removing one of the pair leaves the other findable, by any destination.
+    let esp = palisade_wire::proto::ESP;
+    sad.remove(h1).expect("remove first");
+    assert_eq!(sad.lookup_inbound(esp, 0x3000, v4(2)), Some(h2));
+    assert_eq!(sad.lookup_inbound(esp, 0x3000, v4(3)), Some(h2));
+    sad.remove(h2).expect("remove second");
+    assert_eq!(sad.lookup_inbound(esp, 0x3000, v4(3)), None);
+    let h3 = sad
+        .install(
+            SaConfig::new(0x3000, Direction::Inbound, GCM, v4(2), v4(1)),
+            &k1,
+            now,
+        )
+        .expect("SPI free again");
+    assert_eq!(sad.lookup_inbound(esp, 0x3000, v4(2)), Some(h3));
 }
 
 #[test]
