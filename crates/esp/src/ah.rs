@@ -15,7 +15,6 @@ use palisade_wire::{
 use crate::decap::Opened;
 use crate::encap::Encapsulated;
 use crate::error::EspError;
-use crate::lifetime::Expiry;
 use crate::outer::Outer;
 use crate::packet::Packet;
 use crate::sa::{Cipher, Mode, SecurityAssociation};
@@ -157,7 +156,7 @@ pub(crate) fn decapsulate(
     }
     let seq = sa.replay.infer_seq(ah.seq);
     sa.replay.check(seq).map_err(|_| EspError::Replay)?;
-    if sa.lifetime.poll(now) == Expiry::HardExpired {
+    if sa.lifetime.is_hard_expired(now) {
         return Err(EspError::LifetimeExpired);
     }
     let esn = sa.config.esn;

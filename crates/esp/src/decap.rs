@@ -12,7 +12,6 @@ use palisade_wire::{
 };
 
 use crate::error::EspError;
-use crate::lifetime::Expiry;
 use crate::outer::Outer;
 use crate::packet::Packet;
 use crate::sa::{Cipher, Mode, SecurityAssociation};
@@ -65,7 +64,7 @@ pub(crate) fn decapsulate(
     ]);
     let seq = sa.replay.infer_seq(seq_lo);
     sa.replay.check(seq).map_err(|_| EspError::Replay)?;
-    if sa.lifetime.poll(now) == Expiry::HardExpired {
+    if sa.lifetime.is_hard_expired(now) {
         return Err(EspError::LifetimeExpired);
     }
 

@@ -226,6 +226,12 @@ impl LifetimeTracker {
         &self.limits
     }
 
+    /// Whether the SA is past a hard limit at `now`, without reporting anything: the
+    /// cheap check before spending cryptographic work on a received packet.
+    pub fn is_hard_expired(&self, now: Instant) -> bool {
+        self.hard_reached(now)
+    }
+
     /// Hard-expired without looking at a next packet. A counter sitting
     /// exactly at its hard limit counts: the packet that got it there was
     /// the last one allowed.
