@@ -56,26 +56,28 @@ pub(crate) fn decapsulate(
         return Err(EspError::Malformed("ESP payload not aligned"));
     }
 
-    let seq_lo = u32::from_be_bytes([
-        pkt.buf[esp_start + 4],
-        pkt.buf[esp_start + 5],
-        pkt.buf[esp_start + 6],
-        pkt.buf[esp_start + 7],
-    ]);
+    let esp = pkt.buf.get_mut(esp_start..end).ok_or(EspError::TooShort)?;
+    let seq_lo = match esp.get(4..8) {
+        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+        _ => return Err(EspError::TooShort),
+    };
     let seq = sa.replay.infer_seq(seq_lo);
     sa.replay.check(seq).map_err(|_| EspError::Replay)?;
     if sa.lifetime.is_hard_expired(now) {
         return Err(EspError::LifetimeExpired);
     }
 
-    transform.open(&mut pkt.buf[esp_start..end], seq, sa.config.esn)?;
+    transform.open(esp, seq, sa.config.esn)?;
     sa.replay.update(seq).map_err(|_| EspError::Replay)?;
 
-    let plain_start = esp_start + ESP_HEADER_LEN + sizes.iv;
-    let plain_end = end - sizes.icv;
-    let plain = &pkt.buf[plain_start..plain_end];
-    let pad_len = plain[plain.len() - 2];
-    let next_header = plain[plain.len() - 1];
+    let plain_offset = ESP_HEADER_LEN + sizes.iv;
+    let plain = esp
+        .get(plain_offset..esp_len - sizes.icv)
+        .ok_or(EspError::TooShort)?;
+    let (pad_len, next_header) = match plain {
+        [.., pad_len, next_header] => (*pad_len, *next_header),
+        _ => return Err(EspError::TooShort),
+    };
     let payload_len = plain
         .len()
         .checked_sub(usize::from(pad_len) + ESP_TRAILER_LEN)
@@ -83,6 +85,7 @@ pub(crate) fn decapsulate(
     if !check_padding(plain, pad_len) {
         return Err(EspError::BadPadding);
     }
+    let plain_start = esp_start + plain_offset;
     if next_header == proto::IPV6_NONXT {
         return Err(EspError::Dummy);
     }
