@@ -533,3 +533,19 @@ fn transport_mode_refuses_a_packet_of_the_other_family() {
     );
     assert_eq!(p.a.drops().get(DropReason::Malformed), 1);
 }
+
+#[test]
+fn packets_that_would_outgrow_ipv4_are_refused() {
+    let now = Instant::now();
+    let big = udp_packet(v4(1), v4(2), 65_500, 0);
+    for t in [GCM, SaTransform::Ah(IntegId::HmacSha2_256_128)] {
+        let mut p = pair(&spec(t, Mode::Transport), 0x100c, now);
+        assert!(
+            matches!(seal(&mut p, &big, now), Err(EspError::Malformed(_))),
+            "{t:?}"
+        );
+        // A packet that fits still goes through.
+        let wire = seal(&mut p, &udp_packet(v4(1), v4(2), 60_000, 0), now).expect("fits");
+        assert_eq!(open(&mut p.b, &wire, now).expect("open").len(), 60_028);
+    }
+}
