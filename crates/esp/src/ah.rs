@@ -12,7 +12,7 @@ use palisade_wire::{
     Ipv6Header, ah_len_for, ip_version, ipv4, ipv6, proto, zero_mutable_ipv4, zero_mutable_ipv6,
 };
 
-use crate::decap::Opened;
+use crate::decap::{self, Opened};
 use crate::encap::Encapsulated;
 use crate::error::EspError;
 use crate::outer::Outer;
@@ -173,7 +173,7 @@ pub(crate) fn decapsulate(
 
     let ah_len = ah.header_len();
     let next_header = ah.next_header;
-    let (new_start, len) = match sa.config.mode {
+    let inner = match sa.config.mode {
         Mode::Transport => {
             // Slide the IP header (and extension headers before AH) over the AH header.
             let new_start = start + ah_len;
@@ -195,17 +195,7 @@ pub(crate) fn decapsulate(
             tunnel::open_inner(pkt.buf, outer, inner_start, inner_len, next_header)?
         }
     };
-    let soft_expired = sa.account(len, now)?;
-    pkt.start = new_start;
-    pkt.len = len;
-    sa.count(len);
-    Ok(Opened {
-        next_header,
-        seq,
-        outer_src: outer.src,
-        udp_src_port: None,
-        soft_expired,
-    })
+    decap::deliver(sa, pkt, inner, outer, next_header, seq, now)
 }
 
 /// Runs `f` on `packet` with the mutable fields of its headers zeroed (RFC 4302

@@ -94,6 +94,20 @@ pub(crate) fn decapsulate(
         Mode::Transport => restore_transport(pkt, outer, plain_start, payload_len, next_header)?,
         Mode::Tunnel => tunnel::open_inner(pkt.buf, outer, plain_start, payload_len, next_header)?,
     };
+    deliver(sa, pkt, (start, len), outer, next_header, seq, now)
+}
+
+/// The last step of every inbound path (ESP and AH): the inner packet counts against the
+/// lifetime and the counters, and becomes the packet the caller sees.
+pub(crate) fn deliver(
+    sa: &mut SecurityAssociation,
+    pkt: &mut Packet<'_>,
+    (start, len): (usize, usize),
+    outer: &Outer,
+    next_header: u8,
+    seq: u64,
+    now: Instant,
+) -> Result<Opened, EspError> {
     let soft_expired = sa.account(len, now)?;
     pkt.start = start;
     pkt.len = len;
