@@ -115,6 +115,9 @@ pub struct LifetimeTracker {
     // comparison; `None` when unset or beyond what `Instant` can represent.
     soft_at: Option<Instant>,
     hard_at: Option<Instant>,
+    // No byte or packet limit, soft or hard: the usual IKE SA, whose per-packet
+    // accounting then reduces to two additions and the time checks.
+    time_only: bool,
     // Sticky so that a smaller packet after a refused one cannot slip
     // under the byte limit, and an earlier `now` cannot revive the SA.
     hard_expired: bool,
@@ -134,6 +137,10 @@ impl LifetimeTracker {
             soft_signalled: false,
             soft_at: lifetime.soft.time.and_then(|d| now.checked_add(d)),
             hard_at: lifetime.hard.time.and_then(|d| now.checked_add(d)),
+            time_only: lifetime.soft.bytes.is_none()
+                && lifetime.soft.packets.is_none()
+                && lifetime.hard.bytes.is_none()
+                && lifetime.hard.packets.is_none(),
             hard_expired: false,
         }
     }
@@ -153,6 +160,9 @@ impl LifetimeTracker {
     /// limit is reached ([`Expiry::NewlySoft`] the first time,
     /// [`Expiry::SoftExpired`] after) or not ([`Expiry::Alive`]).
     pub fn account(&mut self, bytes: u64, now: Instant) -> Expiry {
+        if self.time_only {
+            return self.account_time_only(bytes, now);
+        }
         if self.hard_reached(now) {
             self.hard_expired = true;
             return Expiry::HardExpired;
@@ -224,6 +234,25 @@ impl LifetimeTracker {
     /// The limits being enforced.
     pub fn lifetime(&self) -> &Lifetime {
         &self.limits
+    }
+
+    /// [`account`](Self::account) when only time limits exist: the same results, with
+    /// counters that saturate since no count can be refused.
+    fn account_time_only(&mut self, bytes: u64, now: Instant) -> Expiry {
+        if self.hard_expired || self.hard_at.is_some_and(|at| now >= at) {
+            self.hard_expired = true;
+            return Expiry::HardExpired;
+        }
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.packets = self.packets.saturating_add(1);
+        if self.soft_signalled {
+            Expiry::SoftExpired
+        } else if self.soft_at.is_some_and(|at| now >= at) {
+            self.soft_signalled = true;
+            Expiry::NewlySoft
+        } else {
+            Expiry::Alive
+        }
     }
 
     /// Whether the SA is past a hard limit at `now`, without reporting anything: the

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use palisade_wire::{
-    ExtChain, IPV6_HEADER_LEN, IpVersion, Ipv4Header, Ipv6Header, UDP_HEADER_LEN, Udp4500Payload,
-    UdpHeader, classify_udp_4500, ip_version, proto,
+    ExtChain, IPV6_HEADER_LEN, IpVersion, Ipv6Header, UDP_HEADER_LEN, Udp4500Payload, UdpHeader,
+    classify_udp_4500, ip_version, proto,
 };
 
 use crate::error::EspError;
@@ -39,21 +39,32 @@ impl Outer {
     pub fn parse(bytes: &[u8]) -> Result<Outer, EspError> {
         let mut outer = match ip_version(bytes)? {
             IpVersion::V4 => {
-                let h = Ipv4Header::parse(bytes)?;
-                if h.more_fragments || h.fragment_offset != 0 {
+                // Read in place: only the fields the receive path uses, with the same
+                // length checks as Ipv4Header::parse.
+                let h: &[u8; 20] = bytes
+                    .get(..20)
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or(EspError::TooShort)?;
+                let header_len = usize::from(h[0] & 0x0f) * 4;
+                let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+                if header_len < 20 || header_len > total || total > bytes.len() {
+                    return Err(EspError::Malformed("bad IP header"));
+                }
+                // MF set or a fragment offset: fragments are not reassembled here.
+                if u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
                     return Err(EspError::Malformed("fragment: reassemble before IPsec"));
                 }
                 Outer {
                     version: IpVersion::V4,
-                    total: usize::from(h.total_len),
-                    header_len: h.header_len,
+                    total,
+                    header_len,
                     next_header_field: 9,
-                    protocol: h.protocol,
-                    ipsec_offset: h.header_len,
+                    protocol: h[9],
+                    ipsec_offset: header_len,
                     udp_ports: None,
-                    src: IpAddr::V4(Ipv4Addr::from(h.src)),
-                    dst: IpAddr::V4(Ipv4Addr::from(h.dst)),
-                    tos: (h.dscp << 2) | h.ecn,
+                    src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
+                    dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
+                    tos: h[1],
                 }
             }
             IpVersion::V6 => {
@@ -113,6 +124,54 @@ impl Outer {
             proto::ESP
         } else {
             self.protocol
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_wire::Ipv4Header;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The in-place IPv4 read agrees with the full parser: it accepts nothing the
+        /// parser refuses, and what it reads is what the parser reads.
+        #[test]
+        fn ipv4_fast_path_agrees_with_the_parser(
+            mut bytes in proptest::collection::vec(any::<u8>(), 20..120),
+            ihl in 5u8..16,
+            proto in prop_oneof![Just(proto::ESP), Just(proto::AH), any::<u8>()],
+            frag in prop_oneof![Just(0u16), Just(0x4000u16), any::<u16>()],
+        ) {
+            let len = bytes.len() as u16;
+            bytes[0] = 0x40 | ihl;
+            bytes[2..4].copy_from_slice(&len.to_be_bytes());
+            bytes[6..8].copy_from_slice(&frag.to_be_bytes());
+            bytes[9] = proto;
+            let full = Ipv4Header::parse(&bytes);
+            match Outer::parse(&bytes) {
+                Ok(o) => {
+                    let h = full.expect("the parser accepts what the fast path accepts");
+                    prop_assert_eq!(o.total, usize::from(h.total_len));
+                    prop_assert_eq!(o.header_len, h.header_len);
+                    prop_assert_eq!(o.protocol, h.protocol);
+                    prop_assert_eq!(o.src, IpAddr::from(h.src));
+                    prop_assert_eq!(o.dst, IpAddr::from(h.dst));
+                    prop_assert_eq!(o.tos, (h.dscp << 2) | h.ecn);
+                    prop_assert!(!h.more_fragments && h.fragment_offset == 0);
+                }
+                Err(_) => {
+                    if let Ok(h) = full {
+                        prop_assert!(
+                            h.more_fragments
+                                || h.fragment_offset != 0
+                                || ![proto::ESP, proto::AH, proto::UDP].contains(&h.protocol)
+                                || h.protocol == proto::UDP
+                        );
+                    }
+                }
+            }
         }
     }
 }

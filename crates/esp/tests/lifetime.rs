@@ -287,3 +287,49 @@ fn invalid_lifetime_still_enforces_hard() {
     assert_eq!(t.account(1, t0), Expiry::Alive);
     assert_eq!(t.account(1, t0), Expiry::HardExpired);
 }
+
+mod time_only_model {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// With time limits only (the fast path), `account` behaves like a plain model:
+        /// hard once now >= created + hard, `NewlySoft` exactly once when the soft time
+        /// is reached first, counters counting every accepted packet.
+        #[test]
+        fn account_matches_a_model(
+            soft in proptest::option::of(0u64..100),
+            hard in proptest::option::of(0u64..100),
+            steps in proptest::collection::vec((0u64..2000, 0u64..10), 1..40),
+        ) {
+            let t0 = Instant::now();
+            let lifetime = Lifetime {
+                soft: LifetimeLimits { time: soft.map(Duration::from_secs), ..Default::default() },
+                hard: LifetimeLimits { time: hard.map(Duration::from_secs), ..Default::default() },
+            };
+            let mut t = LifetimeTracker::new(lifetime, t0);
+            let (mut secs, mut bytes, mut packets, mut soft_seen, mut dead) = (0u64, 0u64, 0u64, false, false);
+            for (len, dt) in steps {
+                secs += dt;
+                let now = t0 + Duration::from_secs(secs);
+                let want = if dead || hard.is_some_and(|h| secs >= h) {
+                    dead = true;
+                    Expiry::HardExpired
+                } else {
+                    bytes += len;
+                    packets += 1;
+                    if soft_seen {
+                        Expiry::SoftExpired
+                    } else if soft.is_some_and(|s| secs >= s) {
+                        soft_seen = true;
+                        Expiry::NewlySoft
+                    } else {
+                        Expiry::Alive
+                    }
+                };
+                prop_assert_eq!(t.account(len, now), want);
+                prop_assert_eq!((t.bytes(), t.packets()), (bytes, packets));
+            }
+        }
+    }
+}
