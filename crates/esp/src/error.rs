@@ -33,6 +33,9 @@ pub enum ConfigError {
     /// The handle does not name a live SA.
     #[error("no such SA")]
     NoSuchSa,
+    /// The SAD holds 2^32 SAs already.
+    #[error("the SAD is full")]
+    Full,
     /// A bundle must be ESP inside AH, same direction (spec §6.1: numSAs 1-2).
     #[error("invalid SA bundle: {0}")]
     Bundle(&'static str),

@@ -155,8 +155,7 @@ impl Sad {
                 }
             }
             None => {
-                let index = u32::try_from(self.slots.len())
-                    .map_err(|_| ConfigError::Bundle("SAD is full"))?;
+                let index = u32::try_from(self.slots.len()).map_err(|_| ConfigError::Full)?;
                 self.slots.push(Slot {
                     generation: 0,
                     sa: Some(sa),
