@@ -11,6 +11,9 @@
 //! can be opened only once, anti-replay), so only the operation itself is timed and the
 //! raw and Palisade functions see the same memory: the same buffers, just as warm.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -29,25 +32,13 @@ const HEAD: usize = 128;
 const TAIL: usize = 128;
 const SIZES: [usize; 4] = [64, 512, 1400, 8192];
 
+/// An IPv4 UDP packet of exactly `len` bytes (the tests' builder: 20 + 8 + payload).
 fn ip_packet(len: usize) -> Vec<u8> {
-    let mut p = vec![0x5au8; len];
-    let hdr = palisade_wire::Ipv4Header {
-        dscp: 0,
-        ecn: 0,
-        total_len: len as u16,
-        identification: 1,
-        dont_fragment: true,
-        more_fragments: false,
-        fragment_offset: 0,
-        ttl: 64,
-        protocol: palisade_wire::proto::UDP,
-        checksum: 0,
-        src: [10, 1, 0, 1],
-        dst: [10, 2, 0, 1],
-        header_len: 20,
-    };
-    hdr.write(&mut p).expect("header");
-    p
+    let (a, b) = (
+        IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1)),
+    );
+    common::udp_packet(a, b, len - 28, 0)
 }
 
 fn framed(packet: &[u8]) -> Vec<u8> {

@@ -8,6 +8,9 @@
 //! - `raw`: N bare aws-lc AES-128-GCM seals of 1400 bytes;
 //! - `keys`: the bare seal timed with 12 freshly made keys, N seals each.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -51,23 +54,7 @@ fn main() -> Result<()> {
     let (mut tx, mut rx) = (Sad::new(), Sad::new());
     let out = tx.install(cfg(Direction::Outbound, a, b), &keys, now)?;
     rx.install(cfg(Direction::Inbound, b, a), &keys, now)?;
-    let mut inner = vec![0x5au8; LEN];
-    palisade_wire::Ipv4Header {
-        dscp: 0,
-        ecn: 0,
-        total_len: LEN as u16,
-        identification: 1,
-        dont_fragment: true,
-        more_fragments: false,
-        fragment_offset: 0,
-        ttl: 64,
-        protocol: palisade_wire::proto::UDP,
-        checksum: 0,
-        src: [10, 1, 0, 1],
-        dst: [10, 2, 0, 1],
-        header_len: 20,
-    }
-    .write(&mut inner)?;
+    let inner = common::udp_packet("10.1.0.1".parse()?, "10.2.0.1".parse()?, LEN - 28, 0);
     let mut buf = vec![0u8; HEAD + LEN + 128];
     if mode == "keys" {
         let mut kept = Vec::new();
