@@ -67,20 +67,20 @@ impl Lifetime {
     ///
     /// The first offending dimension, in the order bytes, packets, time.
     pub fn validate(&self) -> Result<(), LifetimeError> {
-        if let (Some(soft), Some(hard)) = (self.soft.bytes, self.hard.bytes) {
-            if soft >= hard {
-                return Err(LifetimeError::Bytes { soft, hard });
-            }
+        if let (Some(soft), Some(hard)) = (self.soft.bytes, self.hard.bytes)
+            && soft >= hard
+        {
+            return Err(LifetimeError::Bytes { soft, hard });
         }
-        if let (Some(soft), Some(hard)) = (self.soft.packets, self.hard.packets) {
-            if soft >= hard {
-                return Err(LifetimeError::Packets { soft, hard });
-            }
+        if let (Some(soft), Some(hard)) = (self.soft.packets, self.hard.packets)
+            && soft >= hard
+        {
+            return Err(LifetimeError::Packets { soft, hard });
         }
-        if let (Some(soft), Some(hard)) = (self.soft.time, self.hard.time) {
-            if soft >= hard {
-                return Err(LifetimeError::Time { soft, hard });
-            }
+        if let (Some(soft), Some(hard)) = (self.soft.time, self.hard.time)
+            && soft >= hard
+        {
+            return Err(LifetimeError::Time { soft, hard });
         }
         Ok(())
     }

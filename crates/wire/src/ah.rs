@@ -45,12 +45,12 @@ impl AhHeader {
     /// requires: a multiple of 8 bytes for IPv6, of 4 for IPv4 (always true
     /// by construction).
     pub fn is_aligned(&self, v6: bool) -> bool {
-        !v6 || self.header_len() % 8 == 0
+        !v6 || self.header_len().is_multiple_of(8)
     }
 
     /// Payload Len value for an AH of `ah_len` bytes (see [`ah_len_for`]).
     pub fn payload_len_for(ah_len: usize) -> Result<u8, WireError> {
-        if ah_len < AH_FIXED_LEN || ah_len % 4 != 0 {
+        if ah_len < AH_FIXED_LEN || !ah_len.is_multiple_of(4) {
             return Err(WireError::BadHeaderLength);
         }
         u8::try_from(ah_len / 4 - 2).map_err(|_| WireError::FieldOutOfRange)
