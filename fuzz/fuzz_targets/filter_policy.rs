@@ -4,7 +4,8 @@
 //! byte, then packet bytes. Decoding may fail; anything decoded goes through the engine's
 //! validation into one transaction, and every layer is classified with field values taken
 //! from the packet bytes. Beyond "no panic": the indexed classifier must agree with the
-//! naive one, and explain must reach the same decision.
+//! naive one, the compiled interval tests must agree with the conditions, and explain must
+//! reach the same decision.
 #![no_main]
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -41,6 +42,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(a.decision, b.decision);
         assert_eq!(a.decider, b.decider);
         assert_eq!(a.hard, b.hard);
+        let snapshot = engine.snapshot();
+        let compiled = snapshot.layer(*layer);
+        for (pos, f) in compiled.filters.iter().enumerate() {
+            assert_eq!(compiled.matches(pos, &values), f.record.object.matches(&values));
+        }
         let e = engine.explain(*layer, &values, &mut NoCallouts);
         assert_eq!(e.decision, a.decision);
         let _ = e.to_string();

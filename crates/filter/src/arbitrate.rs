@@ -107,7 +107,7 @@ where
             }
             continue;
         }
-        if !f.record.object.matches(values) {
+        if !layer.matches(pos, values) {
             if T::ON {
                 trace.step(f, Step::NoMatch);
             }
@@ -128,7 +128,7 @@ where
                     layer: layer.layer,
                     callout: key,
                     filter_id: f.id(),
-                    filter_key: f.record.object.key,
+                    filter_key: f.key(),
                     raw_context: f.raw_context(),
                     provider_context: f.provider_context.as_ref(),
                     right_set: state.right,
@@ -219,7 +219,7 @@ where
         hard: state.decision.is_some() && !state.right,
         decider: decider.map(|f| Decider {
             filter_id: f.id(),
-            filter_key: f.record.object.key,
+            filter_key: f.key(),
             sublayer: f.sublayer,
         }),
         provider_context: decider.and_then(|f| f.provider_context.clone()),

@@ -665,6 +665,14 @@ fn check_values(
     );
     let snapshot = engine.snapshot();
     for (pos, f) in snapshot.layer(layer).filters.iter().enumerate() {
+        // The compiled interval tests the walk uses agree with the filter's conditions.
+        prop_assert_eq!(
+            snapshot.layer(layer).matches(pos, &values),
+            f.record.object.matches(&values),
+            "compiled tests of filter {} on {:?}",
+            f.id(),
+            values
+        );
         if f.record.object.matches(&values) {
             prop_assert!(
                 candidates.binary_search(&(pos as u32)).is_ok(),
