@@ -230,7 +230,11 @@ impl Store {
     /// Every open verifies the file's checksums. After an unclean shutdown it also rolls the
     /// file back to the last commit whose writes all reached it, which may be one whose
     /// `commit` call never returned (see the module documentation).
+    ///
+    /// The file holds policy secrets (pre-shared keys), so a new file is created readable
+    /// by its owner only, and an existing one is made so.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_private(path)?;
         let db = Database::builder()
             .set_check_integrity_on_open(true)
             .create(path)
@@ -240,6 +244,8 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.check_or_initialize()?;
+        // Only once the file is known to be a store: a foreign file is left as it was.
+        make_private(path)?;
         Ok(store)
     }
 
@@ -886,4 +892,47 @@ impl StoreError {
             | StoreError::Json { path, .. } => path,
         }
     }
+}
+
+fn private_io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io {
+        path,
+        action,
+        source,
+    }
+}
+
+/// Creates `path`, readable and writable by its owner only, if it does not exist.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(private_io_error(path, "create")(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Leaves an existing store readable and writable by its owner only.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .map_err(private_io_error(path, "restrict the permissions of"))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -140,3 +140,18 @@ fn persistent_and_boot_time_objects_survive_a_restart() {
     let f: Filter = serde_json::from_slice(&back[0].body).expect("filter");
     assert_eq!(f.name, "boot");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_store_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("policy.redb");
+    drop(Store::open(&path).expect("create"));
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "pre-shared keys live in this file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    drop(Store::open(&path).expect("reopen"));
+    let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
