@@ -14,12 +14,15 @@ use uuid::Uuid;
 
 use crate::error::EngineError;
 use crate::filter::{Filter, FilterContext};
-use crate::flags::{CalloutFlags, FilterFlags, ProviderContextFlags, ProviderFlags, SublayerFlags};
+use crate::flags::FilterFlags;
 use crate::layer::{Layer, LayerKind};
 use crate::objects::{Callout, Provider, ProviderContext, Sublayer};
 use crate::policy::ProviderContextType;
 use crate::security::{Acl, Caller, Rights, access_check};
 use crate::store::ObjectKind;
+
+mod object;
+pub(crate) use object::Object;
 
 /// A session's runtime id.
 pub type SessionId = u64;
@@ -341,221 +344,98 @@ impl Catalog {
         self.changes.push(change);
     }
 
-    // ---- providers ----
+    /// Adds an object of a kind other than filter: flags, access, key, lifetime and the
+    /// provider it names are checked before anything changes.
+    fn add_object<T: Object>(
+        &mut self,
+        actor: &Actor<'_>,
+        mut object: T,
+        built_in: bool,
+    ) -> Result<(Uuid, u64), EngineError> {
+        if let Some(flags) = object.invalid_flags() {
+            return Err(EngineError::InvalidFlags {
+                kind: kind_name(T::KIND),
+                flags,
+            });
+        }
+        if !built_in {
+            self.check_container(actor.caller, T::KIND, Rights::ADD)?;
+        }
+        let key = Catalog::assign_key(*object.key_mut());
+        *object.key_mut() = key;
+        object.validate(key)?;
+        if T::map(self).contains_key(&key) {
+            return Err(EngineError::AlreadyExists {
+                kind: kind_name(T::KIND),
+                key,
+            });
+        }
+        let lifetime = if built_in {
+            Lifetime::BuiltIn
+        } else {
+            Catalog::lifetime_for(actor, object.persistent())?
+        };
+        let provider = object.provider_key();
+        let links: Vec<_> = self
+            .link_provider(actor, (lifetime, provider))?
+            .into_iter()
+            .collect();
+        self.add_refs(&links);
+        let id = if T::HAS_ID { self.alloc_id() } else { 0 };
+        let layer = object.layer();
+        let record = Record {
+            object,
+            id,
+            lifetime,
+            owner: actor.caller.uid,
+            acl: Acl::default(),
+        };
+        T::map(self).insert(key, Arc::new(record));
+        self.record_change(Change {
+            change: ChangeType::Add,
+            kind: T::KIND,
+            key,
+            id,
+            layer,
+            provider,
+            lifetime,
+        });
+        Ok((key, id))
+    }
 
     pub(crate) fn add_provider(
         &mut self,
         actor: &Actor<'_>,
-        mut p: Provider,
+        p: Provider,
         built_in: bool,
     ) -> Result<Uuid, EngineError> {
-        if p.flags.contains(ProviderFlags::DISABLED) || p.flags.unknown_bits() != 0 {
-            return Err(EngineError::InvalidFlags {
-                kind: "provider",
-                flags: p.flags.to_string(),
-            });
-        }
-        if !built_in {
-            self.check_container(actor.caller, ObjectKind::Provider, Rights::ADD)?;
-        }
-        p.key = Catalog::assign_key(p.key);
-        let key = p.key;
-        if self.providers.contains_key(&key) {
-            return Err(EngineError::AlreadyExists {
-                kind: "provider",
-                key,
-            });
-        }
-        let lifetime = if built_in {
-            Lifetime::BuiltIn
-        } else {
-            Catalog::lifetime_for(actor, p.flags.contains(ProviderFlags::PERSISTENT))?
-        };
-        let record = Record {
-            object: p,
-            id: 0,
-            lifetime,
-            owner: actor.caller.uid,
-            acl: Acl::default(),
-        };
-        self.providers.insert(key, Arc::new(record));
-        self.record_change(Change {
-            change: ChangeType::Add,
-            kind: ObjectKind::Provider,
-            key,
-            id: 0,
-            layer: None,
-            provider: None,
-            lifetime,
-        });
-        Ok(key)
+        self.add_object(actor, p, built_in).map(|(key, _)| key)
     }
-
-    // ---- sublayers ----
 
     pub(crate) fn add_sublayer(
         &mut self,
         actor: &Actor<'_>,
-        mut s: Sublayer,
+        s: Sublayer,
         built_in: bool,
     ) -> Result<Uuid, EngineError> {
-        if s.flags.unknown_bits() != 0 {
-            return Err(EngineError::InvalidFlags {
-                kind: "sublayer",
-                flags: s.flags.to_string(),
-            });
-        }
-        if !built_in {
-            self.check_container(actor.caller, ObjectKind::Sublayer, Rights::ADD)?;
-        }
-        s.key = Catalog::assign_key(s.key);
-        let key = s.key;
-        if self.sublayers.contains_key(&key) {
-            return Err(EngineError::AlreadyExists {
-                kind: "sublayer",
-                key,
-            });
-        }
-        let lifetime = if built_in {
-            Lifetime::BuiltIn
-        } else {
-            Catalog::lifetime_for(actor, s.flags.contains(SublayerFlags::PERSISTENT))?
-        };
-        let links: Vec<_> = self
-            .link_provider(actor, (lifetime, s.provider))?
-            .into_iter()
-            .collect();
-        self.add_refs(&links);
-        let provider = s.provider;
-        let record = Record {
-            object: s,
-            id: 0,
-            lifetime,
-            owner: actor.caller.uid,
-            acl: Acl::default(),
-        };
-        self.sublayers.insert(key, Arc::new(record));
-        self.record_change(Change {
-            change: ChangeType::Add,
-            kind: ObjectKind::Sublayer,
-            key,
-            id: 0,
-            layer: None,
-            provider,
-            lifetime,
-        });
-        Ok(key)
+        self.add_object(actor, s, built_in).map(|(key, _)| key)
     }
-
-    // ---- callouts ----
 
     pub(crate) fn add_callout(
         &mut self,
         actor: &Actor<'_>,
-        mut c: Callout,
+        c: Callout,
         built_in: bool,
     ) -> Result<(Uuid, u64), EngineError> {
-        if c.flags.contains(CalloutFlags::REGISTERED) || c.flags.unknown_bits() != 0 {
-            return Err(EngineError::InvalidFlags {
-                kind: "callout",
-                flags: c.flags.to_string(),
-            });
-        }
-        if !built_in {
-            self.check_container(actor.caller, ObjectKind::Callout, Rights::ADD)?;
-        }
-        c.key = Catalog::assign_key(c.key);
-        let key = c.key;
-        if self.callouts.contains_key(&key) {
-            return Err(EngineError::AlreadyExists {
-                kind: "callout",
-                key,
-            });
-        }
-        let lifetime = if built_in {
-            Lifetime::BuiltIn
-        } else {
-            Catalog::lifetime_for(actor, c.flags.contains(CalloutFlags::PERSISTENT))?
-        };
-        let links: Vec<_> = self
-            .link_provider(actor, (lifetime, c.provider))?
-            .into_iter()
-            .collect();
-        self.add_refs(&links);
-        let id = self.alloc_id();
-        let (layer, provider) = (c.layer, c.provider);
-        let record = Record {
-            object: c,
-            id,
-            lifetime,
-            owner: actor.caller.uid,
-            acl: Acl::default(),
-        };
-        self.callouts.insert(key, Arc::new(record));
-        self.record_change(Change {
-            change: ChangeType::Add,
-            kind: ObjectKind::Callout,
-            key,
-            id,
-            layer: Some(layer),
-            provider,
-            lifetime,
-        });
-        Ok((key, id))
+        self.add_object(actor, c, built_in)
     }
-
-    // ---- provider contexts ----
 
     pub(crate) fn add_provider_context(
         &mut self,
         actor: &Actor<'_>,
-        mut pc: ProviderContext,
+        pc: ProviderContext,
     ) -> Result<(Uuid, u64), EngineError> {
-        if pc.flags.unknown_bits() != 0 {
-            return Err(EngineError::InvalidFlags {
-                kind: "provider context",
-                flags: pc.flags.to_string(),
-            });
-        }
-        self.check_container(actor.caller, ObjectKind::ProviderContext, Rights::ADD)?;
-        pc.key = Catalog::assign_key(pc.key);
-        let key = pc.key;
-        pc.policy
-            .validate()
-            .map_err(|source| EngineError::Policy { key, source })?;
-        if self.contexts.contains_key(&key) {
-            return Err(EngineError::AlreadyExists {
-                kind: "provider context",
-                key,
-            });
-        }
-        let lifetime =
-            Catalog::lifetime_for(actor, pc.flags.contains(ProviderContextFlags::PERSISTENT))?;
-        let links: Vec<_> = self
-            .link_provider(actor, (lifetime, pc.provider))?
-            .into_iter()
-            .collect();
-        self.add_refs(&links);
-        let id = self.alloc_id();
-        let provider = pc.provider;
-        let record = Record {
-            object: pc,
-            id,
-            lifetime,
-            owner: actor.caller.uid,
-            acl: Acl::default(),
-        };
-        self.contexts.insert(key, Arc::new(record));
-        self.record_change(Change {
-            change: ChangeType::Add,
-            kind: ObjectKind::ProviderContext,
-            key,
-            id,
-            layer: None,
-            provider,
-            lifetime,
-        });
-        Ok((key, id))
+        self.add_object(actor, pc, false)
     }
 
     // ---- filters ----
@@ -755,91 +635,58 @@ impl Catalog {
         kind: ObjectKind,
         key: Uuid,
     ) -> Result<(), EngineError> {
-        macro_rules! take {
-            ($map:ident, $links:expr, $layer:expr) => {{
-                let r = self.$map.get(&key).ok_or(EngineError::NotFound {
-                    kind: kind_name(kind),
-                    key,
-                })?;
-                if r.lifetime == Lifetime::BuiltIn {
-                    return Err(EngineError::BuiltIn {
-                        kind: kind_name(kind),
-                        key,
-                    });
-                }
-                if let Some(actor) = actor {
-                    self.check_object(actor.caller, kind, key, r, Rights::DELETE)?;
-                }
-                if self.in_use(kind, key) {
-                    return Err(EngineError::InUse {
-                        kind: kind_name(kind),
-                        key,
-                    });
-                }
-                let r = self.$map.remove(&key).ok_or(EngineError::NotFound {
-                    kind: kind_name(kind),
-                    key,
-                })?;
-                #[allow(clippy::redundant_closure_call)]
-                let links: Vec<(ObjectKind, Uuid)> = ($links)(&r.object);
-                #[allow(clippy::redundant_closure_call)]
-                let layer: Option<Layer> = ($layer)(&r.object);
-                self.drop_refs(&links);
-                self.record_change(Change {
-                    change: ChangeType::Delete,
-                    kind,
-                    key,
-                    id: r.id,
-                    layer,
-                    provider: r.object.provider_key(),
-                    lifetime: r.lifetime,
-                });
-                r.id
-            }};
-        }
         match kind {
-            ObjectKind::Provider => {
-                take!(providers, |_: &Provider| Vec::new(), |_: &Provider| None);
-            }
-            ObjectKind::Sublayer => {
-                take!(
-                    sublayers,
-                    |s: &Sublayer| s
-                        .provider
-                        .map(|p| (ObjectKind::Provider, p))
-                        .into_iter()
-                        .collect(),
-                    |_: &Sublayer| None
-                );
-            }
-            ObjectKind::Callout => {
-                take!(
-                    callouts,
-                    |c: &Callout| c
-                        .provider
-                        .map(|p| (ObjectKind::Provider, p))
-                        .into_iter()
-                        .collect(),
-                    |c: &Callout| Some(c.layer)
-                );
-            }
-            ObjectKind::ProviderContext => {
-                take!(
-                    contexts,
-                    |c: &ProviderContext| c
-                        .provider
-                        .map(|p| (ObjectKind::Provider, p))
-                        .into_iter()
-                        .collect(),
-                    |_: &ProviderContext| None
-                );
-            }
+            ObjectKind::Provider => self.delete_object::<Provider>(actor, key),
+            ObjectKind::Sublayer => self.delete_object::<Sublayer>(actor, key),
+            ObjectKind::Callout => self.delete_object::<Callout>(actor, key),
+            ObjectKind::ProviderContext => self.delete_object::<ProviderContext>(actor, key),
             ObjectKind::Filter => {
-                let id = take!(filters, Catalog::filter_links, |f: &Filter| Some(f.layer));
+                let id = self.delete_object::<Filter>(actor, key)?;
                 self.filter_ids.remove(&id);
+                Ok(id)
             }
         }
-        Ok(())
+        .map(drop)
+    }
+
+    fn delete_object<T: Object>(
+        &mut self,
+        actor: Option<&Actor<'_>>,
+        key: Uuid,
+    ) -> Result<u64, EngineError> {
+        let kind = T::KIND;
+        let not_found = EngineError::NotFound {
+            kind: kind_name(kind),
+            key,
+        };
+        let r = T::map(self).get(&key).cloned().ok_or(not_found)?;
+        if r.lifetime == Lifetime::BuiltIn {
+            return Err(EngineError::BuiltIn {
+                kind: kind_name(kind),
+                key,
+            });
+        }
+        if let Some(actor) = actor {
+            self.check_object(actor.caller, kind, key, &r, Rights::DELETE)?;
+        }
+        if self.in_use(kind, key) {
+            return Err(EngineError::InUse {
+                kind: kind_name(kind),
+                key,
+            });
+        }
+        T::map(self).remove(&key);
+        self.drop_refs(&r.object.links());
+        self.record_change(Change {
+            change: ChangeType::Delete,
+            kind,
+            key,
+            id: r.id,
+            layer: r.object.layer(),
+            provider: r.object.provider_key(),
+            lifetime: r.lifetime,
+        });
+        Ok(r.id)
     }
 
     /// The keys of a session's dynamic objects, in the order they can be deleted.
@@ -873,32 +720,55 @@ impl Catalog {
             self.containers.insert(kind, acl);
             return Ok(());
         }
-        macro_rules! set {
-            ($map:ident) => {{
-                let r = self.$map.get(&key).ok_or(EngineError::NotFound {
-                    kind: kind_name(kind),
-                    key,
-                })?;
-                self.check_object(caller, kind, key, r, Rights::WRITE_DAC)?;
-                let mut new = (**r).clone();
-                new.acl = acl;
-                self.$map.insert(key, Arc::new(new));
-                self.rewritten.push((kind, key));
-            }};
-        }
         match kind {
-            ObjectKind::Provider => set!(providers),
-            ObjectKind::Sublayer => set!(sublayers),
-            ObjectKind::Callout => set!(callouts),
-            ObjectKind::ProviderContext => set!(contexts),
-            ObjectKind::Filter => set!(filters),
+            ObjectKind::Provider => self.set_object_acl::<Provider>(caller, key, acl),
+            ObjectKind::Sublayer => self.set_object_acl::<Sublayer>(caller, key, acl),
+            ObjectKind::Callout => self.set_object_acl::<Callout>(caller, key, acl),
+            ObjectKind::ProviderContext => self.set_object_acl::<ProviderContext>(caller, key, acl),
+            ObjectKind::Filter => self.set_object_acl::<Filter>(caller, key, acl),
         }
+    }
+
+    fn set_object_acl<T: Object>(
+        &mut self,
+        caller: &Caller,
+        key: Uuid,
+        acl: Acl,
+    ) -> Result<(), EngineError> {
+        let r = T::map(self)
+            .get(&key)
+            .cloned()
+            .ok_or(EngineError::NotFound {
+                kind: kind_name(T::KIND),
+                key,
+            })?;
+        self.check_object(caller, T::KIND, key, &r, Rights::WRITE_DAC)?;
+        let mut new = (*r).clone();
+        new.acl = acl;
+        T::map(self).insert(key, Arc::new(new));
+        self.rewritten.push((T::KIND, key));
         Ok(())
     }
 
     /// Puts back an object read from the store, with its id, owner and access list.
-    pub(crate) fn restore<T: Restorable>(&mut self, record: Record<T>) -> Result<(), EngineError> {
-        T::restore(self, record)
+    pub(crate) fn restore<T: Object>(&mut self, record: Record<T>) -> Result<(), EngineError> {
+        let key = record.object.key();
+        let links = record.object.links();
+        for (kind, k) in &links {
+            if !self.exists(*kind, *k) {
+                return Err(EngineError::NotFound {
+                    kind: kind_name(*kind),
+                    key: *k,
+                });
+            }
+        }
+        self.add_refs(&links);
+        self.reserve_id(record.id);
+        if T::KIND == ObjectKind::Filter {
+            self.filter_ids.insert(record.id, key);
+        }
+        T::map(self).insert(key, Arc::new(record));
+        Ok(())
     }
 }
 
@@ -908,94 +778,6 @@ fn keys_with<T>(map: &BTreeMap<Uuid, Arc<Record<T>>>, lifetime: Lifetime) -> Vec
         .map(|(k, _)| *k)
         .collect()
 }
-
-/// Objects that name a provider.
-pub(crate) trait HasProvider {
-    fn provider_key(&self) -> Option<Uuid>;
-}
-
-impl HasProvider for Provider {
-    fn provider_key(&self) -> Option<Uuid> {
-        None
-    }
-}
-impl HasProvider for Sublayer {
-    fn provider_key(&self) -> Option<Uuid> {
-        self.provider
-    }
-}
-impl HasProvider for Callout {
-    fn provider_key(&self) -> Option<Uuid> {
-        self.provider
-    }
-}
-impl HasProvider for ProviderContext {
-    fn provider_key(&self) -> Option<Uuid> {
-        self.provider
-    }
-}
-impl HasProvider for Filter {
-    fn provider_key(&self) -> Option<Uuid> {
-        self.provider
-    }
-}
-
-/// Objects that can be put back from the store.
-pub(crate) trait Restorable: Sized {
-    fn restore(catalog: &mut Catalog, record: Record<Self>) -> Result<(), EngineError>;
-}
-
-macro_rules! restorable {
-    ($ty:ty, $map:ident, $kind:expr, $links:expr) => {
-        impl Restorable for $ty {
-            fn restore(catalog: &mut Catalog, record: Record<Self>) -> Result<(), EngineError> {
-                let key = record.object.key;
-                #[allow(clippy::redundant_closure_call)]
-                let links: Vec<(ObjectKind, Uuid)> = ($links)(&record.object);
-                for (kind, k) in &links {
-                    if !catalog.exists(*kind, *k) {
-                        return Err(EngineError::NotFound {
-                            kind: kind_name(*kind),
-                            key: *k,
-                        });
-                    }
-                }
-                catalog.add_refs(&links);
-                catalog.reserve_id(record.id);
-                if $kind == ObjectKind::Filter {
-                    catalog.filter_ids.insert(record.id, key);
-                }
-                catalog.$map.insert(key, Arc::new(record));
-                Ok(())
-            }
-        }
-    };
-}
-
-restorable!(Provider, providers, ObjectKind::Provider, |_: &Provider| {
-    Vec::new()
-});
-restorable!(Sublayer, sublayers, ObjectKind::Sublayer, |s: &Sublayer| s
-    .provider
-    .map(|p| (ObjectKind::Provider, p))
-    .into_iter()
-    .collect());
-restorable!(Callout, callouts, ObjectKind::Callout, |s: &Callout| s
-    .provider
-    .map(|p| (ObjectKind::Provider, p))
-    .into_iter()
-    .collect());
-restorable!(
-    ProviderContext,
-    contexts,
-    ObjectKind::ProviderContext,
-    |s: &ProviderContext| s
-        .provider
-        .map(|p| (ObjectKind::Provider, p))
-        .into_iter()
-        .collect()
-);
-restorable!(Filter, filters, ObjectKind::Filter, Catalog::filter_links);
 
 impl Catalog {
     fn exists(&self, kind: ObjectKind, key: Uuid) -> bool {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Change, ChangeType, Lifetime, Record, Restorable, kind_name};
+use crate::catalog::{Catalog, Change, ChangeType, Lifetime, Object, Record, kind_name};
 use crate::error::EngineError;
 use crate::filter::Filter;
 use crate::objects::{Callout, Provider, ProviderContext, Sublayer};
@@ -94,7 +94,7 @@ fn decode<T: DeserializeOwned>(object: &StoredObject) -> Result<Record<T>, Engin
     })
 }
 
-fn restore<T: DeserializeOwned + Restorable>(
+fn restore<T: DeserializeOwned + Object>(
     catalog: &mut Catalog,
     object: &StoredObject,
     lifetime: Lifetime,
