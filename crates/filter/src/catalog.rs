@@ -140,6 +140,9 @@ pub struct Catalog {
     pub(crate) rewritten: Vec<(ObjectKind, Uuid)>,
     /// Whether anything changed since the catalog was published.
     pub(crate) dirty: bool,
+    /// Whether the engine's or a container's access list changed (the store keeps them
+    /// as settings).
+    pub(crate) acls_changed: bool,
 }
 
 /// The key of the default sublayer (`FWPM_SUBLAYER_UNIVERSAL`).
@@ -174,6 +177,7 @@ impl Catalog {
             changes: Vec::new(),
             rewritten: Vec::new(),
             dirty: false,
+            acls_changed: false,
         }
     }
 
@@ -718,6 +722,7 @@ impl Catalog {
         if key.is_nil() {
             self.check_engine(caller, Rights::WRITE_DAC)?;
             self.containers.insert(kind, acl);
+            self.acls_changed = true;
             return Ok(());
         }
         match kind {

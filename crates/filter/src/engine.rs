@@ -236,11 +236,12 @@ impl Engine {
         }
         let changes = std::mem::take(&mut catalog.changes);
         let rewritten = std::mem::take(&mut catalog.rewritten);
+        let acls_changed = std::mem::take(&mut catalog.acls_changed);
         catalog.dirty = false;
         {
             let store = lock(&self.shared.store);
             if let Some(store) = store.as_ref() {
-                persist::commit(store, &catalog, &changes, &rewritten)?;
+                persist::commit(store, &catalog, &changes, &rewritten, acls_changed)?;
             }
         }
         let old = self.shared.snapshot.load_full();
@@ -574,6 +575,7 @@ impl Transaction<'_> {
         self.write(|c, _| {
             c.check_engine(&caller, Rights::WRITE_DAC)?;
             c.engine_acl = acl;
+            c.acls_changed = true;
             Ok(())
         })
     }

@@ -126,6 +126,14 @@ pub enum EngineError {
     /// The store failed; the commit did not happen.
     #[error("store: {0}")]
     Store(#[from] Box<StoreError>),
+    /// A stored setting could not be decoded.
+    #[error("stored setting {name}: {source}")]
+    Setting {
+        /// The setting.
+        name: String,
+        /// The decoder's message.
+        source: serde_json::Error,
+    },
     /// A stored object could not be decoded.
     #[error("stored {kind} {key}: {source}")]
     Decode {

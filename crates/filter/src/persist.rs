@@ -38,8 +38,19 @@ pub(crate) fn commit(
     catalog: &Catalog,
     changes: &[Change],
     rewritten: &[(ObjectKind, Uuid)],
+    acls_changed: bool,
 ) -> Result<(), EngineError> {
     let mut ops = Vec::new();
+    if acls_changed {
+        ops.push(StoreChange::Setting {
+            name: ENGINE_ACL.into(),
+            value: serde_json::to_vec(&catalog.engine_acl).unwrap_or_default(),
+        });
+        ops.push(StoreChange::Setting {
+            name: CONTAINER_ACLS.into(),
+            value: serde_json::to_vec(&catalog.containers).unwrap_or_default(),
+        });
+    }
     let mut boot_time_changed = false;
     for (kind, key) in rewritten {
         let lifetime = match kind {
@@ -86,6 +97,10 @@ pub(crate) fn commit(
     Ok(())
 }
 
+/// The settings under which the engine's and the containers' access lists are stored.
+const ENGINE_ACL: &str = "engine_acl";
+const CONTAINER_ACLS: &str = "container_acls";
+
 fn decode<T: DeserializeOwned>(object: &StoredObject) -> Result<Record<T>, EngineError> {
     serde_json::from_slice(&object.body).map_err(|source| EngineError::Decode {
         kind: kind_name(object.kind),
@@ -121,6 +136,19 @@ pub(crate) fn load(store: &Store, catalog: &mut Catalog) -> Result<(), EngineErr
     }
     for object in store.boot_time_filters()? {
         restore::<Filter>(catalog, &object, Lifetime::BootTime)?;
+    }
+    for (name, value) in store.settings()? {
+        let bad = |source| EngineError::Setting {
+            name: name.clone(),
+            source,
+        };
+        match name.as_str() {
+            ENGINE_ACL => catalog.engine_acl = serde_json::from_slice(&value).map_err(bad)?,
+            CONTAINER_ACLS => catalog.containers = serde_json::from_slice(&value).map_err(bad)?,
+            // A setting a newer version wrote and this one does not know: ignored, as it
+            // cannot loosen anything this version enforces.
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //!
-//! Three redb tables:
+//! Four redb tables:
 //!
 //! - `palisade_meta` (`&str -> &[u8]`): `magic` = `palisade-filter-store` and `format_version`
 //!   = [`FORMAT_VERSION`] as a little-endian `u32`. [`Store::open`] refuses a redb file whose
@@ -18,6 +18,10 @@
 //!   orders by its bytes, redb's key order already is the (kind, key) order [`Store::load`]
 //!   promises.
 //! - `palisade_boot_time_filters`: the same shape, holding the boot-time filter set.
+//! - `palisade_settings` (`&str -> &[u8]`): engine-wide settings that are not objects (the
+//!   engine's and the containers' access lists), written by [`StoreChange::Setting`] in the
+//!   same transaction as the objects. It is created on first use, so a store without it
+//!   simply has no settings.
 //!
 //! A redb file with no tables at all (a file this module created but crashed before
 //! initializing, or an empty file) is initialized; one with other tables but no metadata is
@@ -116,9 +120,14 @@ type ObjectKey = (u8, [u8; 16]);
 const META_NAME: &str = "palisade_meta";
 const OBJECTS_NAME: &str = "palisade_objects";
 const BOOT_TIME_NAME: &str = "palisade_boot_time_filters";
+const SETTINGS_NAME: &str = "palisade_settings";
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new(META_NAME);
 const OBJECTS: TableDefinition<ObjectKey, &[u8]> = TableDefinition::new(OBJECTS_NAME);
 const BOOT_TIME: TableDefinition<ObjectKey, &[u8]> = TableDefinition::new(BOOT_TIME_NAME);
+/// Engine-wide settings that are not objects (the engine's and containers' access
+/// lists), by name. Added after format version 1 shipped without changing it: a store
+/// without the table simply has no settings.
+const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new(SETTINGS_NAME);
 
 /// Kinds of persistent objects (WFP: providers, sublayers, callouts, provider contexts, filters).
 ///
@@ -209,6 +218,13 @@ pub enum StoreChange {
         kind: ObjectKind,
         /// The object's key.
         key: Uuid,
+    },
+    /// Sets an engine-wide setting (opaque bytes, like object bodies).
+    Setting {
+        /// The setting's name.
+        name: String,
+        /// Its value.
+        value: Vec<u8>,
     },
 }
 
@@ -311,6 +327,28 @@ impl Store {
     /// The boot-time filter set, ordered by key.
     pub fn boot_time_filters(&self) -> Result<Vec<StoredObject>, StoreError> {
         self.read_table(BOOT_TIME, BOOT_TIME_NAME)
+    }
+
+    /// The engine-wide settings, by name.
+    pub fn settings(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.transaction_error(e))?;
+        let table = match txn.open_table(SETTINGS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.table_error(SETTINGS_NAME, e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .iter()
+            .map_err(|e| self.storage_error("reading settings", e))?
+        {
+            let (name, value) = entry.map_err(|e| self.storage_error("reading settings", e))?;
+            out.push((name.value().to_owned(), value.value().to_vec()));
+        }
+        Ok(out)
     }
 
     fn check_or_initialize(&self) -> Result<(), StoreError> {
@@ -431,6 +469,12 @@ impl Store {
             .map_err(|e| self.table_error(OBJECTS_NAME, e))?;
         for change in changes {
             match change {
+                StoreChange::Setting { name, value } => {
+                    txn.open_table(SETTINGS)
+                        .map_err(|e| self.table_error(SETTINGS_NAME, e))?
+                        .insert(name.as_str(), value.as_slice())
+                        .map_err(|e| self.storage_error("writing a setting", e))?;
+                }
                 StoreChange::Put(object) => {
                     table
                         .insert(object_key(object.kind, object.key), object.body.as_slice())

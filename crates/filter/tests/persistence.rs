@@ -155,3 +155,36 @@ fn the_store_file_is_private_to_its_owner() {
     let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn access_lists_of_the_engine_and_containers_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("policy.redb");
+    let alice = Caller::user(1000, [50]);
+    {
+        let engine = Engine::open(Store::open(&path).expect("store")).expect("engine");
+        let mut s = engine
+            .open_session(Caller::root(), SessionOptions::default())
+            .expect("session");
+        s.set_engine_acl(Acl::engine_default().allow(Principal::Gid(50), Rights::BEGIN_WRITE_TXN))
+            .expect("engine acl");
+        s.set_acl(
+            ObjectKind::Filter,
+            Uuid::nil(),
+            Acl::default().allow(Principal::Gid(50), Rights::ADD),
+        )
+        .expect("filter container");
+        s.set_acl(
+            ObjectKind::Sublayer,
+            Uuid::nil(),
+            Acl::default().allow(Principal::Gid(50), Rights::ADD_LINK),
+        )
+        .expect("sublayer container");
+    }
+    let engine = Engine::open(Store::open(&path).expect("reopen")).expect("engine");
+    let mut user = engine
+        .open_session(alice, SessionOptions::default())
+        .expect("session");
+    user.add_filter(block_to([10, 0, 0, 0], 8))
+        .expect("the grants were restored");
+}

@@ -585,6 +585,7 @@ proptest! {
                     match change {
                         StoreChange::Put(o) => { model.insert((o.kind, o.key), o.body.clone()); }
                         StoreChange::Delete { kind, key } => { model.remove(&(*kind, *key)); }
+                        StoreChange::Setting { .. } => {}
                     }
                 }
                 let expected: Vec<StoredObject> = model
@@ -597,4 +598,30 @@ proptest! {
         let reopened = Store::open(&path).expect("reopen").load().expect("load");
         prop_assert_eq!(reopened.len(), model.len());
     }
+}
+
+#[test]
+fn settings_are_stored_with_the_objects() {
+    let (_dir, path) = temp_store();
+    {
+        let store = Store::open(&path).expect("open");
+        assert!(store.settings().expect("settings").is_empty());
+        store
+            .commit(&[
+                StoreChange::Setting {
+                    name: "engine_acl".into(),
+                    value: b"[1]".to_vec(),
+                },
+                StoreChange::Setting {
+                    name: "engine_acl".into(),
+                    value: b"[2]".to_vec(),
+                },
+            ])
+            .expect("commit");
+    }
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(
+        store.settings().expect("settings"),
+        vec![("engine_acl".to_string(), b"[2]".to_vec())]
+    );
 }
