@@ -113,8 +113,20 @@ impl Engine {
     /// An engine over a store: loads the persistent objects and the boot-time filters,
     /// and writes every later commit's persistent changes before publishing them.
     pub fn open(store: Store) -> Result<Engine, EngineError> {
+        Engine::open_with_services(store, |_| true)
+    }
+
+    /// As [`Engine::open`], with a test of whether a provider's service (its
+    /// `service_name`, a systemd unit) starts at boot. As in WFP, the stored filters of a
+    /// provider whose service does not are loaded but not enforced: they carry the
+    /// DISABLED flag (and so does the provider) for as long as this engine runs; the
+    /// service, once started, adds its policy itself.
+    pub fn open_with_services(
+        store: Store,
+        starts_at_boot: impl Fn(&str) -> bool,
+    ) -> Result<Engine, EngineError> {
         let mut catalog = crate::builtin::catalog();
-        persist::load(&store, &mut catalog)?;
+        persist::load(&store, &mut catalog, &starts_at_boot)?;
         Ok(Engine::with(catalog, Some(store)))
     }
 

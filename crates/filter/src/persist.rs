@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::catalog::{Catalog, Change, ChangeType, Lifetime, Object, Record, kind_name};
 use crate::error::EngineError;
 use crate::filter::Filter;
+use crate::flags::{FilterFlags, ProviderFlags};
 use crate::objects::{Callout, Provider, ProviderContext, Sublayer};
 use crate::store::{ObjectKind, Store, StoreChange, StoredObject};
 
@@ -121,17 +122,48 @@ fn restore<T: DeserializeOwned + Object>(
 
 /// Loads the stored objects into a catalog that holds the built-in ones. The store returns
 /// them by kind in dependency order (providers first, filters last).
-pub(crate) fn load(store: &Store, catalog: &mut Catalog) -> Result<(), EngineError> {
+pub(crate) fn load(
+    store: &Store,
+    catalog: &mut Catalog,
+    starts_at_boot: &dyn Fn(&str) -> bool,
+) -> Result<(), EngineError> {
     let persistent = Lifetime::Persistent;
+    // Providers whose service does not start at boot: their filters are not enforced.
+    let mut idle = std::collections::BTreeSet::new();
     for object in store.load()? {
         match object.kind {
-            ObjectKind::Provider => restore::<Provider>(catalog, &object, persistent)?,
+            ObjectKind::Provider => {
+                let mut record: Record<Provider> = decode(&object)?;
+                record.lifetime = persistent;
+                let idle_service = record
+                    .object
+                    .service_name
+                    .as_deref()
+                    .is_some_and(|s| !starts_at_boot(s));
+                record.object.flags = if idle_service {
+                    idle.insert(record.object.key);
+                    record.object.flags.with(ProviderFlags::DISABLED)
+                } else {
+                    record.object.flags.without(ProviderFlags::DISABLED)
+                };
+                catalog.restore(record)?;
+            }
             ObjectKind::Sublayer => restore::<Sublayer>(catalog, &object, persistent)?,
             ObjectKind::Callout => restore::<Callout>(catalog, &object, persistent)?,
             ObjectKind::ProviderContext => {
                 restore::<ProviderContext>(catalog, &object, persistent)?
             }
-            ObjectKind::Filter => restore::<Filter>(catalog, &object, persistent)?,
+            ObjectKind::Filter => {
+                let mut record: Record<Filter> = decode(&object)?;
+                record.lifetime = persistent;
+                let disabled = record.object.provider.is_some_and(|p| idle.contains(&p));
+                record.object.flags = if disabled {
+                    record.object.flags.with(FilterFlags::DISABLED)
+                } else {
+                    record.object.flags.without(FilterFlags::DISABLED)
+                };
+                catalog.restore(record)?;
+            }
         }
     }
     for object in store.boot_time_filters()? {

@@ -188,3 +188,60 @@ fn access_lists_of_the_engine_and_containers_survive_a_restart() {
     user.add_filter(block_to([10, 0, 0, 0], 8))
         .expect("the grants were restored");
 }
+
+#[test]
+fn filters_of_a_provider_whose_service_does_not_start_at_boot_are_disabled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("policy.redb");
+    let key;
+    {
+        let engine = Engine::open(Store::open(&path).expect("store")).expect("engine");
+        let mut s = engine
+            .open_session(Caller::root(), SessionOptions::default())
+            .expect("session");
+        let provider = s
+            .add_provider(Provider {
+                key: Uuid::nil(),
+                name: "vpn app".into(),
+                description: String::new(),
+                flags: ProviderFlags::PERSISTENT,
+                service_name: Some("vpn-app.service".into()),
+            })
+            .expect("provider");
+        (key, _) = s
+            .add_filter(
+                block_to([10, 0, 0, 0], 8)
+                    .provider(provider)
+                    .flags(FilterFlags::PERSISTENT),
+            )
+            .expect("filter");
+    }
+    let not_at_boot = Engine::open_with_services(Store::open(&path).expect("store"), |s| {
+        s != "vpn-app.service"
+    })
+    .expect("engine");
+    assert_eq!(decision(&not_at_boot, [10, 0, 0, 1]), Decision::Permit);
+    let snapshot = not_at_boot.snapshot();
+    let f = snapshot.catalog.filter(key).expect("still loaded");
+    assert!(f.object.flags.contains(FilterFlags::DISABLED));
+    assert!(
+        snapshot
+            .catalog
+            .providers()
+            .any(|p| p.object.flags.contains(ProviderFlags::DISABLED))
+    );
+    drop(snapshot);
+    drop(not_at_boot);
+    let at_boot = Engine::open(Store::open(&path).expect("store")).expect("engine");
+    assert_eq!(decision(&at_boot, [10, 0, 0, 1]), Decision::Block);
+    assert!(
+        !at_boot
+            .snapshot()
+            .catalog
+            .filter(key)
+            .expect("loaded")
+            .object
+            .flags
+            .contains(FilterFlags::DISABLED)
+    );
+}
