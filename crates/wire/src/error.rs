@@ -59,4 +59,37 @@ pub enum WireError {
     /// (e.g. DSCP above 63, a 21-bit flow label).
     #[error("header field value out of range")]
     FieldOutOfRange,
+    /// The major version of an IKE header is not 2 (RFC 7296 §3.1); the
+    /// value lets the keying module answer INVALID_MAJOR_VERSION.
+    #[error("unsupported IKE major version {0}")]
+    IkeMajorVersion(u8),
+    /// The IKE header's Length is below the header size or differs from the
+    /// datagram's length (RFC 7296 §3.1).
+    #[error("IKE message length does not match the datagram")]
+    IkeLength,
+    /// An IKE payload or substructure length is below its minimum or runs
+    /// past its container.
+    #[error("IKE payload length is invalid")]
+    PayloadLength,
+    /// A payload of a type this code does not understand has the critical
+    /// bit set: the message must be rejected with UNSUPPORTED_CRITICAL_PAYLOAD
+    /// (RFC 7296 §2.5); the value is the payload type.
+    #[error("unsupported critical IKE payload type {0}")]
+    UnsupportedCriticalPayload(u8),
+    /// Bytes remain after the last payload of a chain or the last entry of a
+    /// counted list.
+    #[error("trailing bytes after the last IKE payload or entry")]
+    TrailingData,
+    /// The contents of an IKE payload are inconsistent (a count, a size, a
+    /// "last substructure" marker or a field value the RFC forbids).
+    #[error("malformed IKE payload contents")]
+    BadSubstructure,
+    /// A Nonce payload's data is outside 16..=256 bytes (RFC 7296 §3.9);
+    /// the value is the length found.
+    #[error("IKE nonce length {0} is outside 16..=256")]
+    NonceLength(usize),
+    /// A payload was added after an Encrypted (SK or SKF) payload, which
+    /// must be the last of its message (RFC 7296 §3.14).
+    #[error("a payload follows the Encrypted payload")]
+    PayloadAfterEncrypted,
 }

@@ -19,6 +19,7 @@ mod bytes;
 pub mod checksum;
 pub mod error;
 pub mod esp;
+pub mod ikev2;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
