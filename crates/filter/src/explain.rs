@@ -131,6 +131,7 @@ fn value_text(v: &Value) -> String {
 
 struct Recorder<'v> {
     values: &'v FieldValues,
+    catalog: &'v crate::catalog::Catalog,
     steps: Vec<(u64, FilterTrace, Uuid)>,
 }
 
@@ -175,7 +176,12 @@ impl Trace for Recorder<'_> {
             },
         };
         let action = match f.action().callout() {
-            Some(c) => format!("{} {c}", f.action().name()),
+            Some(c) => match self.catalog.callouts.get(&c) {
+                Some(r) if !r.object.name.is_empty() => {
+                    format!("{} {:?} ({c})", f.action().name(), r.object.name)
+                }
+                _ => format!("{} {c}", f.action().name()),
+            },
             None => f.action().name().to_string(),
         };
         self.steps.push((
@@ -206,6 +212,7 @@ impl Engine {
         let compiled = snapshot.layer(layer);
         let mut recorder = Recorder {
             values,
+            catalog: &snapshot.catalog,
             steps: Vec::new(),
         };
         let n = u32::try_from(compiled.filters.len()).unwrap_or(u32::MAX);
@@ -331,7 +338,9 @@ impl std::fmt::Display for Explanation {
                         ""
                     }
                 ),
-                None => "not registered".into(),
+                None => "not registered: its filter acts as a block filter, or as a permit \
+                         filter with PERMIT_IF_CALLOUT_UNREGISTERED"
+                    .into(),
             };
             let _ = writeln!(s, "callout {} (filter {}): {v}", c.callout, c.filter_id);
         }
