@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// Key material from a policy file, such as an IKE pre-shared key.
 ///
-/// `Debug` prints `<redacted>` so that a policy can be logged whole. The bytes are not
-/// zeroized on drop: the crate has no `zeroize` dependency and policies are long-lived
-/// configuration, not session keys.
+/// `Debug` prints `<redacted>` so that a policy can be logged whole, and the bytes are
+/// zeroized on drop, as every key in Palisade is.
 ///
 /// Serde shape: a plain string when the key is UTF-8 (what administrators type), otherwise
 /// a table `{ hex = "…" }`. Both forms are accepted on input, so binary keys round-trip.
@@ -36,6 +35,12 @@ impl SecretBytes {
     /// Whether the key is empty (never valid in a policy).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for SecretBytes {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
