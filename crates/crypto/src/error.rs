@@ -31,4 +31,17 @@ pub enum CryptoError {
     /// aws-lc reported an internal failure (e.g. the RNG failed).
     #[error("cryptographic library failure")]
     Cipher,
+    /// prf+ was asked for more than 255 blocks of output (RFC 7296 §2.13).
+    #[error("prf+ output of {requested} bytes exceeds the maximum of {max}")]
+    PrfPlusTooLong {
+        /// Bytes asked for.
+        requested: usize,
+        /// 255 times the PRF output length.
+        max: usize,
+    },
+    /// A key exchange public value (KE payload data) of the wrong length for
+    /// its method, not a valid point of the group, or giving a degenerate
+    /// shared secret; or a private scalar outside the group's range.
+    #[error("invalid key exchange public value")]
+    BadKeyExchange,
 }
