@@ -14,6 +14,9 @@ mod common;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
+
+#[path = "../../../tests/support/scapy.rs"]
+mod scapy;
 use std::time::Instant;
 
 use common::{PairSpec, keymat, keymat_len, open, pair, seal, udp_packet};
@@ -254,25 +257,13 @@ fn prepare(case: &Case, index: usize, now: Instant) -> Prepared {
     Prepared { json, plain_s2p }
 }
 
-fn python() -> Option<String> {
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import scapy.layers.ipsec, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(py)
-}
-
 #[test]
 fn scapy_opens_palisade_and_palisade_opens_scapy() {
-    if std::env::var_os("PALISADE_SKIP_SCAPY").is_some() {
-        eprintln!("PALISADE_SKIP_SCAPY set: skipping the scapy interop test");
+    let Some(py) =
+        scapy::python_or_skip("scapy.layers.ipsec, cryptography", "the scapy interop test")
+    else {
         return;
-    }
-    let py = python().expect(
-        "python3 with scapy and cryptography is required (scripts/test.sh installs them; \
-         PALISADE_SKIP_SCAPY=1 skips this test)",
-    );
+    };
     let now = Instant::now();
     let cases = cases();
     let prepared: Vec<Prepared> = cases

@@ -21,10 +21,8 @@
 //! counting global allocator (bytes allocated and still live after building the engine,
 //! less those before).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -32,45 +30,12 @@ use palisade_filter::guids::FWPM_CALLOUT_IPSEC_OUTBOUND_TRANSPORT_V4;
 use palisade_filter::*;
 use uuid::Uuid;
 
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+
 /// Counts live heap bytes, to measure memory per filter.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// The only unsafe code in the bench: a global allocator has to implement an unsafe
-// trait. It forwards to the system allocator and only counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above, with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: `ptr` came from this allocator with `layout`; forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const LAYER: Layer = Layer::OutboundTransportV4;
 const PACKETS: usize = 1024;
@@ -433,21 +398,21 @@ fn memory_per_filter() {
     let (filters, _) = generate(n, &s.sublayers, 0x5eed ^ n as u64);
     // Only what the engine keeps counts: the input filters are moved in and the
     // transaction's temporaries are freed by the time the commit returns.
-    let before = LIVE.load(Ordering::Relaxed)
+    let before = counting_alloc::live_bytes()
         - filters.iter().map(filter_heap_bytes).sum::<usize>() as isize
         - (filters.capacity() * std::mem::size_of::<Filter>()) as isize;
     add(&mut s, filters);
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = counting_alloc::live_bytes();
     let snapshot = s.engine.snapshot();
     let compiled = snapshot.layer(LAYER);
-    let array = compiled.filters.capacity() * std::mem::size_of::<compiled::CompiledFilter>();
-    let index = compiled.index_bytes() - array;
+    let (array, tests, index) = compiled.compiled_bytes();
     eprintln!(
         "memory with {n} filters: {:.0} heap bytes per filter in all (catalog records, \
-         compiled layer, index), of which {:.1} for the compiled filter array and {:.1} \
-         for the index",
+         compiled layer, index), of which {:.1} for the compiled filter array, {:.1} for \
+         the interval tests and {:.1} for the index",
         (after - before) as f64 / n as f64,
         array as f64 / n as f64,
+        tests as f64 / n as f64,
         index as f64 / n as f64,
     );
 }

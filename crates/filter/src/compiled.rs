@@ -250,8 +250,20 @@ impl CompiledLayer {
         true
     }
 
-    /// Heap bytes held by the index (the filters themselves are shared with the catalog).
+    /// Heap bytes of the compiled layer beyond the catalog's records: the compiled filter
+    /// array, the interval tests and the index.
+    pub fn compiled_bytes(&self) -> (usize, usize, usize) {
+        (
+            self.filters.capacity() * std::mem::size_of::<CompiledFilter>(),
+            self.tests.capacity() * std::mem::size_of::<IntervalTest>(),
+            self.index.heap_bytes(),
+        )
+    }
+
+    /// Heap bytes of the index and the compiled filter array it points into (the interval
+    /// tests are counted separately by [`CompiledLayer::compiled_bytes`]).
     pub fn index_bytes(&self) -> usize {
-        self.index.heap_bytes() + self.filters.capacity() * std::mem::size_of::<CompiledFilter>()
+        let (filters, _, index) = self.compiled_bytes();
+        filters + index
     }
 }

@@ -14,6 +14,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "../../../tests/support/scapy.rs"]
+mod scapy;
+
 use palisade_wire::ikev2::*;
 
 fn to_hex(b: &[u8]) -> String {
@@ -412,25 +415,12 @@ fn palisade_messages() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn python() -> Option<String> {
-    let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&py)
-        .args(["-c", "import scapy.contrib.ikev2"])
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(py)
-}
-
 #[test]
 fn scapy_and_palisade_agree() {
-    if std::env::var_os("PALISADE_SKIP_SCAPY").is_some() {
-        eprintln!("PALISADE_SKIP_SCAPY set: skipping the scapy IKEv2 cross-check");
+    let Some(py) = scapy::python_or_skip("scapy.contrib.ikev2", "the scapy IKEv2 cross-check")
+    else {
         return;
-    }
-    let py = python().expect(
-        "python3 with scapy is required (scripts/lib/deps.sh installs it; \
-         PALISADE_SKIP_SCAPY=1 skips this test)",
-    );
+    };
     let ours = palisade_messages();
     let dir = std::env::temp_dir().join(format!("palisade-ikev2-scapy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
