@@ -49,6 +49,23 @@ impl Snapshot {
     pub fn layer(&self, layer: Layer) -> &CompiledLayer {
         &self.layers[layer.index()]
     }
+
+    /// Classifies at `layer` with the index, in this snapshot.
+    pub fn classify<C: Callouts + ?Sized>(
+        &self,
+        layer: Layer,
+        values: &FieldValues,
+        callouts: &mut C,
+    ) -> Classification {
+        let compiled = self.layer(layer);
+        arbitrate(
+            compiled,
+            compiled.index.candidates(values),
+            values,
+            callouts,
+            &mut NoTrace,
+        )
+    }
 }
 
 pub(crate) struct Shared {
@@ -174,15 +191,10 @@ impl Engine {
         values: &FieldValues,
         callouts: &mut C,
     ) -> Classification {
-        let snapshot = self.shared.snapshot.load();
-        let compiled = snapshot.layer(layer);
-        arbitrate(
-            compiled,
-            compiled.index.candidates(values),
-            values,
-            callouts,
-            &mut NoTrace,
-        )
+        self.shared
+            .snapshot
+            .load()
+            .classify(layer, values, callouts)
     }
 
     /// Classifies at `layer` by trying every filter in order: the reference the index is
@@ -390,11 +402,11 @@ impl Session {
         values: &FieldValues,
         callouts: &mut C,
     ) -> Result<Classification, EngineError> {
-        self.engine
-            .snapshot()
+        let snapshot = self.engine.shared.snapshot.load();
+        snapshot
             .catalog
             .check_engine(&self.caller, Rights::CLASSIFY)?;
-        Ok(self.engine.classify(layer, values, callouts))
+        Ok(snapshot.classify(layer, values, callouts))
     }
 
     implicit!(

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::field::{FIELD_COUNT, Field, FieldType};
+use crate::field::{FIELD_COUNT, Field};
 
 /// An ordered value of fixed size: what ranges, prefixes and the index work on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -167,23 +167,6 @@ impl Value {
         match self {
             Value::Scalar(s) => Some(s),
             _ => None,
-        }
-    }
-
-    /// Whether the value has the shape `field` carries at `family`'s layers.
-    pub fn fits(&self, field: Field, family: Option<crate::layer::Family>) -> bool {
-        use crate::layer::Family;
-        match (field.field_type(), self) {
-            (FieldType::Address, Value::Scalar(Scalar::V4(_))) => family == Some(Family::V4),
-            (FieldType::Address, Value::Scalar(Scalar::V6(_))) => family == Some(Family::V6),
-            (FieldType::U8, Value::Scalar(Scalar::U8(_)))
-            | (FieldType::U16, Value::Scalar(Scalar::U16(_)))
-            | (FieldType::U32, Value::Scalar(Scalar::U32(_)))
-            | (FieldType::U64, Value::Scalar(Scalar::U64(_)))
-            | (FieldType::Guid, Value::Scalar(Scalar::Guid(_)))
-            | (FieldType::Text, Value::Text(_))
-            | (FieldType::Token, Value::Token(_)) => true,
-            _ => false,
         }
     }
 }

@@ -49,6 +49,24 @@ pub(crate) trait Object: Clone + Sized {
     }
 }
 
+/// The accessors every kind has the same way: its map, its key, and its PERSISTENT flag.
+macro_rules! basics {
+    ($map:ident, $flags:ident) => {
+        fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
+            &mut c.$map
+        }
+        fn key(&self) -> Uuid {
+            self.key
+        }
+        fn key_mut(&mut self) -> &mut Uuid {
+            &mut self.key
+        }
+        fn persistent(&self) -> bool {
+            self.flags.contains($flags::PERSISTENT)
+        }
+    };
+}
+
 fn flags_text(bad: bool, flags: impl std::fmt::Display) -> Option<String> {
     bad.then(|| flags.to_string())
 }
@@ -56,20 +74,9 @@ fn flags_text(bad: bool, flags: impl std::fmt::Display) -> Option<String> {
 impl Object for Provider {
     const KIND: ObjectKind = ObjectKind::Provider;
     const HAS_ID: bool = false;
-    fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
-        &mut c.providers
-    }
-    fn key(&self) -> Uuid {
-        self.key
-    }
-    fn key_mut(&mut self) -> &mut Uuid {
-        &mut self.key
-    }
+    basics!(providers, ProviderFlags);
     fn provider_key(&self) -> Option<Uuid> {
         None
-    }
-    fn persistent(&self) -> bool {
-        self.flags.contains(ProviderFlags::PERSISTENT)
     }
     fn invalid_flags(&self) -> Option<String> {
         let bad = self.flags.contains(ProviderFlags::DISABLED) || self.flags.unknown_bits() != 0;
@@ -80,20 +87,9 @@ impl Object for Provider {
 impl Object for Sublayer {
     const KIND: ObjectKind = ObjectKind::Sublayer;
     const HAS_ID: bool = false;
-    fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
-        &mut c.sublayers
-    }
-    fn key(&self) -> Uuid {
-        self.key
-    }
-    fn key_mut(&mut self) -> &mut Uuid {
-        &mut self.key
-    }
+    basics!(sublayers, SublayerFlags);
     fn provider_key(&self) -> Option<Uuid> {
         self.provider
-    }
-    fn persistent(&self) -> bool {
-        self.flags.contains(SublayerFlags::PERSISTENT)
     }
     fn invalid_flags(&self) -> Option<String> {
         flags_text(self.flags.unknown_bits() != 0, self.flags)
@@ -103,20 +99,9 @@ impl Object for Sublayer {
 impl Object for Callout {
     const KIND: ObjectKind = ObjectKind::Callout;
     const HAS_ID: bool = true;
-    fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
-        &mut c.callouts
-    }
-    fn key(&self) -> Uuid {
-        self.key
-    }
-    fn key_mut(&mut self) -> &mut Uuid {
-        &mut self.key
-    }
+    basics!(callouts, CalloutFlags);
     fn provider_key(&self) -> Option<Uuid> {
         self.provider
-    }
-    fn persistent(&self) -> bool {
-        self.flags.contains(CalloutFlags::PERSISTENT)
     }
     fn layer(&self) -> Option<Layer> {
         Some(self.layer)
@@ -130,20 +115,9 @@ impl Object for Callout {
 impl Object for ProviderContext {
     const KIND: ObjectKind = ObjectKind::ProviderContext;
     const HAS_ID: bool = true;
-    fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
-        &mut c.contexts
-    }
-    fn key(&self) -> Uuid {
-        self.key
-    }
-    fn key_mut(&mut self) -> &mut Uuid {
-        &mut self.key
-    }
+    basics!(contexts, ProviderContextFlags);
     fn provider_key(&self) -> Option<Uuid> {
         self.provider
-    }
-    fn persistent(&self) -> bool {
-        self.flags.contains(ProviderContextFlags::PERSISTENT)
     }
     fn invalid_flags(&self) -> Option<String> {
         flags_text(self.flags.unknown_bits() != 0, self.flags)
@@ -158,20 +132,9 @@ impl Object for ProviderContext {
 impl Object for Filter {
     const KIND: ObjectKind = ObjectKind::Filter;
     const HAS_ID: bool = true;
-    fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
-        &mut c.filters
-    }
-    fn key(&self) -> Uuid {
-        self.key
-    }
-    fn key_mut(&mut self) -> &mut Uuid {
-        &mut self.key
-    }
+    basics!(filters, FilterFlags);
     fn provider_key(&self) -> Option<Uuid> {
         self.provider
-    }
-    fn persistent(&self) -> bool {
-        self.flags.contains(FilterFlags::PERSISTENT)
     }
     fn layer(&self) -> Option<Layer> {
         Some(self.layer)
