@@ -192,8 +192,9 @@ impl Catalog {
         self.next_id = self.next_id.max(id + 1);
     }
 
-    fn container(&self, kind: ObjectKind) -> Acl {
-        self.containers.get(&kind).cloned().unwrap_or_default()
+    fn container(&self, kind: ObjectKind) -> &Acl {
+        const NONE: &Acl = &Acl(Vec::new());
+        self.containers.get(&kind).unwrap_or(NONE)
     }
 
     /// Checks a right on a container (to add) for the actor.
@@ -204,7 +205,7 @@ impl Catalog {
         wanted: Rights,
     ) -> Result<(), EngineError> {
         let container = self.container(kind);
-        access_check(caller, None, &[&container, &self.engine_acl], wanted).map_err(|missing| {
+        access_check(caller, None, &[container, &self.engine_acl], wanted).map_err(|missing| {
             EngineError::AccessDenied {
                 what: format!("the {} container", kind_name(kind)),
                 missing,
@@ -235,7 +236,7 @@ impl Catalog {
         access_check(
             caller,
             Some(record.owner),
-            &[&record.acl, &container, &self.engine_acl],
+            &[&record.acl, container, &self.engine_acl],
             wanted,
         )
         .map_err(|missing| EngineError::AccessDenied {
@@ -290,7 +291,7 @@ impl Catalog {
         access_check(
             actor.caller,
             Some(owner),
-            &[acl, &container, &self.engine_acl],
+            &[acl, container, &self.engine_acl],
             Rights::ADD_LINK,
         )
         .map_err(|missing| EngineError::AccessDenied {
@@ -787,11 +788,11 @@ fn keys_with<T>(map: &BTreeMap<Uuid, Arc<Record<T>>>, lifetime: Lifetime) -> Vec
 impl Catalog {
     fn exists(&self, kind: ObjectKind, key: Uuid) -> bool {
         match kind {
-            ObjectKind::Provider => self.providers.contains_key(&key),
-            ObjectKind::Sublayer => self.sublayers.contains_key(&key),
-            ObjectKind::Callout => self.callouts.contains_key(&key),
-            ObjectKind::ProviderContext => self.contexts.contains_key(&key),
-            ObjectKind::Filter => self.filters.contains_key(&key),
+            ObjectKind::Provider => Provider::map_ref(self).contains_key(&key),
+            ObjectKind::Sublayer => Sublayer::map_ref(self).contains_key(&key),
+            ObjectKind::Callout => Callout::map_ref(self).contains_key(&key),
+            ObjectKind::ProviderContext => ProviderContext::map_ref(self).contains_key(&key),
+            ObjectKind::Filter => Filter::map_ref(self).contains_key(&key),
         }
     }
 }

@@ -126,6 +126,14 @@ pub enum EngineError {
     /// The store failed; the commit did not happen.
     #[error("store: {0}")]
     Store(#[from] Box<StoreError>),
+    /// An object or setting could not be encoded for the store; the commit did not happen.
+    #[error("encoding {what} for the store: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: String,
+        /// The encoder's message.
+        source: serde_json::Error,
+    },
     /// A stored setting could not be decoded.
     #[error("stored setting {name}: {source}")]
     Setting {

@@ -12,24 +12,51 @@ use crate::flags::{FilterFlags, ProviderFlags};
 use crate::objects::{Callout, Provider, ProviderContext, Sublayer};
 use crate::store::{ObjectKind, Store, StoreChange, StoredObject};
 
-fn encode<T: Serialize>(kind: ObjectKind, key: Uuid, record: &Record<T>) -> StoredObject {
-    StoredObject {
-        kind,
-        key,
-        // Serializing plain data structures to JSON cannot fail: no maps with non-string
-        // keys, no I/O.
-        body: serde_json::to_vec(record).unwrap_or_default(),
+fn encode<T: Serialize>(
+    kind: ObjectKind,
+    key: Uuid,
+    value: &T,
+) -> Result<StoredObject, EngineError> {
+    let body = serde_json::to_vec(value).map_err(|source| EngineError::Encode {
+        what: format!("{} {key}", kind_name(kind)),
+        source,
+    })?;
+    Ok(StoredObject { kind, key, body })
+}
+
+/// An object's lifetime and stored form, if the catalog has it.
+fn stored<T: Object + Serialize>(
+    catalog: &Catalog,
+    key: Uuid,
+) -> Option<(Lifetime, Result<StoredObject, EngineError>)> {
+    T::map_ref(catalog)
+        .get(&key)
+        .map(|r| (r.lifetime, encode(T::KIND, key, r.as_ref())))
+}
+
+fn stored_any(
+    catalog: &Catalog,
+    kind: ObjectKind,
+    key: Uuid,
+) -> Option<(Lifetime, Result<StoredObject, EngineError>)> {
+    match kind {
+        ObjectKind::Provider => stored::<Provider>(catalog, key),
+        ObjectKind::Sublayer => stored::<Sublayer>(catalog, key),
+        ObjectKind::Callout => stored::<Callout>(catalog, key),
+        ObjectKind::ProviderContext => stored::<ProviderContext>(catalog, key),
+        ObjectKind::Filter => stored::<Filter>(catalog, key),
     }
 }
 
-fn encoded(catalog: &Catalog, kind: ObjectKind, key: Uuid) -> Option<StoredObject> {
-    match kind {
-        ObjectKind::Provider => catalog.providers.get(&key).map(|r| encode(kind, key, r)),
-        ObjectKind::Sublayer => catalog.sublayers.get(&key).map(|r| encode(kind, key, r)),
-        ObjectKind::Callout => catalog.callouts.get(&key).map(|r| encode(kind, key, r)),
-        ObjectKind::ProviderContext => catalog.contexts.get(&key).map(|r| encode(kind, key, r)),
-        ObjectKind::Filter => catalog.filters.get(&key).map(|r| encode(kind, key, r)),
-    }
+fn setting(name: &str, value: &impl Serialize) -> Result<StoreChange, EngineError> {
+    let value = serde_json::to_vec(value).map_err(|source| EngineError::Encode {
+        what: format!("setting {name}"),
+        source,
+    })?;
+    Ok(StoreChange::Setting {
+        name: name.into(),
+        value,
+    })
 }
 
 /// Writes a transaction's stored changes: persistent objects, and the whole boot-time set
@@ -43,57 +70,43 @@ pub(crate) fn commit(
 ) -> Result<(), EngineError> {
     let mut ops = Vec::new();
     if acls_changed {
-        ops.push(StoreChange::Setting {
-            name: ENGINE_ACL.into(),
-            value: serde_json::to_vec(&catalog.engine_acl).unwrap_or_default(),
-        });
-        ops.push(StoreChange::Setting {
-            name: CONTAINER_ACLS.into(),
-            value: serde_json::to_vec(&catalog.containers).unwrap_or_default(),
-        });
+        ops.push(setting(ENGINE_ACL, &catalog.engine_acl)?);
+        ops.push(setting(CONTAINER_ACLS, &catalog.containers)?);
     }
     let mut boot_time_changed = false;
-    for (kind, key) in rewritten {
-        let lifetime = match kind {
-            ObjectKind::Provider => catalog.providers.get(key).map(|r| r.lifetime),
-            ObjectKind::Sublayer => catalog.sublayers.get(key).map(|r| r.lifetime),
-            ObjectKind::Callout => catalog.callouts.get(key).map(|r| r.lifetime),
-            ObjectKind::ProviderContext => catalog.contexts.get(key).map(|r| r.lifetime),
-            ObjectKind::Filter => catalog.filters.get(key).map(|r| r.lifetime),
-        };
-        match lifetime {
-            Some(Lifetime::Persistent) => {
-                ops.extend(encoded(catalog, *kind, *key).map(StoreChange::Put));
+    // Objects whose access list changed are written again; they keep their lifetime.
+    let rewrites = rewritten.iter().map(|(kind, key)| (*kind, *key, None));
+    let adds_and_deletes = changes
+        .iter()
+        .map(|c| (c.kind, c.key, Some((c.change, c.lifetime))));
+    for (kind, key, change) in rewrites.chain(adds_and_deletes) {
+        if let Some((ChangeType::Delete, lifetime)) = change {
+            match lifetime {
+                Lifetime::Persistent => ops.push(StoreChange::Delete { kind, key }),
+                Lifetime::BootTime => boot_time_changed = true,
+                _ => {}
             }
-            Some(Lifetime::BootTime) => boot_time_changed = true,
+            continue;
+        }
+        // An object added and deleted in one transaction is gone from the catalog: its
+        // delete follows, and the store needs neither.
+        match stored_any(catalog, kind, key) {
+            Some((Lifetime::Persistent, object)) => ops.push(StoreChange::Put(object?)),
+            Some((Lifetime::BootTime, _)) => boot_time_changed = true,
             _ => {}
         }
     }
-    for c in changes {
-        match c.lifetime {
-            Lifetime::Persistent => match c.change {
-                // An object added and deleted in one transaction is gone from the catalog:
-                // its delete follows and the store needs neither.
-                ChangeType::Add => {
-                    ops.extend(encoded(catalog, c.kind, c.key).map(StoreChange::Put))
-                }
-                ChangeType::Delete => ops.push(StoreChange::Delete {
-                    kind: c.kind,
-                    key: c.key,
-                }),
-            },
-            Lifetime::BootTime => boot_time_changed = true,
-            _ => {}
-        }
-    }
-    let boot_time: Option<Vec<StoredObject>> = boot_time_changed.then(|| {
-        catalog
+    let boot_time: Option<Vec<StoredObject>> = if boot_time_changed {
+        let set: Result<Vec<_>, _> = catalog
             .filters
             .iter()
             .filter(|(_, r)| r.lifetime == Lifetime::BootTime)
-            .map(|(k, r)| encode(ObjectKind::Filter, *k, r))
-            .collect()
-    });
+            .map(|(k, r)| encode(ObjectKind::Filter, *k, r.as_ref()))
+            .collect();
+        Some(set?)
+    } else {
+        None
+    };
     store.commit_with_boot_time(&ops, boot_time.as_deref())?;
     Ok(())
 }

@@ -22,6 +22,8 @@ pub(crate) trait Object: Clone + Sized {
     const HAS_ID: bool;
     /// The catalog's map of this kind.
     fn map(catalog: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>>;
+    /// The catalog's map of this kind, to read.
+    fn map_ref(catalog: &Catalog) -> &BTreeMap<Uuid, Arc<Record<Self>>>;
     /// The key.
     fn key(&self) -> Uuid;
     /// The key, to assign one.
@@ -54,6 +56,9 @@ macro_rules! basics {
     ($map:ident, $flags:ident) => {
         fn map(c: &mut Catalog) -> &mut BTreeMap<Uuid, Arc<Record<Self>>> {
             &mut c.$map
+        }
+        fn map_ref(c: &Catalog) -> &BTreeMap<Uuid, Arc<Record<Self>>> {
+            &c.$map
         }
         fn key(&self) -> Uuid {
             self.key
