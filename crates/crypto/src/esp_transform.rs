@@ -154,6 +154,9 @@ impl EspTransform {
     /// Errors: [`CryptoError::BadLayout`] for a packet that does not fit the
     /// suite (nothing is written then), [`CryptoError::Cipher`] if aws-lc fails.
     pub fn seal(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
+        if let Engine::Aead(key) = &self.engine {
+            return self.seal_aead(key, packet, seq, esn, None);
+        }
         let layout = self.layout(packet, seq)?;
         let (header, rest) = packet.split_at_mut(ESP_HEADER_LEN);
         let iv = rest
@@ -175,6 +178,10 @@ impl EspTransform {
     /// forged, while a predictable CBC IV breaks CBC. It exists to reproduce
     /// published test vectors byte for byte.
     pub fn seal_with_iv(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
+        if let Engine::Aead(key) = &self.engine {
+            let iv = iv8(packet.get(ESP_HEADER_LEN..).ok_or(CryptoError::BadLayout)?)?;
+            return self.seal_aead(key, packet, seq, esn, Some(iv));
+        }
         let layout = self.layout(packet, seq)?;
         self.seal_laid_out(packet, layout, seq, esn)
     }
@@ -190,28 +197,14 @@ impl EspTransform {
     /// [`CryptoError::BadLayout`] as for [`seal`](Self::seal); the receiver
     /// passes the sequence number it inferred from the header's low half.
     pub fn open(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
+        if let Engine::Aead(key) = &self.engine {
+            return self.open_aead(key, packet, seq, esn);
+        }
         let layout = self.layout(packet, seq)?;
         let seq_hi = seq_hi(seq);
         match &self.engine {
-            Engine::Aead(key) => {
-                let (aad, aad_len) = esp_aad(packet, seq_hi, esn)?;
-                let nonce = key.nonce(iv8(&packet[ESP_HEADER_LEN..])?);
-                let (body, icv) = packet.split_at_mut(layout.icv);
-                let payload = &mut body[layout.payload..];
-                let opened = key.key().open_in_place_separate_tag(
-                    nonce,
-                    aead::Aad::from(&aad[..aad_len]),
-                    icv,
-                    payload,
-                );
-                if opened.is_err() {
-                    // aws-lc may already have decrypted in place; unauthenticated
-                    // plaintext must not be released (RFC 5116 §2.2).
-                    payload.fill(0);
-                    return Err(CryptoError::Integrity);
-                }
-                Ok(())
-            }
+            // Taken above; kept total rather than unreachable.
+            Engine::Aead(key) => self.open_aead(key, packet, seq, esn),
             Engine::Gmac(key) => {
                 let iv = iv8(&packet[ESP_HEADER_LEN..])?;
                 if !esn {
@@ -243,6 +236,115 @@ impl EspTransform {
                 verify_hmac(integ, body, icv, seq_hi, esn)
             }
         }
+    }
+
+    /// AES-GCM and ChaCha20-Poly1305, the suites IKE picks by default, on their own
+    /// path: the layout is fixed (8-byte IV, 16-byte ICV), so it is checked in one go,
+    /// the nonce is built from the salt and the sequence number in registers, and
+    /// without ESN the AAD is the ESP header where it lies in the packet. Measured
+    /// (`profile_loop ratio`): the general path cost ~12 % of the bare AEAD at 1400
+    /// bytes, most of it in rebuilding nonce and AAD through memory.
+    /// `iv`: `None` writes the sequence number as the IV (the nonce-unique choice);
+    /// `Some` keeps the IV the caller wrote ([`seal_with_iv`](Self::seal_with_iv)).
+    #[inline]
+    fn seal_aead(
+        &self,
+        key: &SaltedKey,
+        packet: &mut [u8],
+        seq: u64,
+        esn: bool,
+        iv: Option<[u8; 8]>,
+    ) -> Result<(), CryptoError> {
+        let (header, iv_slot, payload, icv) = self.aead_layout(packet, seq)?;
+        let iv = match iv {
+            Some(iv) => iv,
+            None => {
+                let iv = seq.to_be_bytes();
+                *iv_slot = iv;
+                iv
+            }
+        };
+        let nonce = key.nonce(iv);
+        let tag = if esn {
+            key.key().seal_in_place_separate_tag(
+                nonce,
+                aead::Aad::from(esn_aad(header, seq)),
+                payload,
+            )
+        } else {
+            key.key()
+                .seal_in_place_separate_tag(nonce, aead::Aad::from(&header[..]), payload)
+        }
+        .map_err(|_| CryptoError::Cipher)?;
+        copy_tag(icv, tag.as_ref())
+    }
+
+    /// The receive side of [`seal_aead`](Self::seal_aead).
+    #[inline]
+    fn open_aead(
+        &self,
+        key: &SaltedKey,
+        packet: &mut [u8],
+        seq: u64,
+        esn: bool,
+    ) -> Result<(), CryptoError> {
+        let (header, iv, payload, icv) = self.aead_layout(packet, seq)?;
+        let nonce = key.nonce(*iv);
+        let opened = if esn {
+            key.key().open_in_place_separate_tag(
+                nonce,
+                aead::Aad::from(esn_aad(header, seq)),
+                icv,
+                payload,
+            )
+        } else {
+            key.key()
+                .open_in_place_separate_tag(nonce, aead::Aad::from(&header[..]), icv, payload)
+        };
+        if opened.is_err() {
+            // aws-lc may already have decrypted in place; unauthenticated
+            // plaintext must not be released (RFC 5116 §2.2).
+            payload.fill(0);
+            return Err(CryptoError::Integrity);
+        }
+        Ok(())
+    }
+
+    /// `SPI | seq | IV(8) | payload | ICV(16)`, checked as [`layout`](Self::layout)
+    /// checks the general case.
+    #[inline]
+    #[allow(clippy::type_complexity)]
+    fn aead_layout<'p>(
+        &self,
+        packet: &'p mut [u8],
+        seq: u64,
+    ) -> Result<
+        (
+            &'p mut [u8; ESP_HEADER_LEN],
+            &'p mut [u8; 8],
+            &'p mut [u8],
+            &'p mut [u8],
+        ),
+        CryptoError,
+    > {
+        let (header, rest) = packet
+            .split_first_chunk_mut::<ESP_HEADER_LEN>()
+            .ok_or(CryptoError::BadLayout)?;
+        let (iv, rest) = rest
+            .split_first_chunk_mut::<8>()
+            .ok_or(CryptoError::BadLayout)?;
+        let payload_len = rest
+            .len()
+            .checked_sub(AEAD_TAG_LEN)
+            .ok_or(CryptoError::BadLayout)?;
+        if payload_len == 0 || payload_len & (self.suite.align() - 1) != 0 {
+            return Err(CryptoError::BadLayout);
+        }
+        if header[SEQ_OFFSET..] != (seq as u32).to_be_bytes() {
+            return Err(CryptoError::BadLayout);
+        }
+        let (payload, icv) = rest.split_at_mut(payload_len);
+        Ok((header, iv, payload, icv))
     }
 
     /// Checks the packet against the suite before anything is written.
@@ -280,18 +382,8 @@ impl EspTransform {
         let seq_hi = seq_hi(seq);
         match &self.engine {
             Engine::Aead(key) => {
-                let (aad, aad_len) = esp_aad(packet, seq_hi, esn)?;
-                let nonce = key.nonce(iv8(&packet[ESP_HEADER_LEN..])?);
-                let (body, icv) = packet.split_at_mut(layout.icv);
-                let tag = key
-                    .key()
-                    .seal_in_place_separate_tag(
-                        nonce,
-                        aead::Aad::from(&aad[..aad_len]),
-                        &mut body[layout.payload..],
-                    )
-                    .map_err(|_| CryptoError::Cipher)?;
-                copy_tag(icv, tag.as_ref())
+                let iv = iv8(&packet[ESP_HEADER_LEN..])?;
+                self.seal_aead(key, packet, seq, esn, Some(iv))
             }
             Engine::Gmac(key) => {
                 let iv = iv8(&packet[ESP_HEADER_LEN..])?;
@@ -334,9 +426,6 @@ fn seq_hi(seq: u64) -> [u8; SEQ_HI_LEN] {
     ((seq >> 32) as u32).to_be_bytes()
 }
 
-/// The AEAD AAD: `SPI || seq_lo`, or `SPI || seq_hi || seq_lo` with ESN
-/// (RFC 4106 §5, RFC 7634 §2). Built on the stack because with ESN it is not
-/// contiguous in the packet.
 /// The CBC IV: the forward cipher under the SA's own key applied to a block that is
 /// unique per packet, SPI || 0 || 64-bit sequence number (NIST SP 800-38A Appendix C,
 /// the first of its two methods). Unpredictable without the key, as RFC 3602 §3
@@ -360,18 +449,13 @@ fn generate_cbc_iv(
     Ok(())
 }
 
-fn esp_aad(packet: &[u8], seq_hi: [u8; 4], esn: bool) -> Result<([u8; 12], usize), CryptoError> {
-    let header: [u8; ESP_HEADER_LEN] = packet
-        .get(..ESP_HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(CryptoError::BadLayout)?;
-    let [s0, s1, s2, s3, q0, q1, q2, q3] = header;
-    Ok(if esn {
-        let [h0, h1, h2, h3] = seq_hi;
-        ([s0, s1, s2, s3, h0, h1, h2, h3, q0, q1, q2, q3], 12)
-    } else {
-        ([s0, s1, s2, s3, q0, q1, q2, q3, 0, 0, 0, 0], 8)
-    })
+/// The AEAD AAD with ESN: `SPI || seq_hi || seq_lo` (RFC 4106 §5, RFC 7634 §2), built
+/// on the stack because it is not contiguous in the packet. Without ESN the AAD is the
+/// ESP header itself.
+fn esn_aad(header: &[u8; ESP_HEADER_LEN], seq: u64) -> [u8; 12] {
+    let [s0, s1, s2, s3, q0, q1, q2, q3] = *header;
+    let [h0, h1, h2, h3] = seq_hi(seq);
+    [s0, s1, s2, s3, h0, h1, h2, h3, q0, q1, q2, q3]
 }
 
 /// ESP-GMAC with ESN authenticates `SPI || seq_hi || seq_lo || IV || payload`

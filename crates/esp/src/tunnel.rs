@@ -214,20 +214,20 @@ pub(crate) fn open_inner(
 ) -> Result<(usize, usize), EspError> {
     let inner = &mut buf[start..start + payload_len];
     let version = ip_version(inner).map_err(|_| EspError::BadNextHeader(next_header))?;
-    let (len, inner_tos) = match (next_header, version) {
-        (proto::IPIP, IpVersion::V4) => {
-            let h = Ipv4Header::parse(inner)?;
-            (usize::from(h.total_len), (h.dscp << 2) | h.ecn)
-        }
-        (proto::IPV6, IpVersion::V6) => {
-            let h = Ipv6Header::parse(inner)?;
-            (
-                IPV6_HEADER_LEN + usize::from(h.payload_len),
-                h.traffic_class,
-            )
-        }
-        _ => return Err(EspError::BadNextHeader(next_header)),
+    // The same few fields the send side reads; a Next Header that does not name the
+    // inner packet's version is refused before its lengths are looked at.
+    let expected = match version {
+        IpVersion::V4 => proto::IPIP,
+        IpVersion::V6 => proto::IPV6,
     };
+    if next_header != expected {
+        return Err(EspError::BadNextHeader(next_header));
+    }
+    let Inner {
+        total: len,
+        tos: inner_tos,
+        ..
+    } = inspect_inner(inner)?;
     let new_ecn = ecn::decapsulate(inner_tos, outer.tos).ok_or(EspError::EcnConflict)?;
     if new_ecn != inner_tos & 0b11 {
         match version {
