@@ -17,12 +17,22 @@
 //! checked against NIST CAVP SP 800-135 vectors), and the ECP-256, ECP-384
 //! and Curve25519 key exchanges ([`key_exchange`]).
 //!
+//! Also for IKEv2: the MODP groups 14, 15 and 16 of RFC 3526 in
+//! [`key_exchange`] (aws-lc's `DH` through aws-lc-sys; with RSA SHA-1
+//! signing, the only direct C calls here, each in a small module that
+//! allows `unsafe`), AUTH payload
+//! signatures for RSA, ECDSA (RFC 4754) and Digital Signature (RFC 7427)
+//! authentication ([`signature`]), and X.509 certificates for IKE: parsing,
+//! path validation with rustls-webpki, identity matching and CERTREQ
+//! authority hashes ([`certificate`]).
+//!
 //! Per-packet operations never allocate and never panic on packet contents:
 //! bad input is reported as a [`CryptoError`].
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod ah_transform;
+pub mod certificate;
 mod error;
 mod esp_transform;
 mod ids;
@@ -31,9 +41,11 @@ mod integrity;
 pub mod key_exchange;
 mod keys;
 pub mod prf;
+pub mod signature;
 mod suite;
 
 pub use ah_transform::AhTransform;
+pub use certificate::{Certificate, CertificateError, IkeIdentity, TrustAnchors};
 pub use error::CryptoError;
 pub use esp_transform::EspTransform;
 pub use ids::{EncrId, IntegId};
@@ -41,4 +53,5 @@ pub use ikev2_kdf::{ChildSaKeys, IkeSaKeys, KeyLengths};
 pub use integrity::Integrity;
 pub use key_exchange::{KeId, KeyExchange};
 pub use prf::{KeyMaterial, Prf, PrfId, PrfOutput};
+pub use signature::{AuthMethod, SignatureError, SignatureScheme, SigningKey};
 pub use suite::EspSuite;
