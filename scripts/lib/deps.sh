@@ -54,5 +54,26 @@ ensure_python_deps() {
         python3 -m pip install --quiet --break-system-packages scapy cryptography
 }
 
+# strongSwan is the reference IKEv2 peer of the interop tests, which run it in network
+# namespaces: charon-systemd (pulls swanctl), kernel-libipsec (libcharon-extra-plugins:
+# ESP in userspace, the kernel here has no ESP) and openssl (libstrongswan-standard-plugins:
+# AES-GCM, ECP and x25519). Those tests need root, so without root there is nothing to do.
+ensure_strongswan() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local plugins=/usr/lib/ipsec/plugins missing=()
+    [ -x /usr/sbin/charon-systemd ] || missing+=(charon-systemd)
+    [ -e "$plugins/libstrongswan-kernel-libipsec.so" ] || missing+=(libcharon-extra-plugins)
+    [ -e "$plugins/libstrongswan-openssl.so" ] || missing+=(libstrongswan-standard-plugins)
+    command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    palisade_log "installing strongSwan for the interop tests: ${missing[*]}"
+    apt_install "${missing[@]}"
+    # The tests start their own charon in their own namespaces; the system-wide one
+    # Debian enables on install is not wanted (on a machine booted with systemd).
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now strongswan.service >/dev/null 2>&1 || true
+    fi
+}
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/palisade/target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/palisade/target"
