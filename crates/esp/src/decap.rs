@@ -35,7 +35,7 @@ pub struct Opened {
 /// Opens `pkt`, whose outer headers were parsed into `outer`, with the inbound ESP SA `sa`.
 /// On success `pkt` holds the inner packet: the original IP header with the upper-layer
 /// payload (transport mode) or the inner IP packet (tunnel mode).
-#[inline]
+#[inline(always)]
 pub(crate) fn decapsulate(
     sa: &mut SecurityAssociation,
     pkt: &mut Packet<'_>,
@@ -100,7 +100,7 @@ pub(crate) fn decapsulate(
 
 /// The last step of every inbound path (ESP and AH): the inner packet counts against the
 /// lifetime and the counters, and becomes the packet the caller sees.
-#[inline]
+#[inline(always)]
 pub(crate) fn deliver(
     sa: &mut SecurityAssociation,
     pkt: &mut Packet<'_>,

@@ -36,7 +36,7 @@ pub(crate) struct Outer {
 
 impl Outer {
     /// Parses the IP header (and IPv6 extension headers, and UDP for RFC 3948).
-    #[inline]
+    #[inline(always)]
     pub fn parse(bytes: &[u8]) -> Result<Outer, EspError> {
         let mut outer = match ip_version(bytes)? {
             IpVersion::V4 => {

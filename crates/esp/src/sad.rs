@@ -310,6 +310,7 @@ impl Sad {
         result
     }
 
+    #[inline(always)]
     fn decapsulate_inner(
         &mut self,
         pkt: &mut Packet<'_>,
@@ -327,6 +328,7 @@ impl Sad {
     }
 
     /// The inbound SA named by the SPI at `spi_at` (an offset into the packet).
+    #[inline(always)]
     fn inbound_sa(
         &mut self,
         pkt: &Packet<'_>,
@@ -345,6 +347,7 @@ impl Sad {
         Ok((handle, sa))
     }
 
+    #[inline(always)]
     fn decapsulate_esp(
         &mut self,
         pkt: &mut Packet<'_>,
