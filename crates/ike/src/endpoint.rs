@@ -1,0 +1,495 @@
+//! The IKEv2 endpoint: all IKE SAs of one host, fed datagrams, acquires
+//! and clock readings, drained of datagrams to send and events.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use palisade_wire::ikev2::{IkeHeader, exchange_type};
+
+use crate::error::{Counters, DropReason, Failure, FailurePoint, FailureReason, Role, Stage};
+use crate::event::{ChildSaDeleted, Event, IkeSaId};
+use crate::ike_sa::{IkeSa, State};
+use crate::policy::{Acquire, PolicyLookup};
+use crate::proposal::EsnPolicy;
+use crate::random::{Random, RandomError, SystemRandom};
+use crate::retransmit::{Outstanding, Purpose, RetransmitConfig, Timeout};
+
+/// A datagram to send. On port 4500 the driver prefixes the non-ESP
+/// marker (RFC 3948 §2.2) and strips it from what it passes to
+/// [`Endpoint::handle_datagram`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source address and port.
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// The IKE message (without the non-ESP marker of port 4500).
+    pub bytes: Vec<u8>,
+}
+
+/// The addresses a datagram travelled between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Path {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Settings of the endpoint that policy does not carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Retransmission of our requests.
+    pub retransmit: RetransmitConfig,
+    /// How long a responder keeps an IKE SA whose IKE_AUTH never comes.
+    pub half_open_timeout: Duration,
+    /// Extended sequence numbers for CHILD_SAs.
+    pub esn: EsnPolicy,
+    /// Length of our nonces (RFC 7296 §2.10: at least half the PRF key size;
+    /// 32 covers every PRF offered).
+    pub nonce_len: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            retransmit: RetransmitConfig::default(),
+            half_open_timeout: Duration::from_secs(30),
+            esn: EsnPolicy::default(),
+            nonce_len: 32,
+        }
+    }
+}
+
+/// The IKEv2 keying module of one host (see the crate documentation).
+pub struct Endpoint {
+    pub(crate) config: EndpointConfig,
+    pub(crate) policy: Box<dyn PolicyLookup>,
+    pub(crate) random: Box<dyn Random>,
+    /// IKE SAs by our SPI.
+    pub(crate) sas: HashMap<u64, IkeSa>,
+    /// Responder: (peer, SPIi) to our SPI, to recognise a retransmitted
+    /// IKE_SA_INIT request.
+    pub(crate) by_initiator: HashMap<(SocketAddr, u64), u64>,
+    /// Our inbound CHILD_SA SPIs in use.
+    pub(crate) child_spis: HashSet<u32>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) counters: Counters,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.config)
+            .field("ike_sas", &self.sas.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint answering policy questions with `policy`, drawing SPIs
+    /// and nonces from the system generator.
+    pub fn new(config: EndpointConfig, policy: impl PolicyLookup + 'static) -> Self {
+        Self::with_random(config, policy, SystemRandom::new())
+    }
+
+    /// An endpoint with a chosen random source.
+    pub fn with_random(
+        config: EndpointConfig,
+        policy: impl PolicyLookup + 'static,
+        random: impl Random + 'static,
+    ) -> Self {
+        Self {
+            config,
+            policy: Box::new(policy),
+            random: Box::new(random),
+            sas: HashMap::new(),
+            by_initiator: HashMap::new(),
+            child_spis: HashSet::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A datagram arrived on `local` from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Ok(header) = IkeHeader::parse(bytes) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        if !header.is_response()
+            && header.exchange_type == exchange_type::IKE_SA_INIT
+            && header.responder_spi == 0
+        {
+            self.respond_ike_sa_init(now, local, remote, &header, bytes);
+            return;
+        }
+        // The original initiator sets the I flag, so a message with it set
+        // is for an SA where we are the responder (our SPI is SPIr).
+        let spi = if header.is_initiator() {
+            header.responder_spi
+        } else {
+            header.initiator_spi
+        };
+        let Some(sa) = self.sas.get(&spi) else {
+            self.counters.count(DropReason::UnknownSpi);
+            return;
+        };
+        // Ports may change under a NAT (RFC 7296 §2.23); addresses may not
+        // (no MOBIKE). The new ports are adopted once the message is
+        // authenticated, see `Endpoint::authenticated`.
+        if !sa.owns(&header) || sa.remote.ip() != remote.ip() || sa.local.ip() != local.ip() {
+            self.counters.count(DropReason::UnknownSpi);
+            return;
+        }
+        let path = Path { local, remote };
+        if header.is_response() {
+            self.handle_response(now, spi, path, &header, bytes);
+        } else {
+            self.handle_request(now, spi, path, &header, bytes);
+        }
+    }
+
+    /// The data plane needs an SA: start IKE_SA_INIT unless an IKE SA with
+    /// that peer exists or is being set up. (Without CREATE_CHILD_SA an
+    /// existing IKE SA cannot add CHILD_SAs, so such acquires are ignored.)
+    pub fn handle_acquire(&mut self, now: Instant, acquire: Acquire) {
+        let busy = self
+            .sas
+            .values()
+            .any(|sa| sa.local == acquire.local && sa.remote == acquire.remote);
+        if !busy {
+            self.initiate(now, acquire);
+        }
+    }
+
+    /// The clock reached (or passed) [`Endpoint::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let spis: Vec<u64> = self.sas.keys().copied().collect();
+        for spi in spis {
+            let retransmit = self.config_for(spi);
+            let Some(sa) = self.sas.get_mut(&spi) else {
+                continue;
+            };
+            if sa.state == State::InitAnswered
+                && now.saturating_duration_since(sa.created) >= self.config.half_open_timeout
+            {
+                self.fail(
+                    spi,
+                    Stage::IkeAuth,
+                    FailurePoint::Local,
+                    FailureReason::HalfOpenTimeout,
+                );
+                continue;
+            }
+            let Some(out) = sa.outstanding.as_mut() else {
+                continue;
+            };
+            match out.on_timeout(now, &retransmit) {
+                Timeout::Wait => {}
+                Timeout::Resend => {
+                    let tx = Transmit {
+                        local: sa.local,
+                        remote: sa.remote,
+                        bytes: out.bytes.clone(),
+                    };
+                    self.counters.retransmissions += 1;
+                    self.transmits.push_back(tx);
+                }
+                Timeout::GiveUp => {
+                    let stage = match out.purpose {
+                        Purpose::IkeSaInit => Stage::IkeSaInit,
+                        Purpose::IkeAuth => Stage::IkeAuth,
+                        _ => Stage::Informational,
+                    };
+                    self.fail(
+                        spi,
+                        stage,
+                        FailurePoint::Local,
+                        FailureReason::PeerUnreachable,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas
+            .values()
+            .flat_map(|sa| {
+                let retransmit = sa.outstanding.as_ref().map(Outstanding::deadline);
+                let half_open = (sa.state == State::InitAnswered)
+                    .then(|| sa.created + self.config.half_open_timeout);
+                [retransmit, half_open]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Counters of dropped datagrams and retransmissions.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The established IKE SAs.
+    pub fn ike_sas(&self) -> Vec<IkeSaId> {
+        let mut ids: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|sa| sa.state == State::Established)
+            .map(|sa| sa.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Deletes a CHILD_SA pair, named by our inbound SPI, with an
+    /// INFORMATIONAL exchange. False if there is no such CHILD_SA.
+    pub fn delete_child_sa(&mut self, now: Instant, ike_sa: IkeSaId, inbound_spi: u32) -> bool {
+        let known = self.sas.get(&ike_sa.0).is_some_and(|sa| {
+            sa.state == State::Established
+                && sa.children.iter().any(|c| c.inbound_spi == inbound_spi)
+        });
+        if known {
+            self.request(now, ike_sa.0, Purpose::DeleteChildSa(inbound_spi));
+        }
+        known
+    }
+
+    /// Deletes an IKE SA and its CHILD_SAs with an INFORMATIONAL exchange.
+    pub fn delete_ike_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        let known = self
+            .sas
+            .get(&ike_sa.0)
+            .is_some_and(|sa| sa.state == State::Established);
+        if known {
+            self.request(now, ike_sa.0, Purpose::DeleteIkeSa);
+        }
+        known
+    }
+
+    /// Sends an empty INFORMATIONAL request (liveness check, RFC 7296
+    /// §1.4); no answer after the retransmissions deletes the IKE SA.
+    pub fn check_liveness(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        let known = self
+            .sas
+            .get(&ike_sa.0)
+            .is_some_and(|sa| sa.state == State::Established);
+        if known {
+            self.request(now, ike_sa.0, Purpose::Liveness);
+        }
+        known
+    }
+
+    // ---- shared machinery for the exchanges ----
+
+    pub(crate) fn config_for(&self, spi: u64) -> RetransmitConfig {
+        let mut c = self.config.retransmit;
+        if let Some(sa) = self.sas.get(&spi) {
+            let secs = sa.policy.main_mode.retransmit_duration_secs;
+            if secs != 0 {
+                c.max_duration = Duration::from_secs(u64::from(secs));
+            }
+        }
+        c
+    }
+
+    pub(crate) fn random_bytes(&mut self, len: usize) -> Result<Vec<u8>, RandomError> {
+        let mut v = vec![0u8; len];
+        self.random.fill(&mut v)?;
+        Ok(v)
+    }
+
+    /// A fresh IKE SPI: non-zero and not ours already.
+    pub(crate) fn new_ike_spi(&mut self) -> Result<u64, RandomError> {
+        // A generator that keeps repeating itself is broken, not unlucky.
+        for _ in 0..64 {
+            let mut b = [0u8; 8];
+            self.random.fill(&mut b)?;
+            let spi = u64::from_be_bytes(b);
+            if spi != 0 && !self.sas.contains_key(&spi) {
+                return Ok(spi);
+            }
+        }
+        Err(RandomError)
+    }
+
+    /// A fresh inbound CHILD_SA SPI: not reserved (RFC 4303 §2.1: 1-255)
+    /// and not in use.
+    pub(crate) fn new_child_spi(&mut self) -> Result<u32, RandomError> {
+        for _ in 0..64 {
+            let mut b = [0u8; 4];
+            self.random.fill(&mut b)?;
+            let spi = u32::from_be_bytes(b);
+            if spi >= 256 && self.child_spis.insert(spi) {
+                return Ok(spi);
+            }
+        }
+        Err(RandomError)
+    }
+
+    /// A message of IKE SA `spi` that arrived over `path` passed its
+    /// integrity check. Behind a NAT the peer's port may have changed (or
+    /// the peer floated to 4500): from now on we answer where it came from
+    /// (RFC 7296 §2.23). Without a NAT a changed port is not followed.
+    pub(crate) fn authenticated(&mut self, spi: u64, path: Path) {
+        if let Some(sa) = self.sas.get_mut(&spi)
+            && sa.nat.any()
+        {
+            sa.local = path.local;
+            sa.remote = path.remote;
+        }
+    }
+
+    pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            bytes,
+        });
+    }
+
+    /// Sends a request now, or queues it behind the outstanding one
+    /// (window size 1).
+    pub(crate) fn request(&mut self, now: Instant, spi: u64, purpose: Purpose) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        if sa.outstanding.is_some() {
+            sa.queued.push_back(purpose);
+            return;
+        }
+        self.send_informational_request(now, spi, purpose);
+    }
+
+    /// Records a request as outstanding and sends it.
+    pub(crate) fn send_request(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        message_id: u32,
+        purpose: Purpose,
+        bytes: Vec<u8>,
+    ) {
+        let config = self.config_for(spi);
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        sa.outstanding = Some(Outstanding::new(
+            message_id,
+            bytes.clone(),
+            purpose,
+            now,
+            &config,
+        ));
+        let (local, remote) = (sa.local, sa.remote);
+        self.send(local, remote, bytes);
+    }
+
+    /// The outstanding request was answered: open the window and send the
+    /// next queued request.
+    pub(crate) fn request_done(&mut self, now: Instant, spi: u64) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        sa.outstanding = None;
+        if let Some(next) = sa.queued.pop_front() {
+            self.send_informational_request(now, spi, next);
+        }
+    }
+
+    /// Emits a failure for the IKE SA and removes it.
+    pub(crate) fn fail(
+        &mut self,
+        spi: u64,
+        stage: Stage,
+        point: FailurePoint,
+        reason: FailureReason,
+    ) {
+        if let Some(sa) = self.sas.get(&spi) {
+            self.events.push_back(Event::Failure(Failure {
+                local: sa.local,
+                remote: sa.remote,
+                ike_sa: Some(sa.id),
+                role: sa.role,
+                stage,
+                point,
+                reason,
+            }));
+        }
+        self.remove(spi);
+    }
+
+    /// A failure with no IKE SA behind it.
+    pub(crate) fn fail_unattached(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        role: Role,
+        stage: Stage,
+        point: FailurePoint,
+        reason: FailureReason,
+    ) {
+        self.events.push_back(Event::Failure(Failure {
+            local,
+            remote,
+            ike_sa: None,
+            role,
+            stage,
+            point,
+            reason,
+        }));
+    }
+
+    /// Forgets an IKE SA, reporting its CHILD_SAs and, if it was
+    /// established, itself as deleted.
+    pub(crate) fn remove(&mut self, spi: u64) {
+        let Some(sa) = self.sas.remove(&spi) else {
+            return;
+        };
+        self.by_initiator.remove(&(sa.remote, sa.spi_i));
+        if let Some(p) = &sa.pending_child {
+            self.child_spis.remove(&p.inbound_spi);
+        }
+        for c in &sa.children {
+            self.child_spis.remove(&c.inbound_spi);
+            self.events
+                .push_back(Event::ChildSaDeleted(child_deleted(sa.id, c)));
+        }
+        if sa.state == State::Established {
+            self.events.push_back(Event::IkeSaDeleted(sa.id));
+        }
+    }
+}
+
+pub(crate) fn child_deleted(ike_sa: IkeSaId, c: &crate::ike_sa::ChildRecord) -> ChildSaDeleted {
+    let ip_protocol = match c.protocol_id {
+        palisade_wire::ikev2::protocol_id::AH => palisade_wire::proto::AH,
+        _ => palisade_wire::proto::ESP,
+    };
+    ChildSaDeleted {
+        ike_sa,
+        ip_protocol,
+        inbound_spi: c.inbound_spi,
+        outbound_spi: c.outbound_spi,
+    }
+}

@@ -1,0 +1,173 @@
+//! Why a negotiation failed (the keying module's net events, spec §6.2)
+//! and why a datagram was dropped (counted, never logged per packet).
+
+use std::net::SocketAddr;
+
+use crate::IkeSaId;
+
+/// Which side of the IKE SA we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We sent the first IKE_SA_INIT.
+    Initiator,
+    /// The peer did.
+    Responder,
+}
+
+/// The exchange that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Policy lookup before anything was sent.
+    Policy,
+    /// IKE_SA_INIT.
+    IkeSaInit,
+    /// IKE_AUTH, the IKE SA part (authentication).
+    IkeAuth,
+    /// The CHILD_SA carried by IKE_AUTH.
+    ChildSa,
+    /// An INFORMATIONAL exchange (delete, liveness).
+    Informational,
+}
+
+/// Who detected the failure, as WFP's failure point (ME / PEER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailurePoint {
+    /// We refused or gave up.
+    Local,
+    /// The peer refused (an error notification arrived).
+    Peer,
+}
+
+/// Why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum FailureReason {
+    /// No main-mode or quick-mode policy for these addresses or this traffic.
+    #[error("no policy")]
+    NoPolicy,
+    /// The policy has nothing this implementation can negotiate (only
+    /// unsupported transforms, or no pre-shared key).
+    #[error("policy has nothing negotiable: {0}")]
+    UnsupportedPolicy(&'static str),
+    /// No proposal was acceptable (NO_PROPOSAL_CHOSEN).
+    #[error("no proposal chosen")]
+    NoProposalChosen,
+    /// The AUTH payload did not verify, or the identity is not the one
+    /// policy requires (AUTHENTICATION_FAILED).
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// The traffic selectors are not acceptable (TS_UNACCEPTABLE).
+    #[error("traffic selectors unacceptable")]
+    TsUnacceptable,
+    /// Transport mode was wanted and the peer did not agree, or the reverse.
+    #[error("mode mismatch")]
+    ModeMismatch,
+    /// The peer never answered: retransmissions exhausted.
+    #[error("peer did not respond")]
+    PeerUnreachable,
+    /// The responder's IKE_AUTH never came.
+    #[error("half-open IKE SA timed out")]
+    HalfOpenTimeout,
+    /// The peer asked for a COOKIE (RFC 7296 §2.6): not supported yet.
+    #[error("cookies are not supported")]
+    CookieUnsupported,
+    /// Another error notification from the peer.
+    #[error("peer sent error notification {0}")]
+    PeerError(u16),
+    /// The peer's message was well-formed but broke the protocol (missing
+    /// payloads, a bad key exchange value, a group we did not offer).
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    /// A cryptographic operation failed locally.
+    #[error("cryptographic failure")]
+    Crypto,
+}
+
+/// A failed negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Our address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The IKE SA, if one existed.
+    pub ike_sa: Option<IkeSaId>,
+    /// Our role.
+    pub role: Role,
+    /// The exchange.
+    pub stage: Stage,
+    /// Who detected it.
+    pub point: FailurePoint,
+    /// Why.
+    pub reason: FailureReason,
+}
+
+/// Why a received datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not a parseable IKEv2 message (header, payload chain, payload bodies).
+    Malformed,
+    /// An SPI we have no IKE SA for.
+    UnknownSpi,
+    /// The SK payload's ICV did not verify or the SK payload was malformed.
+    Integrity,
+    /// A retransmitted request answered from the cached response.
+    Retransmission,
+    /// A message ID outside the window, or a response to nothing outstanding.
+    InvalidMessageId,
+    /// A message that makes no sense in the IKE SA's state.
+    Unexpected,
+    /// An exchange type this implementation does not handle (CREATE_CHILD_SA,
+    /// IKE_INTERMEDIATE): answered with an error where a request.
+    Unsupported,
+}
+
+impl DropReason {
+    /// Every reason, for iterating counters.
+    pub const ALL: [Self; 7] = [
+        Self::Malformed,
+        Self::UnknownSpi,
+        Self::Integrity,
+        Self::Retransmission,
+        Self::InvalidMessageId,
+        Self::Unexpected,
+        Self::Unsupported,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Malformed => 0,
+            Self::UnknownSpi => 1,
+            Self::Integrity => 2,
+            Self::Retransmission => 3,
+            Self::InvalidMessageId => 4,
+            Self::Unexpected => 5,
+            Self::Unsupported => 6,
+        }
+    }
+}
+
+/// Counters of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    drops: [u64; DropReason::ALL.len()],
+    /// Requests we sent again after a timeout.
+    pub retransmissions: u64,
+}
+
+impl Counters {
+    /// Datagrams dropped (or, for [`DropReason::Retransmission`], answered
+    /// from cache) for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    /// All drops.
+    pub fn total_dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub(crate) fn count(&mut self, reason: DropReason) {
+        let slot = &mut self.drops[reason.index()];
+        *slot = slot.saturating_add(1);
+    }
+}

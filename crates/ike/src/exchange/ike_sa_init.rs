@@ -1,0 +1,511 @@
+//! IKE_SA_INIT (RFC 7296 §1.2): SA, KE, Nonce and NAT detection, both
+//! roles; INVALID_KE_PAYLOAD answered and followed. COOKIE (§2.6) is not
+//! supported yet: a responder never asks for one, an initiator asked for
+//! one fails.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use palisade_crypto::{KeId, KeyExchange as Ke};
+use palisade_wire::WireError;
+use palisade_wire::ikev2::{
+    IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader, KeyExchange, MessageBuilder, Nonce, Notify,
+    exchange_type, flags, notify_type, payload_type,
+};
+
+use crate::Endpoint;
+use crate::error::{DropReason, FailurePoint, FailureReason, Role, Stage};
+use crate::event::IkeSaId;
+use crate::identity::Identity;
+use crate::ike_sa::{IkeSa, Keys, PendingChild, State};
+use crate::message::{Received, plain};
+use crate::nat::{NatDetection, nat_hash};
+use crate::policy::{Acquire, Traffic};
+use crate::proposal::{
+    ChildOffer, IkeTransforms, OwnedProposal, check_ike_response, push_sa, select_ike,
+};
+use crate::retransmit::Purpose;
+use crate::traffic_selector::host;
+
+/// SA, KE, Nonce and the two NAT detection notifications: the body of both
+/// IKE_SA_INIT messages.
+fn push_init_payloads(
+    b: &mut MessageBuilder<'_>,
+    proposals: &[OwnedProposal],
+    ke: &Ke,
+    nonce: &[u8],
+    nat: (&[u8], &[u8]),
+) -> Result<(), WireError> {
+    push_sa(b, proposals)?;
+    b.push(
+        payload_type::KE,
+        false,
+        &KeyExchange {
+            dh_group: ke.id().into(),
+            data: ke.public_value(),
+        },
+    )?;
+    b.push(payload_type::NONCE, false, &Nonce { data: nonce })?;
+    b.push(
+        payload_type::N,
+        false,
+        &Notify::new(notify_type::NAT_DETECTION_SOURCE_IP, nat.0),
+    )?;
+    b.push(
+        payload_type::N,
+        false,
+        &Notify::new(notify_type::NAT_DETECTION_DESTINATION_IP, nat.1),
+    )
+}
+
+fn init_request(sa: &IkeSa) -> Result<Vec<u8>, WireError> {
+    let ke = sa.ke.as_ref().ok_or(WireError::BadSubstructure)?;
+    let header = sa.header(exchange_type::IKE_SA_INIT, 0, false);
+    let src = nat_hash(sa.spi_i, 0, sa.local);
+    let dst = nat_hash(sa.spi_i, 0, sa.remote);
+    plain(&header, |b| {
+        push_init_payloads(
+            b,
+            &OwnedProposal::ike_offer(&sa.offer),
+            ke,
+            &sa.ni,
+            (&src, &dst),
+        )
+    })
+}
+
+/// An unprotected IKE_SA_INIT error response, from no SA (RFC 7296 §2.21.1).
+fn init_error(request: &IkeHeader, notify: u16, data: &[u8]) -> Result<Vec<u8>, WireError> {
+    let header = IkeHeader {
+        initiator_spi: request.initiator_spi,
+        responder_spi: 0,
+        next_payload: 0,
+        major_version: IKE_MAJOR_VERSION,
+        minor_version: 0,
+        exchange_type: exchange_type::IKE_SA_INIT,
+        flags: flags::RESPONSE,
+        message_id: 0,
+        length: 0,
+    };
+    plain(&header, |b| {
+        b.push(payload_type::N, false, &Notify::new(notify, data))
+    })
+}
+
+impl Endpoint {
+    /// Starts an IKE SA for an acquire: policy lookups, then IKE_SA_INIT.
+    pub(crate) fn initiate(&mut self, now: Instant, acquire: Acquire) {
+        let (local, remote) = (acquire.local, acquire.remote);
+        let refuse = |this: &mut Self, reason| {
+            this.fail_unattached(
+                local,
+                remote,
+                Role::Initiator,
+                Stage::Policy,
+                FailurePoint::Local,
+                reason,
+            );
+        };
+        let Some(policy) = self.policy.main_mode(local.ip(), remote.ip()) else {
+            return refuse(self, FailureReason::NoPolicy);
+        };
+        let offer = IkeTransforms::offer(&policy.main_mode.ike_proposals);
+        if offer.is_empty() {
+            return refuse(
+                self,
+                FailureReason::UnsupportedPolicy("no supported IKE proposal"),
+            );
+        }
+        if policy.preshared_key().is_none() {
+            return refuse(self, FailureReason::UnsupportedPolicy("no pre-shared key"));
+        }
+        let traffic = acquire.traffic.unwrap_or(Traffic {
+            local: host(local.ip()),
+            remote: host(remote.ip()),
+        });
+        let Some(child_policy) = self.policy.quick_mode(local.ip(), remote.ip(), &traffic) else {
+            return refuse(self, FailureReason::NoPolicy);
+        };
+        let child_offer = ChildOffer::offer(child_policy.quick_mode.proposals());
+        if child_offer.is_empty() {
+            return refuse(
+                self,
+                FailureReason::UnsupportedPolicy("no supported IPsec proposal"),
+            );
+        }
+        let mut tsi = vec![traffic.local];
+        tsi.extend(
+            child_policy
+                .local_selectors
+                .iter()
+                .filter(|s| **s != traffic.local),
+        );
+        let mut tsr = vec![traffic.remote];
+        tsr.extend(
+            child_policy
+                .remote_selectors
+                .iter()
+                .filter(|s| **s != traffic.remote),
+        );
+        let (Ok(spi_i), Ok(ni), Ok(inbound_spi)) = (
+            self.new_ike_spi(),
+            self.random_bytes(self.config.nonce_len),
+            self.new_child_spi(),
+        ) else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        let Some(first) = offer.first() else { return };
+        let Ok(ke) = Ke::generate(first.ke) else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        let local_id = policy
+            .local_id
+            .clone()
+            .unwrap_or_else(|| Identity::from_ip(local.ip()));
+        let sa = IkeSa {
+            id: IkeSaId(spi_i),
+            role: Role::Initiator,
+            spi_i,
+            spi_r: 0,
+            local,
+            remote,
+            state: State::InitSent,
+            created: now,
+            policy,
+            local_id,
+            peer_id: None,
+            offer,
+            ke: Some(ke),
+            ke_retried: false,
+            ni,
+            nr: Vec::new(),
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            keys: None,
+            nat: NatDetection::default(),
+            next_message_id: 1,
+            peer_next_id: 0,
+            outstanding: None,
+            queued: VecDeque::new(),
+            last_response: None,
+            pending_child: Some(PendingChild {
+                policy: child_policy,
+                offer: child_offer,
+                inbound_spi,
+                tsi,
+                tsr,
+            }),
+            children: Vec::new(),
+        };
+        let Ok(request) = init_request(&sa) else {
+            self.child_spis.remove(&inbound_spi);
+            return refuse(self, FailureReason::Crypto);
+        };
+        self.sas.insert(
+            spi_i,
+            IkeSa {
+                init_request: request.clone(),
+                ..sa
+            },
+        );
+        self.send_request(now, spi_i, 0, Purpose::IkeSaInit, request);
+    }
+
+    /// Responder: a new IKE_SA_INIT request, or a retransmission of one.
+    pub(crate) fn respond_ike_sa_init(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        if !header.is_initiator() || header.message_id != 0 {
+            self.counters.count(DropReason::Malformed);
+            return;
+        }
+        if let Some(spi) = self.by_initiator.get(&(remote, header.initiator_spi)) {
+            let cached = self
+                .sas
+                .get(spi)
+                .filter(|sa| sa.init_request == bytes)
+                .map(|sa| (sa.local, sa.init_response.clone()));
+            match cached {
+                Some((local, response)) => {
+                    self.counters.count(DropReason::Retransmission);
+                    self.send(local, remote, response);
+                }
+                None => self.counters.count(DropReason::Unexpected),
+            }
+            return;
+        }
+        let Ok(p) = Received::gather(
+            header.next_payload,
+            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
+            bytes.len(),
+        ) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        let (Some(sa_payload), Some(ke_payload), Some(ni)) = (p.sa, p.ke, p.nonce) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        let answer = |this: &mut Self, notify: u16, data: &[u8]| {
+            if let Ok(m) = init_error(header, notify, data) {
+                this.send(local, remote, m);
+            }
+        };
+        let refuse = |this: &mut Self, reason| {
+            this.fail_unattached(
+                local,
+                remote,
+                Role::Responder,
+                Stage::IkeSaInit,
+                FailurePoint::Local,
+                reason,
+            );
+        };
+        let Some(policy) = self.policy.main_mode(local.ip(), remote.ip()) else {
+            answer(self, notify_type::NO_PROPOSAL_CHOSEN, &[]);
+            return refuse(self, FailureReason::NoPolicy);
+        };
+        let ours = IkeTransforms::offer(&policy.main_mode.ike_proposals);
+        let Some((proposal_num, chosen)) = select_ike(&ours, &sa_payload) else {
+            answer(self, notify_type::NO_PROPOSAL_CHOSEN, &[]);
+            return refuse(self, FailureReason::NoProposalChosen);
+        };
+        if ke_payload.dh_group != u16::from(chosen.ke) {
+            // Stateless (RFC 7296 §1.2): the initiator retries with our group.
+            let group = u16::from(chosen.ke).to_be_bytes();
+            answer(self, notify_type::INVALID_KE_PAYLOAD, &group);
+            return;
+        }
+        let Ok(ke) = Ke::generate(chosen.ke) else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        let Ok(g_ir) = ke.shared_secret(ke_payload.data) else {
+            answer(self, notify_type::INVALID_SYNTAX, &[]);
+            return refuse(self, FailureReason::Protocol("invalid key exchange value"));
+        };
+        let (Ok(spi_r), Ok(nr)) = (self.new_ike_spi(), self.random_bytes(self.config.nonce_len))
+        else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        let spi_i = header.initiator_spi;
+        let Ok(keys) = Keys::derive(
+            Role::Responder,
+            chosen,
+            g_ir.as_ref(),
+            ni,
+            &nr,
+            spi_i,
+            spi_r,
+        ) else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        let nat = NatDetection::check(
+            spi_i,
+            0,
+            local,
+            remote,
+            p.notify_data(notify_type::NAT_DETECTION_SOURCE_IP),
+            p.notify_data(notify_type::NAT_DETECTION_DESTINATION_IP),
+        );
+        let local_id = policy
+            .local_id
+            .clone()
+            .unwrap_or_else(|| Identity::from_ip(local.ip()));
+        let sa = IkeSa {
+            id: IkeSaId(spi_r),
+            role: Role::Responder,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            state: State::InitAnswered,
+            created: now,
+            policy,
+            local_id,
+            peer_id: None,
+            offer: Vec::new(),
+            ke: None,
+            ke_retried: false,
+            ni: ni.to_vec(),
+            nr,
+            init_request: bytes.to_vec(),
+            init_response: Vec::new(),
+            keys: Some(keys),
+            nat,
+            next_message_id: 0,
+            peer_next_id: 1,
+            outstanding: None,
+            queued: VecDeque::new(),
+            last_response: None,
+            pending_child: None,
+            children: Vec::new(),
+        };
+        let src = nat_hash(spi_i, spi_r, local);
+        let dst = nat_hash(spi_i, spi_r, remote);
+        let h = sa.header(exchange_type::IKE_SA_INIT, 0, true);
+        let Ok(response) = plain(&h, |b| {
+            push_init_payloads(
+                b,
+                &[OwnedProposal::ike(proposal_num, &chosen)],
+                &ke,
+                &sa.nr,
+                (&src, &dst),
+            )
+        }) else {
+            return refuse(self, FailureReason::Crypto);
+        };
+        self.by_initiator.insert((remote, spi_i), spi_r);
+        self.sas.insert(
+            spi_r,
+            IkeSa {
+                init_response: response.clone(),
+                last_response: Some((0, response.clone())),
+                ..sa
+            },
+        );
+        self.send(local, remote, response);
+    }
+
+    /// Initiator: the IKE_SA_INIT response.
+    pub(crate) fn handle_ike_sa_init_response(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        let Ok(p) = Received::gather(
+            header.next_payload,
+            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
+            bytes.len(),
+        ) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        let fail = |this: &mut Self, point, reason| this.fail(spi, Stage::IkeSaInit, point, reason);
+        if let Some(err) = p.error() {
+            if let Some(group) = err.invalid_ke_group() {
+                return self.retry_with_group(now, spi, group);
+            }
+            let reason = match err.notify_type {
+                notify_type::NO_PROPOSAL_CHOSEN => FailureReason::NoProposalChosen,
+                t => FailureReason::PeerError(t),
+            };
+            return fail(self, FailurePoint::Peer, reason);
+        }
+        if p.has_notify(notify_type::COOKIE) {
+            return fail(self, FailurePoint::Local, FailureReason::CookieUnsupported);
+        }
+        let (Some(sa_payload), Some(ke_payload), Some(nr)) = (p.sa, p.ke, p.nonce) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        if header.responder_spi == 0 {
+            self.counters.count(DropReason::Malformed);
+            return;
+        }
+        let Some(chosen) = check_ike_response(&sa.offer, &sa_payload) else {
+            return fail(
+                self,
+                FailurePoint::Local,
+                FailureReason::Protocol("responder chose a proposal not offered"),
+            );
+        };
+        let Some(ke) = sa.ke.take() else { return };
+        if ke.id() != chosen.ke || ke_payload.dh_group != u16::from(chosen.ke) {
+            return fail(
+                self,
+                FailurePoint::Local,
+                FailureReason::Protocol("KE group differs from the chosen one"),
+            );
+        }
+        let Ok(g_ir) = ke.shared_secret(ke_payload.data) else {
+            return fail(
+                self,
+                FailurePoint::Local,
+                FailureReason::Protocol("invalid key exchange value"),
+            );
+        };
+        let spi_r = header.responder_spi;
+        let Ok(keys) = Keys::derive(
+            Role::Initiator,
+            chosen,
+            g_ir.as_ref(),
+            &sa.ni,
+            nr,
+            sa.spi_i,
+            spi_r,
+        ) else {
+            return fail(self, FailurePoint::Local, FailureReason::Crypto);
+        };
+        sa.nat = NatDetection::check(
+            sa.spi_i,
+            spi_r,
+            sa.local,
+            sa.remote,
+            p.notify_data(notify_type::NAT_DETECTION_SOURCE_IP),
+            p.notify_data(notify_type::NAT_DETECTION_DESTINATION_IP),
+        );
+        if sa.nat.any() {
+            // RFC 7296 §2.23: with a NAT in the path, IKE moves to port
+            // 4500 from IKE_AUTH on, where ESP-in-UDP will travel too.
+            sa.local.set_port(palisade_wire::NAT_T_PORT);
+            sa.remote.set_port(palisade_wire::NAT_T_PORT);
+        }
+        sa.spi_r = spi_r;
+        sa.nr = nr.to_vec();
+        sa.init_response = bytes.to_vec();
+        sa.keys = Some(keys);
+        sa.state = State::AuthSent;
+        sa.outstanding = None;
+        self.send_ike_auth(now, spi);
+    }
+
+    /// INVALID_KE_PAYLOAD: retry once with the group the responder wants,
+    /// if we offered it (RFC 7296 §1.2, §3.10.1).
+    fn retry_with_group(&mut self, now: Instant, spi: u64, group: u16) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let offered = KeId::try_from(group)
+            .ok()
+            .filter(|g| sa.offer.iter().any(|t| t.ke == *g));
+        let Some(group) = offered.filter(|_| !sa.ke_retried) else {
+            return self.fail(
+                spi,
+                Stage::IkeSaInit,
+                FailurePoint::Peer,
+                FailureReason::Protocol("INVALID_KE_PAYLOAD for a group not offered"),
+            );
+        };
+        let Ok(ke) = Ke::generate(group) else {
+            return self.fail(
+                spi,
+                Stage::IkeSaInit,
+                FailurePoint::Local,
+                FailureReason::Crypto,
+            );
+        };
+        sa.ke = Some(ke);
+        sa.ke_retried = true;
+        let Ok(request) = init_request(sa) else {
+            return self.fail(
+                spi,
+                Stage::IkeSaInit,
+                FailurePoint::Local,
+                FailureReason::Crypto,
+            );
+        };
+        sa.init_request = request.clone();
+        self.send_request(now, spi, 0, Purpose::IkeSaInit, request);
+    }
+}

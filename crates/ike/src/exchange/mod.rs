@@ -1,0 +1,137 @@
+//! The exchanges, one file each, as methods of [`crate::Endpoint`]; this
+//! file routes a message of a known IKE SA to its exchange after the
+//! message ID checks of RFC 7296 §2.3 (window size 1).
+
+mod ike_auth;
+mod ike_sa_init;
+mod informational;
+
+use std::time::Instant;
+
+use palisade_wire::ikev2::{IkeHeader, Notify, exchange_type, notify_type, payload_type};
+
+use crate::Endpoint;
+use crate::endpoint::Path;
+use crate::error::DropReason;
+use crate::ike_sa::State;
+use crate::message::{Received, encrypted, open_sk};
+use crate::retransmit::Purpose;
+
+impl Endpoint {
+    /// A request from the peer of IKE SA `spi`.
+    pub(crate) fn handle_request(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        path: Path,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let id = header.message_id;
+        if id != sa.peer_next_id {
+            let cached = match &sa.last_response {
+                Some((cached_id, response)) if *cached_id == id => Some(response.clone()),
+                _ => None,
+            };
+            match cached {
+                // A retransmission: the same answer, byte for byte, and no
+                // second processing (RFC 7296 §2.1).
+                Some(response) => {
+                    self.counters.count(DropReason::Retransmission);
+                    let (local, remote) = (sa.local, sa.remote);
+                    self.send(local, remote, response);
+                }
+                None => self.counters.count(DropReason::InvalidMessageId),
+            }
+            return;
+        }
+        match (header.exchange_type, sa.state) {
+            (exchange_type::IKE_AUTH, State::InitAnswered) => {
+                self.respond_ike_auth(now, spi, path, header, bytes);
+            }
+            (exchange_type::INFORMATIONAL, State::Established) => {
+                self.respond_informational(now, spi, path, header, bytes);
+            }
+            (exchange_type::CREATE_CHILD_SA, State::Established) => {
+                self.refuse_create_child_sa(spi, path, header, bytes);
+            }
+            _ => self.counters.count(DropReason::Unexpected),
+        }
+    }
+
+    /// A response from the peer of IKE SA `spi`.
+    pub(crate) fn handle_response(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        path: Path,
+        header: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let Some(out) = &sa.outstanding else {
+            self.counters.count(DropReason::InvalidMessageId);
+            return;
+        };
+        if out.message_id != header.message_id {
+            self.counters.count(DropReason::InvalidMessageId);
+            return;
+        }
+        match (out.purpose, header.exchange_type) {
+            (Purpose::IkeSaInit, exchange_type::IKE_SA_INIT) => {
+                self.handle_ike_sa_init_response(now, spi, header, bytes);
+            }
+            (Purpose::IkeAuth, exchange_type::IKE_AUTH) => {
+                self.handle_ike_auth_response(now, spi, path, bytes);
+            }
+            (
+                Purpose::DeleteIkeSa | Purpose::DeleteChildSa(_) | Purpose::Liveness,
+                exchange_type::INFORMATIONAL,
+            ) => self.handle_informational_response(now, spi, path, bytes),
+            _ => self.counters.count(DropReason::Unexpected),
+        }
+    }
+
+    /// CREATE_CHILD_SA is not implemented yet: answer NO_ADDITIONAL_SAS so
+    /// that the peer does not retransmit forever (rekeys then fail on the
+    /// peer's side, which re-establishes from scratch).
+    fn refuse_create_child_sa(&mut self, spi: u64, path: Path, header: &IkeHeader, bytes: &[u8]) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let h = sa.header(exchange_type::CREATE_CHILD_SA, header.message_id, true);
+        let Some(keys) = sa.keys.as_mut() else { return };
+        let Ok(outer) = Received::gather(
+            header.next_payload,
+            bytes.get(28..).unwrap_or_default(),
+            bytes.len(),
+        ) else {
+            self.counters.count(DropReason::Malformed);
+            return;
+        };
+        if open_sk(bytes, &outer, &keys.inbound).is_none() {
+            self.counters.count(DropReason::Integrity);
+            return;
+        }
+        self.authenticated(spi, path);
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let Some(keys) = sa.keys.as_mut() else { return };
+        let Ok(response) = encrypted(&h, &mut keys.outbound, |b| {
+            b.push(
+                payload_type::N,
+                false,
+                &Notify::new(notify_type::NO_ADDITIONAL_SAS, &[]),
+            )
+        }) else {
+            return;
+        };
+        sa.last_response = Some((header.message_id, response.clone()));
+        sa.peer_next_id = sa.peer_next_id.wrapping_add(1);
+        let (local, remote) = (sa.local, sa.remote);
+        self.counters.count(DropReason::Unsupported);
+        self.send(local, remote, response);
+    }
+}
