@@ -3,12 +3,17 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
 
-use crate::error::{Counters, DropReason, Failure, FailurePoint, FailureReason, Role, Stage};
+use crate::cookie::{CookieJar, HalfOpen, ReturnedCookie};
+use crate::error::{
+    Counters, DropReason, Failure, FailurePoint, FailureReason, PolicyInvolved, Role, Stage,
+};
 use crate::event::{ChildSaDeleted, Event, IkeSaId};
+use crate::extensions::Extensions;
+use crate::fragment::FragmentationConfig;
 use crate::ike_sa::{IkeSa, State};
 use crate::policy::{Acquire, PolicyLookup};
 use crate::proposal::EsnPolicy;
@@ -47,6 +52,21 @@ pub struct EndpointConfig {
     /// Length of our nonces (RFC 7296 §2.10: at least half the PRF key size;
     /// 32 covers every PRF offered).
     pub nonce_len: usize,
+    /// IKE fragmentation (RFC 7383): whether it is offered, fragment sizes
+    /// and reassembly limits.
+    pub fragmentation: FragmentationConfig,
+    /// Announce SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT (RFC 7427 §4), so
+    /// that a peer with a certificate signs with Digital Signature (14).
+    /// Off, peers use the classic RSA (1) and ECDSA (9-11) methods, and so
+    /// do we unless the peer announces it.
+    pub signature_hash_algorithms: bool,
+    /// How many half-open IKE SAs a responder keeps before it answers new
+    /// IKE_SA_INIT requests with a COOKIE (RFC 7296 §2.6) and creates no
+    /// state for requests without a valid one. 0 always demands a cookie.
+    pub cookie_threshold: usize,
+    /// The most half-open IKE SAs one peer address may have; further
+    /// IKE_SA_INIT requests from it are dropped.
+    pub max_half_open_per_peer: usize,
 }
 
 impl Default for EndpointConfig {
@@ -56,6 +76,10 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             esn: EsnPolicy::default(),
             nonce_len: 32,
+            fragmentation: FragmentationConfig::default(),
+            signature_hash_algorithms: true,
+            cookie_threshold: 32,
+            max_half_open_per_peer: 8,
         }
     }
 }
@@ -75,6 +99,20 @@ pub struct Endpoint {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
     pub(crate) counters: Counters,
+    /// Responder: the secrets COOKIEs are made with.
+    pub(crate) cookies: CookieJar,
+    /// Responder: the half-open IKE SAs, for the cookie threshold and the
+    /// per-peer bound.
+    pub(crate) half_open: HalfOpen,
+    /// Initiator: cookies responders gave us, by our SPI.
+    pub(crate) returned_cookies: HashMap<u64, ReturnedCookie>,
+    /// Fragmentation and signature-hash state of each IKE SA, by our SPI.
+    pub(crate) extensions: HashMap<u64, Extensions>,
+    /// A reading of the monotonic clock and the wall-clock time at that
+    /// moment (see [`Endpoint::set_unix_time`]).
+    pub(crate) unix_time: Option<(Instant, SystemTime)>,
+    /// Lifetimes, queued CREATE_CHILD_SA requests and rekey collisions.
+    pub(crate) rekey: crate::rekey::Rekeys,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -110,6 +148,31 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: Counters::default(),
+            cookies: CookieJar::default(),
+            half_open: HalfOpen::default(),
+            returned_cookies: HashMap::new(),
+            extensions: HashMap::new(),
+            unix_time: None,
+            rekey: crate::rekey::Rekeys::default(),
+        }
+    }
+
+    /// Tells the endpoint the wall-clock time: `unix` was the time when
+    /// the monotonic clock read `now`. Certificate validity (notBefore,
+    /// notAfter) is checked at `unix + (later - now)`; the driver calls
+    /// this at start and again whenever the system clock is stepped.
+    /// Without it, peers authenticating with certificates are refused
+    /// ([`crate::CertificateFailure::NoWallClock`]).
+    pub fn set_unix_time(&mut self, now: Instant, unix: SystemTime) {
+        self.unix_time = Some((now, unix));
+    }
+
+    /// The wall-clock time at `now`, if known.
+    pub(crate) fn unix_time_at(&self, now: Instant) -> Option<SystemTime> {
+        let (at, unix) = self.unix_time?;
+        match now.checked_duration_since(at) {
+            Some(later) => unix.checked_add(later),
+            None => unix.checked_sub(at.duration_since(now)),
         }
     }
 
@@ -151,17 +214,26 @@ impl Endpoint {
             return;
         }
         let path = Path { local, remote };
+        if header.next_payload == palisade_wire::ikev2::payload_type::SKF {
+            self.handle_fragment(now, spi, path, &header, bytes);
+            return;
+        }
         if header.is_response() {
             self.handle_response(now, spi, path, &header, bytes);
         } else {
             self.handle_request(now, spi, path, &header, bytes);
         }
+        self.track_installed(now);
     }
 
     /// The data plane needs an SA: start IKE_SA_INIT unless an IKE SA with
     /// that peer exists or is being set up. (Without CREATE_CHILD_SA an
     /// existing IKE SA cannot add CHILD_SAs, so such acquires are ignored.)
     pub fn handle_acquire(&mut self, now: Instant, acquire: Acquire) {
+        // An established IKE SA adds a CHILD_SA with CREATE_CHILD_SA.
+        if self.acquire_child(now, &acquire) {
+            return;
+        }
         let busy = self
             .sas
             .values()
@@ -173,6 +245,7 @@ impl Endpoint {
 
     /// The clock reached (or passed) [`Endpoint::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.rekey_timeouts(now);
         let spis: Vec<u64> = self.sas.keys().copied().collect();
         for spi in spis {
             let retransmit = self.config_for(spi);
@@ -202,12 +275,14 @@ impl Endpoint {
                         bytes: out.bytes.clone(),
                     };
                     self.counters.retransmissions += 1;
-                    self.transmits.push_back(tx);
+                    // Through `send`: a fragmented request goes out whole.
+                    self.send(tx.local, tx.remote, tx.bytes);
                 }
                 Timeout::GiveUp => {
                     let stage = match out.purpose {
                         Purpose::IkeSaInit => Stage::IkeSaInit,
                         Purpose::IkeAuth => Stage::IkeAuth,
+                        Purpose::CreateChildSa => Stage::CreateChildSa,
                         _ => Stage::Informational,
                     };
                     self.fail(
@@ -242,12 +317,22 @@ impl Endpoint {
                 [retransmit, half_open]
             })
             .flatten()
+            .chain(self.rekey_deadline())
             .min()
     }
 
     /// Counters of dropped datagrams and retransmissions.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// How many IKE SAs are half-open as responder (IKE_SA_INIT answered,
+    /// IKE_AUTH awaited): the state a flood of IKE_SA_INIT requests costs.
+    pub fn half_open(&self) -> usize {
+        self.sas
+            .values()
+            .filter(|sa| sa.state == State::InitAnswered)
+            .count()
     }
 
     /// The established IKE SAs.
@@ -361,6 +446,19 @@ impl Endpoint {
     }
 
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {
+        // A message sealed in fragments (RFC 7383) is sent, and resent
+        // (§2.6), as all of its fragments.
+        if let Some(fragments) = self.fragments_of(&bytes) {
+            self.counters.fragments_sent += fragments.len() as u64;
+            for bytes in fragments {
+                self.transmits.push_back(Transmit {
+                    local,
+                    remote,
+                    bytes,
+                });
+            }
+            return;
+        }
         self.transmits.push_back(Transmit {
             local,
             remote,
@@ -378,7 +476,15 @@ impl Endpoint {
             sa.queued.push_back(purpose);
             return;
         }
-        self.send_informational_request(now, spi, purpose);
+        self.send_queued(now, spi, purpose);
+    }
+
+    /// Sends a request that waited for the window.
+    fn send_queued(&mut self, now: Instant, spi: u64, purpose: Purpose) {
+        match purpose {
+            Purpose::CreateChildSa => self.send_create_child_sa(now, spi),
+            _ => self.send_informational_request(now, spi, purpose),
+        }
     }
 
     /// Records a request as outstanding and sends it.
@@ -413,7 +519,7 @@ impl Endpoint {
         };
         sa.outstanding = None;
         if let Some(next) = sa.queued.pop_front() {
-            self.send_informational_request(now, spi, next);
+            self.send_queued(now, spi, next);
         }
     }
 
@@ -425,6 +531,11 @@ impl Endpoint {
         point: FailurePoint,
         reason: FailureReason,
     ) {
+        // An IKE SA already replaced by a rekey just goes (e.g. the peer
+        // never answered its Delete): its successor carries on.
+        if self.superseded(spi) {
+            return self.remove(spi);
+        }
         if let Some(sa) = self.sas.get(&spi) {
             self.events.push_back(Event::Failure(Failure {
                 local: sa.local,
@@ -434,9 +545,21 @@ impl Endpoint {
                 stage,
                 point,
                 reason,
+                policy: self.policy_involved(spi),
             }));
         }
         self.remove(spi);
+    }
+
+    /// The filters IKE SA `spi`'s policy came from, for its net events.
+    pub(crate) fn policy_involved(&self, spi: u64) -> PolicyInvolved {
+        let Some(sa) = self.sas.get(&spi) else {
+            return PolicyInvolved::default();
+        };
+        PolicyInvolved {
+            main_mode: sa.policy.origin,
+            quick_mode: sa.pending_child.as_ref().and_then(|p| p.policy.origin),
+        }
     }
 
     /// A failure with no IKE SA behind it.
@@ -449,6 +572,22 @@ impl Endpoint {
         point: FailurePoint,
         reason: FailureReason,
     ) {
+        let policy = PolicyInvolved::default();
+        self.fail_unattached_involving(local, remote, role, stage, point, reason, policy);
+    }
+
+    /// A failure with no IKE SA behind it, naming the policy looked up.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fail_unattached_involving(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        role: Role,
+        stage: Stage,
+        point: FailurePoint,
+        reason: FailureReason,
+        policy: PolicyInvolved,
+    ) {
         self.events.push_back(Event::Failure(Failure {
             local,
             remote,
@@ -457,15 +596,20 @@ impl Endpoint {
             stage,
             point,
             reason,
+            policy,
         }));
     }
 
     /// Forgets an IKE SA, reporting its CHILD_SAs and, if it was
     /// established, itself as deleted.
     pub(crate) fn remove(&mut self, spi: u64) {
+        self.rekey_forget(spi);
         let Some(sa) = self.sas.remove(&spi) else {
             return;
         };
+        self.extensions.remove(&spi);
+        self.half_open.remove(spi);
+        self.returned_cookies.remove(&spi);
         self.by_initiator.remove(&(sa.remote, sa.spi_i));
         if let Some(p) = &sa.pending_child {
             self.child_spis.remove(&p.inbound_spi);

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::IkeSaId;
+use crate::policy::PolicyOrigin;
 
 /// Which side of the IKE SA we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +28,8 @@ pub enum Stage {
     ChildSa,
     /// An INFORMATIONAL exchange (delete, liveness).
     Informational,
+    /// A CREATE_CHILD_SA exchange: a further CHILD_SA or a rekey.
+    CreateChildSa,
 }
 
 /// Who detected the failure, as WFP's failure point (ME / PEER).
@@ -67,9 +70,14 @@ pub enum FailureReason {
     /// The responder's IKE_AUTH never came.
     #[error("half-open IKE SA timed out")]
     HalfOpenTimeout,
-    /// The peer asked for a COOKIE (RFC 7296 §2.6): not supported yet.
+    /// The peer asked for a COOKIE (RFC 7296 §2.6). No longer raised since
+    /// cookies are supported; see [`FailureReason::CookieRefused`].
     #[error("cookies are not supported")]
     CookieUnsupported,
+    /// The responder kept answering with a fresh COOKIE (RFC 7296 §2.6)
+    /// after we had returned one several times.
+    #[error("responder kept demanding a cookie")]
+    CookieRefused,
     /// Another error notification from the peer.
     #[error("peer sent error notification {0}")]
     PeerError(u16),
@@ -80,6 +88,52 @@ pub enum FailureReason {
     /// A cryptographic operation failed locally.
     #[error("cryptographic failure")]
     Crypto,
+    /// The peer's certificate authentication was refused
+    /// (AUTHENTICATION_FAILED): which check failed.
+    #[error("certificate authentication failed: {0}")]
+    Certificate(CertificateFailure),
+}
+
+/// Which check of a peer's certificate authentication failed (RFC 7296
+/// §2.15, RFC 4945 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum CertificateFailure {
+    /// No X.509 CERT payload came with a signature AUTH.
+    #[error("no certificate")]
+    NoCertificate,
+    /// A certificate that does not parse.
+    #[error("malformed certificate")]
+    Malformed,
+    /// No path from the certificate to a configured trust anchor.
+    #[error("untrusted: no path to a trust anchor")]
+    Untrusted,
+    /// A certificate on the path has expired.
+    #[error("certificate expired")]
+    Expired,
+    /// A certificate on the path is not valid yet.
+    #[error("certificate not yet valid")]
+    NotYetValid,
+    /// An extended key usage without id-kp-ipsecIKE.
+    #[error("extended key usage does not allow IKE")]
+    KeyUsage,
+    /// Any other reason the path was refused (constraints, bad signature
+    /// on a certificate, unsupported algorithm).
+    #[error("certificate path rejected")]
+    PathRejected,
+    /// The certificate does not vouch for the peer's IDi/IDr.
+    #[error("identity does not match the certificate")]
+    IdentityMismatch,
+    /// The AUTH signature does not verify with the certificate's key.
+    #[error("bad AUTH signature")]
+    BadSignature,
+    /// An Auth Method or signature algorithm we do not accept, or
+    /// signatures while policy has no trust anchors.
+    #[error("unsupported authentication method")]
+    UnsupportedMethod,
+    /// The driver never gave the wall-clock time
+    /// ([`crate::Endpoint::set_unix_time`]), so validity cannot be checked.
+    #[error("wall-clock time unknown")]
+    NoWallClock,
 }
 
 /// A failed negotiation.
@@ -99,6 +153,20 @@ pub struct Failure {
     pub point: FailurePoint,
     /// Why.
     pub reason: FailureReason,
+    /// The filters and provider contexts that supplied the policy.
+    pub policy: PolicyInvolved,
+}
+
+/// The policy a negotiation used, as a net event names it (spec §6.2: the
+/// filter ids of IKEEXT_MM_FAILURE and IKEEXT_QM_FAILURE). Each part is
+/// `None` where the lookup had not happened yet, found nothing, or the
+/// policy did not come from the filter engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyInvolved {
+    /// The IKEEXT filter and main-mode provider context.
+    pub main_mode: Option<PolicyOrigin>,
+    /// The IPSEC filter and quick-mode provider context.
+    pub quick_mode: Option<PolicyOrigin>,
 }
 
 /// Why a received datagram was dropped.
@@ -116,14 +184,20 @@ pub enum DropReason {
     InvalidMessageId,
     /// A message that makes no sense in the IKE SA's state.
     Unexpected,
-    /// An exchange type this implementation does not handle (CREATE_CHILD_SA,
-    /// IKE_INTERMEDIATE): answered with an error where a request.
+    /// An exchange type this implementation does not handle
+    /// (IKE_INTERMEDIATE): answered with an error where a request.
     Unsupported,
+    /// An IKE_SA_INIT request answered with a COOKIE instead of creating
+    /// state, because too many IKE SAs are half-open (RFC 7296 §2.6).
+    CookieRequired,
+    /// An IKE_SA_INIT request from an address that already has the most
+    /// half-open IKE SAs allowed per peer.
+    HalfOpenLimit,
 }
 
 impl DropReason {
     /// Every reason, for iterating counters.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Malformed,
         Self::UnknownSpi,
         Self::Integrity,
@@ -131,6 +205,8 @@ impl DropReason {
         Self::InvalidMessageId,
         Self::Unexpected,
         Self::Unsupported,
+        Self::CookieRequired,
+        Self::HalfOpenLimit,
     ];
 
     fn index(self) -> usize {
@@ -142,6 +218,8 @@ impl DropReason {
             Self::InvalidMessageId => 4,
             Self::Unexpected => 5,
             Self::Unsupported => 6,
+            Self::CookieRequired => 7,
+            Self::HalfOpenLimit => 8,
         }
     }
 }
@@ -152,6 +230,15 @@ pub struct Counters {
     drops: [u64; DropReason::ALL.len()],
     /// Requests we sent again after a timeout.
     pub retransmissions: u64,
+    /// IKE fragments (RFC 7383) sent, first transmissions and resends.
+    pub fragments_sent: u64,
+    /// IKE fragments received that passed their integrity check.
+    pub fragments_received: u64,
+    /// IKE fragments dropped: integrity, numbering, reassembly limits,
+    /// duplicates, or for no message in reassembly.
+    pub fragments_dropped: u64,
+    /// Messages put together from fragments.
+    pub messages_reassembled: u64,
 }
 
 impl Counters {

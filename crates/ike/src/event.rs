@@ -67,4 +67,28 @@ pub enum Event {
     IkeSaDeleted(IkeSaId),
     /// A negotiation failed.
     Failure(Failure),
+    /// A CHILD_SA pair was rekeyed (RFC 7296 §1.3.3): the new pair was
+    /// just reported by [`Event::ChildSaInstalled`]; the old pair stays
+    /// until its [`Event::ChildSaDeleted`], so traffic flows throughout.
+    ChildSaRekeyed(ChildSaRekeyed),
+    /// An IKE SA was rekeyed (RFC 7296 §2.18): its CHILD_SAs now belong to
+    /// `new`, which keeps the authenticated peer identity; `old` is
+    /// reported deleted once its Delete exchange is done.
+    IkeSaRekeyed {
+        /// The IKE SA replaced.
+        old: IkeSaId,
+        /// Its successor.
+        new: IkeSaId,
+    },
+}
+
+/// The old and new pair of a CHILD_SA rekey, by our inbound SPIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildSaRekeyed {
+    /// The IKE SA both pairs belong to.
+    pub ike_sa: IkeSaId,
+    /// Our inbound SPI of the pair replaced.
+    pub old_inbound_spi: u32,
+    /// Our inbound SPI of the new pair.
+    pub new_inbound_spi: u32,
 }

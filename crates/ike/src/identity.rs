@@ -17,7 +17,11 @@ pub enum Identity {
     Fqdn(String),
     /// ID_RFC822_ADDR, e.g. `alice@example.com`.
     Rfc822(String),
-    /// Any other ID Type (ID_DER_ASN1_DN, ID_KEY_ID, ...) as raw data.
+    /// ID_DER_ASN1_DN: the DER encoding of an X.501 Name, as a
+    /// certificate's subject carries it (RFC 4945 §3.1.5); matched byte
+    /// for byte.
+    DerAsn1Dn(Vec<u8>),
+    /// Any other ID Type (ID_DER_ASN1_GN, ID_KEY_ID, ...) as raw data.
     Other {
         /// ID Type.
         id_type: u8,
@@ -42,6 +46,7 @@ impl Identity {
             Self::Ipv6(_) => id_type::ID_IPV6_ADDR,
             Self::Fqdn(_) => id_type::ID_FQDN,
             Self::Rfc822(_) => id_type::ID_RFC822_ADDR,
+            Self::DerAsn1Dn(_) => id_type::ID_DER_ASN1_DN,
             Self::Other { id_type, .. } => *id_type,
         }
     }
@@ -52,7 +57,7 @@ impl Identity {
             Self::Ipv4(a) => a.octets().to_vec(),
             Self::Ipv6(a) => a.octets().to_vec(),
             Self::Fqdn(s) | Self::Rfc822(s) => s.as_bytes().to_vec(),
-            Self::Other { data, .. } => data.clone(),
+            Self::DerAsn1Dn(dn) | Self::Other { data: dn, .. } => dn.clone(),
         }
     }
 
@@ -77,6 +82,7 @@ impl Identity {
         match id.id_type {
             id_type::ID_FQDN => text().map(Self::Fqdn),
             id_type::ID_RFC822_ADDR => text().map(Self::Rfc822),
+            id_type::ID_DER_ASN1_DN => Some(Self::DerAsn1Dn(id.data.to_vec())),
             _ => None,
         }
         .unwrap_or_else(|| Self::Other {
@@ -92,6 +98,10 @@ impl core::fmt::Display for Identity {
             Self::Ipv4(a) => write!(f, "{a}"),
             Self::Ipv6(a) => write!(f, "{a}"),
             Self::Fqdn(s) | Self::Rfc822(s) => f.write_str(s),
+            Self::DerAsn1Dn(dn) => {
+                f.write_str("DN:")?;
+                dn.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
             Self::Other { id_type, data } => {
                 write!(f, "type {id_type}:")?;
                 data.iter().try_for_each(|b| write!(f, "{b:02x}"))
@@ -111,6 +121,7 @@ mod tests {
             Identity::Ipv6("2001:db8::1".parse().expect("v6")),
             Identity::Fqdn("gw.example.com".into()),
             Identity::Rfc822("alice@example.com".into()),
+            Identity::DerAsn1Dn(vec![0x30, 0x00]),
             Identity::Other {
                 id_type: id_type::ID_KEY_ID,
                 data: vec![1, 2, 3],

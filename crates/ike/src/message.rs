@@ -5,13 +5,15 @@
 use palisade_crypto::{CryptoError, IkeProtection};
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    Auth, Delete, IKE_HEADER_LEN, IkeHeader, KeyExchange, MessageBuilder, Nonce, Notify,
-    PAYLOAD_HEADER_LEN, Payloads, SecurityAssociation, TrafficSelectors, payload_type,
+    Auth, Certificate, CertificateRequest, Delete, IKE_HEADER_LEN, IkeHeader, KeyExchange,
+    MessageBuilder, Nonce, Notify, PAYLOAD_HEADER_LEN, Payloads, SecurityAssociation,
+    TrafficSelectors, payload_type,
 };
 
-/// Largest message this implementation writes. Without fragmentation
-/// (RFC 7383, not yet supported) messages stay well below a path MTU.
-const MAX_MESSAGE: usize = 8192;
+/// Largest message this implementation writes: room for a chain of
+/// RSA-4096 certificates in IKE_AUTH, which then goes out in fragments
+/// (RFC 7383) where the peer supports them.
+const MAX_MESSAGE: usize = 32 * 1024;
 
 /// The payloads of one message (or of one SK payload's plaintext), checked
 /// and sorted by type. Singular payloads appearing twice make the message
@@ -30,6 +32,10 @@ pub(crate) struct Received<'a> {
     pub tsr: Option<TrafficSelectors<'a>>,
     pub notifies: Vec<Notify<'a>>,
     pub deletes: Vec<Delete<'a>>,
+    /// CERT payloads, in order (the first is the end entity's).
+    pub certs: Vec<Certificate<'a>>,
+    /// CERTREQ payloads.
+    pub certreqs: Vec<CertificateRequest<'a>>,
     /// The SK payload: its Next Payload (first inner type) and where its
     /// body starts in the message.
     pub sk: Option<(u8, usize)>,
@@ -68,13 +74,15 @@ impl<'a> Received<'a> {
                 payload_type::TSR => once(&mut r.tsr, TrafficSelectors::parse(p.body)?)?,
                 payload_type::N => r.notifies.push(Notify::parse(p.body)?),
                 payload_type::D => r.deletes.push(Delete::parse(p.body)?),
+                payload_type::CERT => r.certs.push(Certificate::parse(p.body)?),
+                payload_type::CERTREQ => r.certreqs.push(CertificateRequest::parse(p.body)?),
                 payload_type::SK => {
                     let at = message_len
                         .checked_sub(p.body.len())
                         .ok_or(WireError::PayloadLength)?;
                     once(&mut r.sk, (p.next_payload, at))?;
                 }
-                // CERT, CERTREQ, V, CP, EAP, SKF and unknown non-critical
+                // V, CP, EAP, SKF and unknown non-critical
                 // payloads carry nothing this implementation acts on.
                 _ => {}
             }
@@ -146,11 +154,33 @@ pub(crate) fn encrypted(
     protection: &mut IkeProtection,
     fill: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), WireError>,
 ) -> Result<Vec<u8>, BuildError> {
+    let (first, inner) = chain(fill)?;
+    seal_chain(header, protection, first, &inner)
+}
+
+/// Builds a bare payload chain (what goes inside an SK payload): its first
+/// payload type and its bytes.
+pub(crate) fn chain(
+    fill: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), WireError>,
+) -> Result<(u8, Vec<u8>), WireError> {
     let mut inner = vec![0u8; MAX_MESSAGE];
     let mut b = MessageBuilder::chain(&mut inner);
     fill(&mut b)?;
     let first = b.first_payload();
     let inner_len = b.finish()?;
+    inner.truncate(inner_len);
+    Ok((first, inner))
+}
+
+/// Seals the payload chain `inner` (first payload type `first`) in one SK
+/// payload behind `header`.
+pub(crate) fn seal_chain(
+    header: &IkeHeader,
+    protection: &mut IkeProtection,
+    first: u8,
+    inner: &[u8],
+) -> Result<Vec<u8>, BuildError> {
+    let inner_len = inner.len();
     let body_len = protection.body_len(inner_len);
     let mut buf = vec![0u8; IKE_HEADER_LEN + PAYLOAD_HEADER_LEN + body_len];
     let mut m = MessageBuilder::new(&mut buf, header)?;
@@ -159,7 +189,7 @@ pub(crate) fn encrypted(
     let plain_at = body.start + protection.iv_len();
     buf.get_mut(plain_at..plain_at + inner_len)
         .ok_or(WireError::BufferTooSmall)?
-        .copy_from_slice(inner.get(..inner_len).ok_or(WireError::BufferTooSmall)?);
+        .copy_from_slice(inner);
     protection.seal(&mut buf, body.start, inner_len)?;
     Ok(buf)
 }

@@ -4,14 +4,28 @@
 //! answers from a fixed table, for tests and simple setups.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use palisade_filter::policy::{
     AuthenticationMethod, IpsecProposal, IpsecTransportPolicy, IpsecTunnelPolicy, MainModePolicy,
     TrafficSelector,
 };
 
+use crate::credentials::{Credentials, LocalCredential};
 use crate::identity::Identity;
 use crate::traffic_selector::host;
+
+/// Which filter decided a policy lookup and which provider context it
+/// carried: what a failure names (spec §6.2, the filter id of a net event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PolicyOrigin {
+    /// The deciding filter's runtime id (WFP's filter LUID).
+    pub filter_id: u64,
+    /// The deciding filter's key.
+    pub filter_key: uuid::Uuid,
+    /// The key of the provider context the filter points at.
+    pub provider_context: uuid::Uuid,
+}
 
 /// The main-mode (IKE SA) policy for a pair of addresses: the provider
 /// context of the IKEEXT filter that matched, and the identities to use.
@@ -19,11 +33,21 @@ use crate::traffic_selector::host;
 pub struct IkePolicy {
     /// The `IKEEXT_POLICY`: proposals, authentication methods, retransmit duration.
     pub main_mode: MainModePolicy,
-    /// What we send as IDi/IDr; `None` sends our address (ID_IPV4_ADDR/ID_IPV6_ADDR).
+    /// What we send as IDi/IDr; `None` sends our certificate's subject
+    /// (ID_DER_ASN1_DN) if we have one, else our address
+    /// (ID_IPV4_ADDR/ID_IPV6_ADDR).
     pub local_id: Option<Identity>,
     /// The identity the peer must authenticate as; `None` accepts any
-    /// identity the pre-shared key proves.
+    /// identity the pre-shared key proves or the peer's certificate vouches
+    /// for.
     pub remote_id: Option<Identity>,
+    /// The IKEEXT filter and provider context this came from; `None` for
+    /// policy not from the filter engine ([`StaticPolicy`]).
+    pub origin: Option<PolicyOrigin>,
+    /// Certificate authentication (the `CERTIFICATE*` methods), loaded by
+    /// the daemon: with a local credential we sign AUTH instead of using
+    /// the pre-shared key; with trust anchors we accept peers that sign.
+    pub certificates: Option<Arc<Credentials>>,
 }
 
 impl IkePolicy {
@@ -33,7 +57,33 @@ impl IkePolicy {
             main_mode,
             local_id: None,
             remote_id: None,
+            origin: None,
+            certificates: None,
         }
+    }
+
+    /// The same policy with certificate credentials.
+    pub fn with_certificates(mut self, certificates: Arc<Credentials>) -> Self {
+        self.certificates = Some(certificates);
+        self
+    }
+
+    /// What we send as IDi/IDr: the configured identity; else, with a
+    /// certificate, its subject (ID_DER_ASN1_DN, which the certificate
+    /// always vouches for; strongSwan's default too); else our address.
+    pub(crate) fn local_identity(&self, local: IpAddr) -> Identity {
+        if let Some(id) = &self.local_id {
+            return id.clone();
+        }
+        match self.local_credential() {
+            Some(l) => Identity::DerAsn1Dn(l.end_entity().subject_der().to_vec()),
+            None => Identity::from_ip(local),
+        }
+    }
+
+    /// Our certificate and key, if we authenticate with a signature.
+    pub(crate) fn local_credential(&self) -> Option<&LocalCredential> {
+        self.certificates.as_deref()?.local.as_ref()
     }
 
     /// The first pre-shared key among the authentication methods.
@@ -79,6 +129,9 @@ pub struct ChildPolicy {
     pub local_selectors: Vec<TrafficSelector>,
     /// Traffic on the peer's side.
     pub remote_selectors: Vec<TrafficSelector>,
+    /// The IPSEC filter and provider context this came from; `None` for
+    /// policy not from the filter engine.
+    pub origin: Option<PolicyOrigin>,
 }
 
 impl ChildPolicy {
@@ -88,6 +141,7 @@ impl ChildPolicy {
             quick_mode: QuickModePolicy::Transport(policy),
             local_selectors: vec![host(local)],
             remote_selectors: vec![host(remote)],
+            origin: None,
         }
     }
 
@@ -101,6 +155,7 @@ impl ChildPolicy {
             quick_mode: QuickModePolicy::Tunnel(policy),
             local_selectors,
             remote_selectors,
+            origin: None,
         }
     }
 
@@ -224,6 +279,7 @@ impl PolicyLookup for StaticPolicy {
             quick_mode: child,
             local_selectors: l,
             remote_selectors: r,
+            origin: None,
         })
     }
 }

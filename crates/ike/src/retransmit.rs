@@ -38,6 +38,9 @@ pub(crate) enum Purpose {
     /// Deleting the CHILD_SA whose inbound SPI (ours) is this.
     DeleteChildSa(u32),
     Liveness,
+    /// A CREATE_CHILD_SA request; what it asks for is kept by
+    /// [`crate::rekey::Rekeys`].
+    CreateChildSa,
 }
 
 /// The request we wait a response for (window size 1).

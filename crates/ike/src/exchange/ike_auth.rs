@@ -1,29 +1,35 @@
-//! IKE_AUTH (RFC 7296 §1.2, §2.15) with pre-shared keys, carrying the
-//! first CHILD_SA (SA, TSi, TSr, USE_TRANSPORT_MODE; §1.3.1, §2.9).
+//! IKE_AUTH (RFC 7296 §1.2, §2.15) with pre-shared keys or certificates
+//! (CERT, CERTREQ, signature AUTH: [`crate::certificate_auth`]), carrying
+//! the first CHILD_SA (SA, TSi, TSr, USE_TRANSPORT_MODE; §1.3.1, §2.9).
+//! Both IKE_AUTH messages go out in fragments when large and fragmentation
+//! was negotiated ([`crate::fragment`]).
 //!
-//! Certificates, EAP and the peer's optional IDr hint are not supported yet.
+//! EAP and the peer's optional IDr hint are not supported yet.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use palisade_crypto::ChildSaKeys;
+use palisade_crypto::signature::HashAlgorithm;
 use palisade_esp::Mode;
 use palisade_filter::policy::TrafficSelector;
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    Auth, IKE_HEADER_LEN, Identification, IkeHeader, MessageBuilder, Notify, TrafficSelectorsSpec,
-    auth_method, exchange_type, notify_type, payload_type,
+    Auth, Certificate, CertificateRequest, IKE_HEADER_LEN, Identification, IkeHeader,
+    MessageBuilder, Notify, TrafficSelectorsSpec, auth_method, cert_encoding, exchange_type,
+    notify_type, payload_type,
 };
 use zeroize::Zeroizing;
 
 use crate::Endpoint;
 use crate::auth::{SignedOctets, psk_auth, verify_psk_auth};
+use crate::certificate_auth;
 use crate::child_sa::{ChildSa, lifetime};
 use crate::endpoint::Path;
-use crate::error::{DropReason, FailurePoint, FailureReason, Role, Stage};
+use crate::error::{CertificateFailure, DropReason, FailurePoint, FailureReason, Role, Stage};
 use crate::event::{Event, IkeSaInfo};
 use crate::identity::Identity;
-use crate::ike_sa::{ChildRecord, IkeSa, State};
-use crate::message::{Received, encrypted, open_sk};
+use crate::ike_sa::{ChildRecord, IkeSa, Keys, State};
+use crate::message::{BuildError, Received, chain, encrypted, open_sk};
 use crate::policy::Traffic;
 use crate::proposal::{
     ChildChoice, ChildOffer, OwnedProposal, check_child_response, push_sa, select_child,
@@ -40,50 +46,140 @@ fn push_ts(
     b.push(kind, false, &TrafficSelectorsSpec { selectors: &wire })
 }
 
-/// Our AUTH payload data: `real_message` is the IKE_SA_INIT message we sent.
-fn our_auth(sa: &IkeSa, id_body: &[u8]) -> Option<Vec<u8>> {
-    let keys = sa.keys.as_ref()?;
+/// What we sign or MAC: our IKE_SA_INIT message, the peer's nonce, our
+/// SK_p and ID body (RFC 7296 §2.15).
+fn our_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOctets<'a> {
     let (real_message, peer_nonce, sk_p) = match sa.role {
         Role::Initiator => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
         Role::Responder => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
     };
-    let signed = SignedOctets {
+    SignedOctets {
         real_message,
         peer_nonce,
         sk_p,
         id_body,
-    };
-    Some(
-        psk_auth(keys.prf, sa.policy.preshared_key()?, &signed)
-            .as_ref()
-            .to_vec(),
-    )
+    }
 }
 
-/// Checks the peer's AUTH payload and identity against policy.
-fn peer_authenticated(sa: &IkeSa, id_body: &[u8], auth: &Auth<'_>) -> Option<Identity> {
-    let keys = sa.keys.as_ref()?;
-    if auth.auth_method != auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE {
-        return None;
-    }
+/// What the peer signed or MACed.
+fn peer_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOctets<'a> {
     let (real_message, peer_nonce, sk_p) = match sa.role {
         Role::Initiator => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
         Role::Responder => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
     };
-    let signed = SignedOctets {
+    SignedOctets {
         real_message,
         peer_nonce,
         sk_p,
         id_body,
-    };
-    let psk = sa.policy.preshared_key()?;
-    if !verify_psk_auth(keys.prf, psk, &signed, auth.data) {
-        return None;
     }
-    let id = Identity::from_wire(&Identification::parse(id_body).ok()?);
+}
+
+/// Our AUTH payload (Auth Method, data): a signature with our certificate's
+/// key if policy gives us one, else the pre-shared key's MAC.
+/// `peer_hashes` is the peer's SIGNATURE_HASH_ALGORITHMS.
+fn our_auth(
+    sa: &IkeSa,
+    peer_hashes: Option<&[HashAlgorithm]>,
+    id_body: &[u8],
+) -> Option<(u8, Vec<u8>)> {
+    let keys = sa.keys.as_ref()?;
+    let signed = our_octets(sa, keys, id_body);
+    if let Some(local) = sa.policy.local_credential() {
+        let octets = certificate_auth::signed_octets(keys.prf, &signed);
+        return certificate_auth::sign(local, peer_hashes, &octets).ok();
+    }
+    let mac = psk_auth(keys.prf, sa.policy.preshared_key()?, &signed);
+    Some((
+        auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
+        mac.as_ref().to_vec(),
+    ))
+}
+
+/// Our CERT payloads' data: the chain, end entity first (empty without a
+/// certificate).
+fn our_certificates(sa: &IkeSa) -> Vec<Vec<u8>> {
+    sa.policy
+        .local_credential()
+        .map(|l| l.chain().map(|c| c.der().to_vec()).collect())
+        .unwrap_or_default()
+}
+
+/// The CERTREQ Certification Authority data naming our trust anchors, if
+/// we have any.
+fn our_certreq(sa: &IkeSa) -> Option<Vec<u8>> {
+    sa.policy
+        .certificates
+        .as_deref()
+        .filter(|c| c.has_trust_anchors())
+        .map(|c| c.trust_anchors.certreq_data())
+}
+
+fn push_certificates(b: &mut MessageBuilder<'_>, certs: &[Vec<u8>]) -> Result<(), WireError> {
+    certs.iter().try_for_each(|der| {
+        b.push(
+            payload_type::CERT,
+            false,
+            &Certificate {
+                cert_encoding: cert_encoding::X509_CERTIFICATE_SIGNATURE,
+                data: der,
+            },
+        )
+    })
+}
+
+/// Checks the peer's AUTH payload, by pre-shared key or by certificate at
+/// wall-clock `time`, and its identity against policy.
+fn peer_authenticated(
+    sa: &IkeSa,
+    id_body: &[u8],
+    auth: &Auth<'_>,
+    certs: &[Certificate<'_>],
+    time: Option<SystemTime>,
+) -> Result<Identity, FailureReason> {
+    let keys = sa.keys.as_ref().ok_or(FailureReason::Crypto)?;
+    let id = Identification::parse(id_body)
+        .map(|id| Identity::from_wire(&id))
+        .map_err(|_| FailureReason::Protocol("malformed ID payload"))?;
+    let signed = peer_octets(sa, keys, id_body);
+    let by_certificate = auth.auth_method != auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE;
+    if by_certificate {
+        let anchors = sa
+            .policy
+            .certificates
+            .as_deref()
+            .filter(|c| c.has_trust_anchors())
+            .map(|c| &c.trust_anchors)
+            .ok_or(FailureReason::Certificate(
+                CertificateFailure::UnsupportedMethod,
+            ))?;
+        let time = time.ok_or(FailureReason::Certificate(CertificateFailure::NoWallClock))?;
+        let certs: Vec<(u8, &[u8])> = certs.iter().map(|c| (c.cert_encoding, c.data)).collect();
+        let proof = certificate_auth::PeerProof {
+            certs: &certs,
+            identity: &id,
+            method: auth.auth_method,
+            data: auth.data,
+        };
+        let octets = certificate_auth::signed_octets(keys.prf, &signed);
+        certificate_auth::verify_peer(anchors, &proof, &octets, time)
+            .map_err(FailureReason::Certificate)?;
+    } else {
+        let psk = sa
+            .policy
+            .preshared_key()
+            .ok_or(FailureReason::AuthenticationFailed)?;
+        if !verify_psk_auth(keys.prf, psk, &signed, auth.data) {
+            return Err(FailureReason::AuthenticationFailed);
+        }
+    }
     match &sa.policy.remote_id {
-        Some(required) if *required != id => None,
-        _ => Some(id),
+        Some(required) if *required != id => Err(if by_certificate {
+            FailureReason::Certificate(CertificateFailure::IdentityMismatch)
+        } else {
+            FailureReason::AuthenticationFailed
+        }),
+        _ => Ok(id),
     }
 }
 
@@ -142,7 +238,11 @@ impl Endpoint {
             return;
         };
         let id_body = sa.local_id.body();
-        let Some(auth) = our_auth(sa, &id_body) else {
+        let peer_hashes = self
+            .extensions
+            .get(&spi)
+            .and_then(|e| e.peer_hashes.as_deref());
+        let Some((method, auth)) = our_auth(sa, peer_hashes, &id_body) else {
             return self.fail(
                 spi,
                 Stage::IkeAuth,
@@ -150,20 +250,32 @@ impl Endpoint {
                 FailureReason::Crypto,
             );
         };
+        let certs = our_certificates(sa);
+        let certreq = our_certreq(sa);
         let message_id = sa.next_message_id;
         sa.next_message_id = sa.next_message_id.wrapping_add(1);
         let header = sa.header(exchange_type::IKE_AUTH, message_id, false);
         let Some(child) = sa.pending_child.clone() else {
             return;
         };
-        let Some(keys) = sa.keys.as_mut() else { return };
-        let built = encrypted(&header, &mut keys.outbound, |b| {
+        let built = chain(|b| {
             b.push(payload_type::IDI, false, id_body.as_slice())?;
+            push_certificates(b, &certs)?;
+            if let Some(authorities) = &certreq {
+                b.push(
+                    payload_type::CERTREQ,
+                    false,
+                    &CertificateRequest {
+                        cert_encoding: cert_encoding::X509_CERTIFICATE_SIGNATURE,
+                        authorities,
+                    },
+                )?;
+            }
             b.push(
                 payload_type::AUTH,
                 false,
                 &Auth {
-                    auth_method: auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
+                    auth_method: method,
                     data: &auth,
                 },
             )?;
@@ -180,7 +292,9 @@ impl Endpoint {
             )?;
             push_ts(b, payload_type::TSI, &child.tsi)?;
             push_ts(b, payload_type::TSR, &child.tsr)
-        });
+        })
+        .map_err(BuildError::from)
+        .and_then(|(first, inner)| self.seal_message(spi, &header, first, &inner));
         let Ok(request) = built else {
             return self.fail(
                 spi,
@@ -195,7 +309,7 @@ impl Endpoint {
     /// Responder: the IKE_AUTH request.
     pub(crate) fn respond_ike_auth(
         &mut self,
-        _now: Instant,
+        now: Instant,
         spi: u64,
         path: Path,
         header: &IkeHeader,
@@ -216,10 +330,27 @@ impl Endpoint {
             return;
         };
         self.authenticated(spi, path);
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let message_id = header.message_id;
         let inner = plain.get(range).unwrap_or_default();
-        let p = match Received::gather(first, inner, plain.len()) {
+        self.respond_ike_auth_inner(now, spi, header.message_id, first, inner);
+    }
+
+    /// Responder: the IKE_AUTH request's decrypted (or reassembled) inner
+    /// payloads, starting with a payload of type `first`.
+    pub(crate) fn respond_ike_auth_inner(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        message_id: u32,
+        first: u8,
+        inner: &[u8],
+    ) {
+        let time = self.unix_time_at(now);
+        let peer_hashes = self
+            .extensions
+            .get(&spi)
+            .and_then(|e| e.peer_hashes.clone());
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let p = match Received::gather(first, inner, inner.len()) {
             Ok(p) if p.idi.is_some() && p.auth.is_some() => p,
             _ => {
                 self.answer_auth_error(spi, message_id, notify_type::INVALID_SYNTAX);
@@ -234,17 +365,16 @@ impl Endpoint {
         let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
             return;
         };
-        let Some(peer_id) = peer_authenticated(sa, idi, &auth) else {
-            self.answer_auth_error(spi, message_id, notify_type::AUTHENTICATION_FAILED);
-            return self.fail(
-                spi,
-                Stage::IkeAuth,
-                FailurePoint::Local,
-                FailureReason::AuthenticationFailed,
-            );
+        let peer_id = match peer_authenticated(sa, idi, &auth, &p.certs, time) {
+            Ok(id) => id,
+            Err(reason) => {
+                self.answer_auth_error(spi, message_id, notify_type::AUTHENTICATION_FAILED);
+                return self.fail(spi, Stage::IkeAuth, FailurePoint::Local, reason);
+            }
         };
         let id_body = sa.local_id.body();
-        let Some(our) = our_auth(sa, &id_body) else {
+        let certs = our_certificates(sa);
+        let Some((method, our)) = our_auth(sa, peer_hashes.as_deref(), &id_body) else {
             return self.fail(
                 spi,
                 Stage::IkeAuth,
@@ -259,14 +389,14 @@ impl Endpoint {
         sa.peer_id = Some(peer_id.clone());
         sa.state = State::Established;
         let h = sa.header(exchange_type::IKE_AUTH, message_id, true);
-        let Some(keys) = sa.keys.as_mut() else { return };
-        let built = encrypted(&h, &mut keys.outbound, |b| {
+        let built = chain(|b| {
             b.push(payload_type::IDR, false, id_body.as_slice())?;
+            push_certificates(b, &certs)?;
             b.push(
                 payload_type::AUTH,
                 false,
                 &Auth {
-                    auth_method: auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE,
+                    auth_method: method,
                     data: &our,
                 },
             )?;
@@ -285,7 +415,12 @@ impl Endpoint {
                 }
                 Err((notify, _)) => b.push(payload_type::N, false, &Notify::new(*notify, &[])),
             }
-        });
+        })
+        .map_err(BuildError::from)
+        .and_then(|(first, inner)| self.seal_message(spi, &h, first, &inner));
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let Ok(response) = built else {
             return self.fail(
                 spi,
@@ -313,6 +448,7 @@ impl Endpoint {
                     stage: Stage::ChildSa,
                     point: FailurePoint::Local,
                     reason,
+                    policy: self.policy_involved(spi),
                 };
                 self.events.push_back(Event::Failure(failure));
             }
@@ -463,7 +599,6 @@ impl Endpoint {
         path: Path,
         bytes: &[u8],
     ) {
-        let esn = self.config.esn;
         let Some(sa) = self.sas.get(&spi) else { return };
         let Some(keys) = sa.keys.as_ref() else { return };
         let Ok(header) = IkeHeader::parse(bytes) else {
@@ -482,10 +617,25 @@ impl Endpoint {
             return;
         };
         self.authenticated(spi, path);
-        let Some(sa) = self.sas.get(&spi) else { return };
         let inner = plain.get(range).unwrap_or_default();
+        self.handle_ike_auth_response_inner(now, spi, first, inner);
+    }
+
+    /// Initiator: the IKE_AUTH response's decrypted (or reassembled) inner
+    /// payloads, starting with a payload of type `first`.
+    pub(crate) fn handle_ike_auth_response_inner(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        first: u8,
+        inner: &[u8],
+    ) {
+        let esn = self.config.esn;
+        let time = self.unix_time_at(now);
+        self.forget_sent_request(spi);
+        let Some(sa) = self.sas.get(&spi) else { return };
         let fail = |this: &mut Self, point, reason| this.fail(spi, Stage::IkeAuth, point, reason);
-        let Ok(p) = Received::gather(first, inner, plain.len()) else {
+        let Ok(p) = Received::gather(first, inner, inner.len()) else {
             return fail(
                 self,
                 FailurePoint::Local,
@@ -500,13 +650,10 @@ impl Endpoint {
             };
             return fail(self, FailurePoint::Peer, reason);
         };
-        let Some(peer_id) = peer_authenticated(sa, idr, &auth) else {
+        let peer_id = match peer_authenticated(sa, idr, &auth, &p.certs, time) {
+            Ok(id) => id,
             // TODO: tell the responder with an INFORMATIONAL Delete.
-            return fail(
-                self,
-                FailurePoint::Local,
-                FailureReason::AuthenticationFailed,
-            );
+            Err(reason) => return fail(self, FailurePoint::Local, reason),
         };
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
@@ -529,6 +676,7 @@ impl Endpoint {
                 stage: Stage::ChildSa,
                 point,
                 reason,
+                policy: this.policy_involved(spi),
             }));
         };
         if let Some(err) = p.error() {

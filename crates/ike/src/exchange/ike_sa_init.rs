@@ -1,23 +1,25 @@
 //! IKE_SA_INIT (RFC 7296 §1.2): SA, KE, Nonce and NAT detection, both
-//! roles; INVALID_KE_PAYLOAD answered and followed. COOKIE (§2.6) is not
-//! supported yet: a responder never asks for one, an initiator asked for
-//! one fails.
+//! roles; INVALID_KE_PAYLOAD answered and followed; COOKIE (§2.6)
+//! demanded and returned (see `cookie.rs`).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use palisade_crypto::signature::{encode_hash_algorithms, parse_hash_algorithms};
 use palisade_crypto::{KeId, KeyExchange as Ke};
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader, KeyExchange, MessageBuilder, Nonce, Notify,
-    exchange_type, flags, notify_type, payload_type,
+    CertificateRequest, IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader, KeyExchange, MessageBuilder,
+    Nonce, Notify, cert_encoding, exchange_type, flags, notify_type, payload_type,
 };
 
 use crate::Endpoint;
-use crate::error::{DropReason, FailurePoint, FailureReason, Role, Stage};
+use crate::certificate_auth::OUR_HASHES;
+use crate::endpoint::EndpointConfig;
+use crate::error::{DropReason, FailurePoint, FailureReason, PolicyInvolved, Role, Stage};
 use crate::event::IkeSaId;
-use crate::identity::Identity;
+use crate::extensions::Extensions;
 use crate::ike_sa::{IkeSa, Keys, PendingChild, State};
 use crate::message::{Received, plain};
 use crate::nat::{NatDetection, nat_hash};
@@ -59,7 +61,59 @@ fn push_init_payloads(
     )
 }
 
-fn init_request(sa: &IkeSa) -> Result<Vec<u8>, WireError> {
+/// What IKE_SA_INIT carries beyond RFC 7296: SIGNATURE_HASH_ALGORITHMS
+/// (RFC 7427 §4, unless configured off: we can check Digital Signature AUTH
+/// whatever our own credentials), IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3) and, from
+/// a responder with trust anchors, a CERTREQ naming them (RFC 7296 §3.7).
+fn push_init_extensions(
+    b: &mut MessageBuilder<'_>,
+    config: &EndpointConfig,
+    fragmentation: bool,
+    certreq: Option<&[u8]>,
+) -> Result<(), WireError> {
+    if let Some(authorities) = certreq {
+        b.push(
+            payload_type::CERTREQ,
+            false,
+            &CertificateRequest {
+                cert_encoding: cert_encoding::X509_CERTIFICATE_SIGNATURE,
+                authorities,
+            },
+        )?;
+    }
+    if config.signature_hash_algorithms {
+        let hashes = encode_hash_algorithms(&OUR_HASHES);
+        b.push(
+            payload_type::N,
+            false,
+            &Notify::new(notify_type::SIGNATURE_HASH_ALGORITHMS, &hashes),
+        )?;
+    }
+    if fragmentation {
+        b.push(
+            payload_type::N,
+            false,
+            &Notify::new(notify_type::IKEV2_FRAGMENTATION_SUPPORTED, &[]),
+        )?;
+    }
+    Ok(())
+}
+
+/// The peer's IKE_SA_INIT extensions (see [`push_init_extensions`]);
+/// fragmentation is on only if we offer it too.
+fn peer_extensions(p: &Received<'_>, offer_fragmentation: bool) -> Extensions {
+    Extensions {
+        peer_hashes: p
+            .notify_data(notify_type::SIGNATURE_HASH_ALGORITHMS)
+            .next()
+            .and_then(|data| parse_hash_algorithms(data).ok()),
+        fragmentation: offer_fragmentation
+            && p.has_notify(notify_type::IKEV2_FRAGMENTATION_SUPPORTED),
+        ..Extensions::default()
+    }
+}
+
+fn init_request(sa: &IkeSa, config: &EndpointConfig) -> Result<Vec<u8>, WireError> {
     let ke = sa.ke.as_ref().ok_or(WireError::BadSubstructure)?;
     let header = sa.header(exchange_type::IKE_SA_INIT, 0, false);
     let src = nat_hash(sa.spi_i, 0, sa.local);
@@ -71,7 +125,8 @@ fn init_request(sa: &IkeSa) -> Result<Vec<u8>, WireError> {
             ke,
             &sa.ni,
             (&src, &dst),
-        )
+        )?;
+        push_init_extensions(b, config, config.fragmentation.enabled, None)
     })
 }
 
@@ -110,28 +165,50 @@ impl Endpoint {
         let Some(policy) = self.policy.main_mode(local.ip(), remote.ip()) else {
             return refuse(self, FailureReason::NoPolicy);
         };
+        // Net events name the filters that supplied the policy (§6.2).
+        let mut involved = PolicyInvolved {
+            main_mode: policy.origin,
+            quick_mode: None,
+        };
+        let refuse_involving = |this: &mut Self, reason, involved| {
+            this.fail_unattached_involving(
+                local,
+                remote,
+                Role::Initiator,
+                Stage::Policy,
+                FailurePoint::Local,
+                reason,
+                involved,
+            );
+        };
         let offer = IkeTransforms::offer(&policy.main_mode.ike_proposals);
         if offer.is_empty() {
-            return refuse(
+            return refuse_involving(
                 self,
                 FailureReason::UnsupportedPolicy("no supported IKE proposal"),
+                involved,
             );
         }
-        if policy.preshared_key().is_none() {
-            return refuse(self, FailureReason::UnsupportedPolicy("no pre-shared key"));
+        if policy.preshared_key().is_none() && policy.local_credential().is_none() {
+            return refuse(
+                self,
+                FailureReason::UnsupportedPolicy("no pre-shared key or certificate"),
+            );
         }
         let traffic = acquire.traffic.unwrap_or(Traffic {
             local: host(local.ip()),
             remote: host(remote.ip()),
         });
         let Some(child_policy) = self.policy.quick_mode(local.ip(), remote.ip(), &traffic) else {
-            return refuse(self, FailureReason::NoPolicy);
+            return refuse_involving(self, FailureReason::NoPolicy, involved);
         };
+        involved.quick_mode = child_policy.origin;
         let child_offer = ChildOffer::offer(child_policy.quick_mode.proposals());
         if child_offer.is_empty() {
-            return refuse(
+            return refuse_involving(
                 self,
                 FailureReason::UnsupportedPolicy("no supported IPsec proposal"),
+                involved,
             );
         }
         let mut tsi = vec![traffic.local];
@@ -159,10 +236,7 @@ impl Endpoint {
         let Ok(ke) = Ke::generate(first.ke) else {
             return refuse(self, FailureReason::Crypto);
         };
-        let local_id = policy
-            .local_id
-            .clone()
-            .unwrap_or_else(|| Identity::from_ip(local.ip()));
+        let local_id = policy.local_identity(local.ip());
         let sa = IkeSa {
             id: IkeSaId(spi_i),
             role: Role::Initiator,
@@ -198,7 +272,7 @@ impl Endpoint {
             }),
             children: Vec::new(),
         };
-        let Ok(request) = init_request(&sa) else {
+        let Ok(request) = init_request(&sa, &self.config) else {
             self.child_spis.remove(&inbound_spi);
             return refuse(self, FailureReason::Crypto);
         };
@@ -252,6 +326,11 @@ impl Endpoint {
             self.counters.count(DropReason::Malformed);
             return;
         };
+        // Before any policy lookup or key exchange: under load, state only
+        // for initiators that return our cookie (RFC 7296 §2.6).
+        if !self.admit_ike_sa_init(now, local, remote, header, &p, ni) {
+            return;
+        }
         let answer = |this: &mut Self, notify: u16, data: &[u8]| {
             if let Ok(m) = init_error(header, notify, data) {
                 this.send(local, remote, m);
@@ -274,7 +353,19 @@ impl Endpoint {
         let ours = IkeTransforms::offer(&policy.main_mode.ike_proposals);
         let Some((proposal_num, chosen)) = select_ike(&ours, &sa_payload) else {
             answer(self, notify_type::NO_PROPOSAL_CHOSEN, &[]);
-            return refuse(self, FailureReason::NoProposalChosen);
+            let involved = PolicyInvolved {
+                main_mode: policy.origin,
+                quick_mode: None,
+            };
+            return self.fail_unattached_involving(
+                local,
+                remote,
+                Role::Responder,
+                Stage::IkeSaInit,
+                FailurePoint::Local,
+                FailureReason::NoProposalChosen,
+                involved,
+            );
         };
         if ke_payload.dh_group != u16::from(chosen.ke) {
             // Stateless (RFC 7296 §1.2): the initiator retries with our group.
@@ -313,10 +404,7 @@ impl Endpoint {
             p.notify_data(notify_type::NAT_DETECTION_SOURCE_IP),
             p.notify_data(notify_type::NAT_DETECTION_DESTINATION_IP),
         );
-        let local_id = policy
-            .local_id
-            .clone()
-            .unwrap_or_else(|| Identity::from_ip(local.ip()));
+        let local_id = policy.local_identity(local.ip());
         let sa = IkeSa {
             id: IkeSaId(spi_r),
             role: Role::Responder,
@@ -349,6 +437,13 @@ impl Endpoint {
         let src = nat_hash(spi_i, spi_r, local);
         let dst = nat_hash(spi_i, spi_r, remote);
         let h = sa.header(exchange_type::IKE_SA_INIT, 0, true);
+        let extensions = peer_extensions(&p, self.config.fragmentation.enabled);
+        let certreq = sa
+            .policy
+            .certificates
+            .as_deref()
+            .filter(|c| c.has_trust_anchors())
+            .map(|c| c.trust_anchors.certreq_data());
         let Ok(response) = plain(&h, |b| {
             push_init_payloads(
                 b,
@@ -356,11 +451,19 @@ impl Endpoint {
                 &ke,
                 &sa.nr,
                 (&src, &dst),
+            )?;
+            push_init_extensions(
+                b,
+                &self.config,
+                extensions.fragmentation,
+                certreq.as_deref(),
             )
         }) else {
             return refuse(self, FailureReason::Crypto);
         };
         self.by_initiator.insert((remote, spi_i), spi_r);
+        self.half_open.insert(spi_r, remote.ip());
+        self.extensions.insert(spi_r, extensions);
         self.sas.insert(
             spi_r,
             IkeSa {
@@ -399,8 +502,8 @@ impl Endpoint {
             };
             return fail(self, FailurePoint::Peer, reason);
         }
-        if p.has_notify(notify_type::COOKIE) {
-            return fail(self, FailurePoint::Local, FailureReason::CookieUnsupported);
+        if let Some(cookie) = p.notify_data(notify_type::COOKIE).next() {
+            return self.retry_with_cookie(now, spi, cookie);
         }
         let (Some(sa_payload), Some(ke_payload), Some(nr)) = (p.sa, p.ke, p.nonce) else {
             self.counters.count(DropReason::Malformed);
@@ -466,6 +569,11 @@ impl Endpoint {
         sa.init_response = bytes.to_vec();
         sa.keys = Some(keys);
         sa.state = State::AuthSent;
+        let extensions = peer_extensions(&p, self.config.fragmentation.enabled);
+        self.extensions.insert(spi, extensions);
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         sa.outstanding = None;
         self.send_ike_auth(now, spi);
     }
@@ -497,7 +605,7 @@ impl Endpoint {
         };
         sa.ke = Some(ke);
         sa.ke_retried = true;
-        let Ok(request) = init_request(sa) else {
+        let Ok(request) = init_request(sa, &self.config) else {
             return self.fail(
                 spi,
                 Stage::IkeSaInit,
@@ -505,6 +613,8 @@ impl Endpoint {
                 FailureReason::Crypto,
             );
         };
+        // A cookie, once given, goes first in every retry (RFC 7296 §2.6).
+        let request = crate::cookie::with_returned_cookie(&self.returned_cookies, spi, request);
         sa.init_request = request.clone();
         self.send_request(now, spi, 0, Purpose::IkeSaInit, request);
     }

@@ -83,12 +83,14 @@ impl Endpoint {
             return;
         };
         self.authenticated(spi, path);
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
         let Ok(p) = Received::gather(first, plain.get(range).unwrap_or_default(), plain.len())
         else {
             self.counters.count(DropReason::Malformed);
+            return;
+        };
+        // A CHILD_SA named here may have moved to a rekeyed IKE SA meanwhile.
+        self.reclaim_children(spi, &p.deletes);
+        let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
         let delete_ike = p.deletes.iter().any(|d| d.protocol_id == protocol_id::IKE);
@@ -168,6 +170,10 @@ impl Endpoint {
             return;
         }
         self.authenticated(spi, path);
+        if let Purpose::DeleteChildSa(inbound) = purpose {
+            // It may have moved to a rekeyed IKE SA meanwhile.
+            self.reclaim_child(spi, inbound);
+        }
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };

@@ -2,19 +2,19 @@
 //! file routes a message of a known IKE SA to its exchange after the
 //! message ID checks of RFC 7296 §2.3 (window size 1).
 
+mod create_child_sa;
 mod ike_auth;
 mod ike_sa_init;
 mod informational;
 
 use std::time::Instant;
 
-use palisade_wire::ikev2::{IkeHeader, Notify, exchange_type, notify_type, payload_type};
+use palisade_wire::ikev2::{IkeHeader, exchange_type};
 
 use crate::Endpoint;
 use crate::endpoint::Path;
 use crate::error::DropReason;
 use crate::ike_sa::State;
-use crate::message::{Received, encrypted, open_sk};
 use crate::retransmit::Purpose;
 
 impl Endpoint {
@@ -54,7 +54,7 @@ impl Endpoint {
                 self.respond_informational(now, spi, path, header, bytes);
             }
             (exchange_type::CREATE_CHILD_SA, State::Established) => {
-                self.refuse_create_child_sa(spi, path, header, bytes);
+                self.respond_create_child_sa(now, spi, path, header, bytes);
             }
             _ => self.counters.count(DropReason::Unexpected),
         }
@@ -89,49 +89,10 @@ impl Endpoint {
                 Purpose::DeleteIkeSa | Purpose::DeleteChildSa(_) | Purpose::Liveness,
                 exchange_type::INFORMATIONAL,
             ) => self.handle_informational_response(now, spi, path, bytes),
+            (Purpose::CreateChildSa, exchange_type::CREATE_CHILD_SA) => {
+                self.handle_create_child_sa_response(now, spi, path, bytes);
+            }
             _ => self.counters.count(DropReason::Unexpected),
         }
-    }
-
-    /// CREATE_CHILD_SA is not implemented yet: answer NO_ADDITIONAL_SAS so
-    /// that the peer does not retransmit forever (rekeys then fail on the
-    /// peer's side, which re-establishes from scratch).
-    fn refuse_create_child_sa(&mut self, spi: u64, path: Path, header: &IkeHeader, bytes: &[u8]) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        let h = sa.header(exchange_type::CREATE_CHILD_SA, header.message_id, true);
-        let Some(keys) = sa.keys.as_mut() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(28..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
-            return;
-        };
-        if open_sk(bytes, &outer, &keys.inbound).is_none() {
-            self.counters.count(DropReason::Integrity);
-            return;
-        }
-        self.authenticated(spi, path);
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        let Some(keys) = sa.keys.as_mut() else { return };
-        let Ok(response) = encrypted(&h, &mut keys.outbound, |b| {
-            b.push(
-                payload_type::N,
-                false,
-                &Notify::new(notify_type::NO_ADDITIONAL_SAS, &[]),
-            )
-        }) else {
-            return;
-        };
-        sa.last_response = Some((header.message_id, response.clone()));
-        sa.peer_next_id = sa.peer_next_id.wrapping_add(1);
-        let (local, remote) = (sa.local, sa.remote);
-        self.counters.count(DropReason::Unsupported);
-        self.send(local, remote, response);
     }
 }

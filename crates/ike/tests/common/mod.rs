@@ -2,6 +2,8 @@
 //! and the policies and packets the tests share.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
