@@ -14,8 +14,9 @@
 //!
 //! For IKEv2: the PRFs by IANA id and prf+ ([`prf`]), SKEYSEED and the IKE
 //! and CHILD_SA key material of RFC 7296 §2.14, §2.17 and §2.18 ([`ikev2_kdf`],
-//! checked against NIST CAVP SP 800-135 vectors), and the ECP-256, ECP-384
-//! and Curve25519 key exchanges ([`key_exchange`]).
+//! checked against NIST CAVP SP 800-135 vectors), and the ECP-256, ECP-384, ECP-521
+//! and Curve25519 key exchanges ([`key_exchange`]), and ML-KEM-768 (aws-lc's
+//! `kem` module) for RFC 9370's additional key exchanges.
 //!
 //! Also for IKEv2: the MODP groups 14, 15 and 16 of RFC 3526 in
 //! [`key_exchange`] (aws-lc's `DH` through aws-lc-sys; with RSA SHA-1

@@ -598,7 +598,7 @@ mod key_exchange {
     use palisade_crypto::ikev2_kdf;
     use palisade_crypto::{CryptoError, KeId, KeyExchange, Prf, PrfId};
 
-    /// RFC 5903 §8.1 (group 19) and §8.2 (group 20): i, g^i = x | y, r,
+    /// RFC 5903 §8.1 (group 19), §8.2 (group 20) and §8.3 (group 21): i, g^i = x | y, r,
     /// g^r = x | y, and g^ir = the x coordinate. Values as transcribed in
     /// several public test suites that agree (e.g. a Perl test of
     /// Math::EllipticCurve::Prime and an IKEv2 implementation's Go tests).
@@ -611,7 +611,7 @@ mod key_exchange {
         gir: &'static str,
     }
 
-    const RFC5903: [Rfc5903; 2] = [
+    const RFC5903: [Rfc5903; 3] = [
         Rfc5903 {
             id: KeId::Ecp256,
             i: "C88F01F5 10D9AC3F 70A292DA A2316DE5 44E9AAB8 AFE84049 C62A9C57 862D1433",
@@ -638,6 +638,32 @@ mod key_exchange {
                  f83fa40142209dff5eaad96db9e6386c",
             gir: "11187331c279962d93d604243fd592cb9d0a926f422e47187521287e7156c5c4
                   d603135569b9e9d09cf5d4a270f59746",
+        },
+        // 66-octet scalars and coordinates: the leading zero bits of each
+        // 521-bit value are part of the fixed-length encoding (RFC 5903 §7).
+        Rfc5903 {
+            id: KeId::Ecp521,
+            i: "0037ADE9 319A89F4 DABDB3EF 411AACCC A5123C61 ACAB57B5 393DCE47 608172A0
+                95AA85A3 0FE1C295 2C6771D9 37BA9777 F5957B26 39BAB072 462F68C2 7A57382D
+                4A52",
+            gi: "0015417E 84DBF28C 0AD3C278 713349DC 7DF153C8 97A1891B D98BAB43 57C9ECBE
+                 E1E3BF42 E00B8E38 0AEAE57C 2D107564 94188594 2AF5A7F4 601723C4 195D176C
+                 ED3E
+                 017CAE20 B6641D2E EB695786 D8C94614 6239D099 E18E1D5A 514C739D 7CB4A10A
+                 D8A78801 5AC405D7 799DC75E 7B7D5B6C F2261A6A 7F150743 8BF01BEB 6CA3926F
+                 9582",
+            r: "0145BA99 A847AF43 793FDD0E 872E7CDF A16BE30F DC780F97 BCCC3F07 8380201E
+                9C677D60 0B343757 A3BDBF2A 3163E4C2 F869CCA7 458AA4A4 EFFC311F 5CB15168
+                5EB9",
+            gr: "00D0B397 5AC4B799 F5BEA16D 5E13E9AF 971D5E9B 984C9F39 728B5E57 39735A21
+                 9B97C356 436ADC6E 95BB0352 F6BE64A6 C2912D4E F2D0433C ED2B6171 640012D9
+                 460F
+                 015C6822 6383956E 3BD066E7 97B623C2 7CE0EAC2 F551A10C 2C724D98 52077B87
+                 220B6536 C5C408A1 D2AEBB8E 86D678AE 49CB5709 1F473229 6579AB44 FCD17F0F
+                 C56A",
+            gir: "01144C7D 79AE6956 BC8EDB8E 7C787C45 21CB086F A64407F9 7894E5E6 B2D79B04
+                  D1427E73 CA4BAA24 0A347868 59810C06 B3C715A3 A8CC3151 F2BEE417 996D19F3
+                  DDEA",
         },
     ];
 
@@ -688,7 +714,7 @@ mod key_exchange {
 
     #[test]
     fn generated_sides_agree_and_derive_the_same_keys() {
-        for id in [KeId::Ecp256, KeId::Ecp384, KeId::Curve25519] {
+        for id in [KeId::Ecp256, KeId::Ecp384, KeId::Ecp521, KeId::Curve25519] {
             assert_eq!(KeId::try_from(u16::from(id)).unwrap(), id);
             let i = KeyExchange::generate(id).unwrap();
             let r = KeyExchange::generate(id).unwrap();
@@ -710,7 +736,7 @@ mod key_exchange {
 
     #[test]
     fn bad_peer_values_are_errors() {
-        for id in [KeId::Ecp256, KeId::Ecp384, KeId::Curve25519] {
+        for id in [KeId::Ecp256, KeId::Ecp384, KeId::Ecp521, KeId::Curve25519] {
             let me = KeyExchange::generate(id).unwrap();
             let good = KeyExchange::generate(id).unwrap().public_value().to_vec();
             // Wrong lengths, including a SEC1-prefixed point.
@@ -747,7 +773,7 @@ mod key_exchange {
                 assert!(me.shared_secret(&one).is_err());
             }
         }
-        for unknown in [0u16, 2, 13, 17, 21, 32, 0xffff] {
+        for unknown in [0u16, 2, 13, 17, 22, 32, 0xffff] {
             assert_eq!(
                 KeId::try_from(unknown).unwrap_err(),
                 CryptoError::UnknownTransform(unknown)
@@ -755,6 +781,9 @@ mod key_exchange {
         }
         // Private keys of the wrong length.
         assert!(KeyExchange::from_private_key(KeId::Ecp256, &[1u8; 31]).is_err());
+        // A 521-bit scalar is 66 octets, not 65 (the bits rounded down) or 64.
+        assert!(KeyExchange::from_private_key(KeId::Ecp521, &[1u8; 65]).is_err());
+        assert!(KeyExchange::from_private_key(KeId::Ecp521, &[1u8; 64]).is_err());
         assert!(KeyExchange::from_private_key(KeId::Curve25519, &[1u8; 33]).is_err());
     }
 }

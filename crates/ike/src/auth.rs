@@ -7,6 +7,10 @@
 //! MACedIDForI = prf(SK_pi, RestOfInitIDPayload)
 //! MACedIDForR = prf(SK_pr, RestOfRespIDPayload)
 //! ```
+//!
+//! After IKE_INTERMEDIATE exchanges (RFC 9242 §3.3.2) both SignedOctets
+//! end with `IntAuth = IntAuth_iN | IntAuth_rN | IKE_AUTH_MID`
+//! ([`SignedOctets::int_auth`]).
 
 use aws_lc_rs::constant_time;
 use palisade_crypto::{Prf, PrfOutput};
@@ -26,6 +30,9 @@ pub struct SignedOctets<'a> {
     pub sk_p: &'a [u8],
     /// This side's ID payload body (RestOf[Init|Resp]IDPayload).
     pub id_body: &'a [u8],
+    /// `IntAuth_iN | IntAuth_rN | IKE_AUTH_MID` after IKE_INTERMEDIATE
+    /// exchanges (RFC 9242 §3.3.2); empty without them.
+    pub int_auth: &'a [u8],
 }
 
 /// The AUTH payload data for a pre-shared key.
@@ -34,7 +41,12 @@ pub fn psk_auth(prf: Prf, shared_secret: &[u8], signed: &SignedOctets<'_>) -> Pr
     let key = prf.prf(shared_secret, KEY_PAD);
     prf.prf_parts(
         key.as_ref(),
-        &[signed.real_message, signed.peer_nonce, maced_id.as_ref()],
+        &[
+            signed.real_message,
+            signed.peer_nonce,
+            maced_id.as_ref(),
+            signed.int_auth,
+        ],
     )
 }
 
@@ -71,6 +83,7 @@ mod tests {
             peer_nonce: &[7u8; 32],
             sk_p: &[9u8; 32],
             id_body: &[1, 0, 0, 0, 192, 0, 2, 1],
+            int_auth: &[],
         };
         let prf = Prf::new(PrfId::HmacSha2_256);
         let got = psk_auth(prf, b"secret", &signed);
@@ -86,5 +99,19 @@ mod tests {
             ..signed
         };
         assert!(!verify_psk_auth(prf, b"secret", &other_id, &expected));
+        // After IKE_INTERMEDIATE the IntAuth chain is MACed too.
+        let with_int_auth = SignedOctets {
+            int_auth: &[5u8; 68],
+            ..signed
+        };
+        let expected_int = hmac256(
+            &key,
+            &[signed.real_message, signed.peer_nonce, &maced, &[5u8; 68]],
+        );
+        assert_eq!(
+            psk_auth(prf, b"secret", &with_int_auth).as_ref(),
+            &expected_int[..]
+        );
+        assert!(!verify_psk_auth(prf, b"secret", &with_int_auth, &expected));
     }
 }

@@ -48,6 +48,8 @@ pub(crate) fn signed_octets(prf: Prf, signed: &SignedOctets<'_>) -> Vec<u8> {
     octets.extend_from_slice(signed.real_message);
     octets.extend_from_slice(signed.peer_nonce);
     octets.extend_from_slice(maced_id.as_ref());
+    // RFC 9242 §3.3.2: IntAuth after IKE_INTERMEDIATE, else empty.
+    octets.extend_from_slice(signed.int_auth);
     octets
 }
 
@@ -283,6 +285,7 @@ mod tests {
             peer_nonce: b"nonce",
             sk_p: &[3u8; 32],
             id_body: &[2, 0, 0, 0, b'a'],
+            int_auth: &[],
         };
         let octets = signed_octets(prf, &signed);
         let maced = prf.prf(&[3u8; 32], &[2, 0, 0, 0, b'a']);

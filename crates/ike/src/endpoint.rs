@@ -22,7 +22,9 @@ use crate::retransmit::{Outstanding, Purpose, RetransmitConfig, Timeout};
 
 /// A datagram to send. On port 4500 the driver prefixes the non-ESP
 /// marker (RFC 3948 §2.2) and strips it from what it passes to
-/// [`Endpoint::handle_datagram`].
+/// [`Endpoint::handle_datagram`]; a NAT keepalive
+/// ([`Transmit::is_nat_keepalive`], the single octet 0xFF) is sent as it
+/// is, without the marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     /// Source address and port.
@@ -67,6 +69,11 @@ pub struct EndpointConfig {
     /// The most half-open IKE SAs one peer address may have; further
     /// IKE_SA_INIT requests from it are dropped.
     pub max_half_open_per_peer: usize,
+    /// How long a port-4500 path of an IKE SA behind a NAT on our side may
+    /// stay silent before a NAT keepalive goes out (RFC 3948 §4; see
+    /// [`Transmit::is_nat_keepalive`] and
+    /// [`Endpoint::handle_outbound_activity`]). `None` sends none.
+    pub nat_keepalive_interval: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -80,6 +87,8 @@ impl Default for EndpointConfig {
             signature_hash_algorithms: true,
             cookie_threshold: 32,
             max_half_open_per_peer: 8,
+            // RFC 3948 §4: 20 seconds, shorter than common NAT UDP timeouts.
+            nat_keepalive_interval: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -108,11 +117,16 @@ pub struct Endpoint {
     pub(crate) returned_cookies: HashMap<u64, ReturnedCookie>,
     /// Fragmentation and signature-hash state of each IKE SA, by our SPI.
     pub(crate) extensions: HashMap<u64, Extensions>,
+    /// IKE_INTERMEDIATE state (RFC 9242, RFC 9370) of IKE SAs with
+    /// additional key exchanges, by SPI like `extensions`.
+    pub(crate) intermediate: HashMap<u64, crate::exchange::Intermediate>,
     /// A reading of the monotonic clock and the wall-clock time at that
     /// moment (see [`Endpoint::set_unix_time`]).
     pub(crate) unix_time: Option<(Instant, SystemTime)>,
     /// Lifetimes, queued CREATE_CHILD_SA requests and rekey collisions.
     pub(crate) rekey: crate::rekey::Rekeys,
+    /// NAT keepalives: when each port-4500 path last carried something.
+    pub(crate) keepalive: crate::keepalive::Keepalives,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -152,8 +166,10 @@ impl Endpoint {
             half_open: HalfOpen::default(),
             returned_cookies: HashMap::new(),
             extensions: HashMap::new(),
+            intermediate: HashMap::new(),
             unix_time: None,
             rekey: crate::rekey::Rekeys::default(),
+            keepalive: crate::keepalive::Keepalives::default(),
         }
     }
 
@@ -184,6 +200,12 @@ impl Endpoint {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        self.keepalive.tick(now);
+        // The driver should drop NAT keepalives itself; one passed in is
+        // no malformed IKE message.
+        if self.keepalive.is_received(bytes) {
+            return;
+        }
         let Ok(header) = IkeHeader::parse(bytes) else {
             self.counters.count(DropReason::Malformed);
             return;
@@ -230,6 +252,7 @@ impl Endpoint {
     /// that peer exists or is being set up. (Without CREATE_CHILD_SA an
     /// existing IKE SA cannot add CHILD_SAs, so such acquires are ignored.)
     pub fn handle_acquire(&mut self, now: Instant, acquire: Acquire) {
+        self.keepalive.tick(now);
         // An established IKE SA adds a CHILD_SA with CREATE_CHILD_SA.
         if self.acquire_child(now, &acquire) {
             return;
@@ -245,6 +268,7 @@ impl Endpoint {
 
     /// The clock reached (or passed) [`Endpoint::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.keepalive.tick(now);
         self.rekey_timeouts(now);
         let spis: Vec<u64> = self.sas.keys().copied().collect();
         for spi in spis {
@@ -282,6 +306,7 @@ impl Endpoint {
                     let stage = match out.purpose {
                         Purpose::IkeSaInit => Stage::IkeSaInit,
                         Purpose::IkeAuth => Stage::IkeAuth,
+                        Purpose::IkeIntermediate => Stage::IkeIntermediate,
                         Purpose::CreateChildSa => Stage::CreateChildSa,
                         _ => Stage::Informational,
                     };
@@ -294,6 +319,7 @@ impl Endpoint {
                 }
             }
         }
+        self.keepalive_timeouts(now);
     }
 
     /// The next datagram to send.
@@ -318,6 +344,7 @@ impl Endpoint {
             })
             .flatten()
             .chain(self.rekey_deadline())
+            .chain(self.keepalive_deadline())
             .min()
     }
 
@@ -350,6 +377,7 @@ impl Endpoint {
     /// Deletes a CHILD_SA pair, named by our inbound SPI, with an
     /// INFORMATIONAL exchange. False if there is no such CHILD_SA.
     pub fn delete_child_sa(&mut self, now: Instant, ike_sa: IkeSaId, inbound_spi: u32) -> bool {
+        self.keepalive.tick(now);
         let known = self.sas.get(&ike_sa.0).is_some_and(|sa| {
             sa.state == State::Established
                 && sa.children.iter().any(|c| c.inbound_spi == inbound_spi)
@@ -362,6 +390,7 @@ impl Endpoint {
 
     /// Deletes an IKE SA and its CHILD_SAs with an INFORMATIONAL exchange.
     pub fn delete_ike_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        self.keepalive.tick(now);
         let known = self
             .sas
             .get(&ike_sa.0)
@@ -375,6 +404,7 @@ impl Endpoint {
     /// Sends an empty INFORMATIONAL request (liveness check, RFC 7296
     /// §1.4); no answer after the retransmissions deletes the IKE SA.
     pub fn check_liveness(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        self.keepalive.tick(now);
         let known = self
             .sas
             .get(&ike_sa.0)
@@ -446,6 +476,7 @@ impl Endpoint {
     }
 
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {
+        self.keepalive.note_sent(local, remote);
         // A message sealed in fragments (RFC 7383) is sent, and resent
         // (§2.6), as all of its fragments.
         if let Some(fragments) = self.fragments_of(&bytes) {
@@ -608,6 +639,7 @@ impl Endpoint {
             return;
         };
         self.extensions.remove(&spi);
+        self.intermediate.remove(&spi);
         self.half_open.remove(spi);
         self.returned_cookies.remove(&spi);
         self.by_initiator.remove(&(sa.remote, sa.spi_i));

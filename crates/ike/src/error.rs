@@ -24,6 +24,8 @@ pub enum Stage {
     IkeSaInit,
     /// IKE_AUTH, the IKE SA part (authentication).
     IkeAuth,
+    /// IKE_INTERMEDIATE (RFC 9242): an additional key exchange (RFC 9370).
+    IkeIntermediate,
     /// The CHILD_SA carried by IKE_AUTH.
     ChildSa,
     /// An INFORMATIONAL exchange (delete, liveness).

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use palisade_crypto::ikev2_kdf::skeyseed;
+use palisade_crypto::ikev2_kdf::{rekey_skeyseed, skeyseed};
 use palisade_crypto::{CryptoError, IkeProtection, IkeSaKeys, KeyExchange as Ke, Prf};
 use palisade_filter::policy::TrafficSelector;
 use palisade_wire::ikev2::{IKE_MAJOR_VERSION, IkeHeader, flags};
@@ -56,9 +56,39 @@ impl Keys {
     ) -> Result<Self, CryptoError> {
         let prf = Prf::new(transforms.prf);
         let seed = skeyseed(prf, ni, nr, g_ir);
+        Self::from_skeyseed(role, transforms, seed.as_ref(), ni, nr, spi_i, spi_r)
+    }
+
+    /// The keys after an additional key exchange (RFC 9370 §2.2.2):
+    /// `SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)`, then all seven
+    /// keys from it by prf+ over `Ni | Nr | SPIi | SPIr` as in RFC 7296
+    /// §2.14, with the IKE_SA_INIT nonces and SPIs.
+    pub fn after_additional_exchange(
+        &self,
+        role: Role,
+        secret: &[u8],
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, CryptoError> {
+        let seed = rekey_skeyseed(self.prf, self.sk.sk_d(), secret, ni, nr);
+        Self::from_skeyseed(role, self.transforms, seed.as_ref(), ni, nr, spi_i, spi_r)
+    }
+
+    fn from_skeyseed(
+        role: Role,
+        transforms: IkeTransforms,
+        seed: &[u8],
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+    ) -> Result<Self, CryptoError> {
+        let prf = Prf::new(transforms.prf);
         let sk = IkeSaKeys::derive(
             prf,
-            seed.as_ref(),
+            seed,
             transforms.key_lengths()?,
             ni,
             nr,

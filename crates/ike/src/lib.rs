@@ -23,7 +23,7 @@
 //! # What works
 //!
 //! - IKE_SA_INIT in both roles: proposal selection ([`proposal`]), KE with
-//!   MODP-2048/3072/4096, ECP-256, ECP-384 and Curve25519, nonces, NAT detection notifications
+//!   MODP-2048/3072/4096, ECP-256, ECP-384, ECP-521 and Curve25519, nonces, NAT detection notifications
 //!   (detection only), INVALID_KE_PAYLOAD answered and followed.
 //! - IKE_AUTH with pre-shared keys (§2.15) or X.509 certificates
 //!   ([`Credentials`] in [`IkePolicy::certificates`], loaded by the daemon):
@@ -49,6 +49,12 @@
 //!   peer's new ports are followed once a message from them authenticates,
 //!   and the CHILD_SA then carries `udp_encap` for ESP in UDP (RFC 3948).
 //!   The driver adds and strips the non-ESP marker on port 4500.
+//!   NAT keepalives (RFC 3948 §2.3): when we are the side behind the NAT,
+//!   a one-octet 0xFF [`Transmit`] ([`Transmit::is_nat_keepalive`], sent
+//!   without the marker) on the IKE SA's port-4500 path whenever nothing
+//!   else went there for [`EndpointConfig::nat_keepalive_interval`]
+//!   (20 s), for as long as the IKE SA lives; the driver may report ESP
+//!   sent with [`Endpoint::handle_outbound_activity`] to save some.
 //! - SK payload protection via `palisade_crypto::IkeProtection`.
 //! - IKE fragmentation (RFC 7383, [`FragmentationConfig`]): negotiated with
 //!   IKEV2_FRAGMENTATION_SUPPORTED; IKE_AUTH messages too large for a
@@ -68,7 +74,7 @@
 //!   SKEYSEED from the old SK_d, the CHILD_SAs and the authenticated
 //!   identity move to the new IKE SA, [`Event::IkeSaRekeyed`], the old one
 //!   is deleted), PFS when the quick-mode proposal names a group (MODP
-//!   2048/3072/4096, ECP-256/384, Curve25519, or the IKE SA's), and
+//!   2048/3072/4096, ECP-256/384/521, Curve25519, or the IKE SA's), and
 //!   INVALID_KE_PAYLOAD answered and followed. Rekey collisions (§2.8.1,
 //!   §2.8.2): both exchanges complete, the one with the lowest nonce is
 //!   deleted by its initiator, the other initiator deletes the old SA;
@@ -93,6 +99,12 @@
 //!   still accepted); an initiator returns it first, also across
 //!   INVALID_KE_PAYLOAD. Half-open IKE SAs per peer address are bounded
 //!   ([`EndpointConfig::max_half_open_per_peer`]).
+//! - Post-quantum hybrid IKE SAs: additional key exchanges (RFC 9370,
+//!   ADDKE1..7, e.g. ML-KEM-768 after Curve25519 or ECP-256) from
+//!   [`IkePolicy::additional_key_exchanges`], required or with a classic
+//!   fallback; INTERMEDIATE_EXCHANGE_SUPPORTED and one IKE_INTERMEDIATE
+//!   exchange (RFC 9242) per additional key exchange, the keys updated
+//!   after each, and IntAuth in IKE_AUTH's signed octets.
 //!
 //! # Not yet (TODO)
 //!
@@ -106,12 +118,17 @@
 //!   public keys, wildcard or DN-pattern identities; choosing among several
 //!   local certificates by the peer's CERTREQ (we always send our one
 //!   chain).
-//! - NAT keepalives (RFC 3948 §2.3), address changes (MOBIKE), AH behind a
+//! - Address changes (MOBIKE), AH behind a
 //!   NAT (refused by palisade-esp, not yet by negotiation).
 //! - IKE fragmentation of messages other than IKE_AUTH (the others stay
 //!   small; fragmented ones are dropped as unsupported), and path MTU
 //!   discovery for fragments (RFC 7383 §2.5.2).
-//! - IKE_INTERMEDIATE and ML-KEM (RFC 9242, RFC 9370).
+//! - Additional key exchanges in CREATE_CHILD_SA (RFC 9370 §2.2.3-§2.2.4,
+//!   IKE_FOLLOWUP_KE): CHILD_SAs and IKE SA rekeys are classic, their
+//!   proposals with ADDKE refused unless they allow NONE; IKE_INTERMEDIATE
+//!   messages are not fragmented (RFC 7383); no interop test (strongSwan
+//!   5.9.8 has neither RFC 9370 nor ML-KEM); hybrid policy is not read
+//!   from the filter engine (WFP has no such setting).
 //! - AH+ESP bundles.
 //! - The daemon. [`EnginePolicy`] ignores IKEv1/AuthIP contexts, the
 //!   IPSEC_KM_DEMUX layer, callouts at IKEEXT/IPSEC, and per-filter
@@ -137,7 +154,12 @@
 //! CREATE_CHILD_SA in process, rekey collisions scripted message by
 //! message in every order; `tests/strongswan_rekey.rs` rekeys CHILD_SAs
 //! and IKE SAs started by either side with charon, with MODP-2048 and
-//! Curve25519 PFS, pinging through each new CHILD_SA.
+//! Curve25519 PFS, pinging through each new CHILD_SA. `tests/nat_keepalive.rs`
+//! covers NAT keepalives over the simulated NAT; `tests/strongswan_groups.rs`
+//! runs ECP-521 with charon (IKE SA, CHILD_SA, and a CHILD_SA rekey with
+//! ECP-521 PFS started by either side). `tests/hybrid.rs` negotiates
+//! hybrid IKE SAs (ML-KEM-768) in process, with fallback, refusal,
+//! tampering, loss and rekeys.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -156,6 +178,7 @@ mod extensions;
 mod fragment;
 mod identity;
 mod ike_sa;
+mod keepalive;
 mod message;
 pub mod nat;
 mod policy;
@@ -178,8 +201,8 @@ pub use event::{ChildSaDeleted, ChildSaRekeyed, Event, IkeSaId, IkeSaInfo};
 pub use fragment::FragmentationConfig;
 pub use identity::Identity;
 pub use policy::{
-    Acquire, ChildPolicy, IkePolicy, PolicyLookup, PolicyOrigin, QuickModePolicy, StaticPolicy,
-    Traffic,
+    Acquire, AdditionalKeyExchanges, ChildPolicy, IkePolicy, PolicyLookup, PolicyOrigin,
+    QuickModePolicy, StaticPolicy, Traffic,
 };
 pub use proposal::{ChildProtocol, EsnPolicy, IkeTransforms};
 pub use random::{Random, RandomError, SystemRandom};

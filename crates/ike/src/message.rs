@@ -152,9 +152,7 @@ pub(crate) fn plain(
 /// Runs `build` with a buffer that fits most messages, and only when that is too
 /// small with the largest: zeroing 32 KiB per message was ~9 % of a PSK handshake's
 /// instructions, and nearly every message is under a kilobyte or two.
-fn with_room<T>(
-    mut build: impl FnMut(usize) -> Result<T, WireError>,
-) -> Result<T, WireError> {
+fn with_room<T>(mut build: impl FnMut(usize) -> Result<T, WireError>) -> Result<T, WireError> {
     const COMMON: usize = 2048;
     match build(COMMON) {
         Err(WireError::BufferTooSmall) => build(MAX_MESSAGE),

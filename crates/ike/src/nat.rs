@@ -69,6 +69,13 @@ impl NatDetection {
     pub fn any(&self) -> bool {
         self.local_behind_nat || self.remote_behind_nat
     }
+
+    /// Whether we must send NAT keepalives (RFC 3948 §2.3, RFC 7296
+    /// §2.23): only the side behind the NAT can keep its mapping open; a
+    /// peer merely talking to a NATed host has no mapping to keep.
+    pub fn sends_keepalives(&self) -> bool {
+        self.local_behind_nat
+    }
 }
 
 #[cfg(test)]
@@ -124,5 +131,21 @@ mod tests {
         assert!(!d.any());
         let d = NatDetection::check(1, 2, me, peer, std::iter::empty(), std::iter::empty());
         assert!(!d.any());
+    }
+
+    #[test]
+    fn only_the_side_behind_the_nat_sends_keepalives() {
+        for (local_behind_nat, remote_behind_nat, sends) in [
+            (true, false, true),
+            (true, true, true),
+            (false, true, false),
+            (false, false, false),
+        ] {
+            let d = NatDetection {
+                local_behind_nat,
+                remote_behind_nat,
+            };
+            assert_eq!(d.sends_keepalives(), sends, "{d:?}");
+        }
     }
 }

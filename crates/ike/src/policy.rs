@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use palisade_crypto::KeId;
 use palisade_filter::policy::{
     AuthenticationMethod, IpsecProposal, IpsecTransportPolicy, IpsecTunnelPolicy, MainModePolicy,
     TrafficSelector,
@@ -48,6 +49,24 @@ pub struct IkePolicy {
     /// the daemon: with a local credential we sign AUTH instead of using
     /// the pre-shared key; with trust anchors we accept peers that sign.
     pub certificates: Option<Arc<Credentials>>,
+    /// Post-quantum hybrid key exchange (RFC 9370): key exchange methods
+    /// added to every main-mode proposal as ADDKE1, ADDKE2, ... WFP's
+    /// `IKEEXT_POLICY` has no such setting, so it lives here, beside the
+    /// identities the daemon also supplies; empty by default.
+    pub additional_key_exchanges: AdditionalKeyExchanges,
+}
+
+/// The additional key exchanges (RFC 9370 §2.2.1) of an IKE SA policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdditionalKeyExchanges {
+    /// One method per additional key exchange, in order (ADDKE1 first; at
+    /// most seven). Typically `[KeId::MlKem768]`.
+    pub methods: Vec<KeId>,
+    /// Whether they are required: if not, every proposal is offered and
+    /// accepted also without them, so a peer without RFC 9370 support
+    /// falls back to the classic exchange; if so, such a peer gets
+    /// NO_PROPOSAL_CHOSEN.
+    pub required: bool,
 }
 
 impl IkePolicy {
@@ -59,7 +78,22 @@ impl IkePolicy {
             remote_id: None,
             origin: None,
             certificates: None,
+            additional_key_exchanges: AdditionalKeyExchanges::default(),
         }
+    }
+
+    /// The same policy with additional key exchanges (RFC 9370), e.g.
+    /// `[KeId::MlKem768]` for a post-quantum hybrid IKE SA.
+    pub fn with_additional_key_exchanges(
+        mut self,
+        methods: impl IntoIterator<Item = KeId>,
+        required: bool,
+    ) -> Self {
+        self.additional_key_exchanges = AdditionalKeyExchanges {
+            methods: methods.into_iter().collect(),
+            required,
+        };
+        self
     }
 
     /// The same policy with certificate credentials.

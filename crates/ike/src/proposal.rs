@@ -36,6 +36,19 @@ pub struct IkeTransforms {
     pub integ: IntegId,
     /// Key exchange method.
     pub ke: KeId,
+    /// Additional key exchanges (RFC 9370 §2.2.1): ADDKE1..ADDKE7 in
+    /// order, `None` where the transform is absent or NONE. Each runs in
+    /// its own IKE_INTERMEDIATE exchange (RFC 9242).
+    pub addke: [Option<KeId>; ADDKE_TYPES],
+}
+
+/// How many Additional Key Exchange transform types there are (6 to 12).
+pub const ADDKE_TYPES: usize = 7;
+
+/// Transform type of ADDKE`n + 1`.
+fn addke_type(n: usize) -> u8 {
+    // n < ADDKE_TYPES = 7, so the sum stays within 6..=12.
+    transform_type::ADDKE1.saturating_add(u8::try_from(n).unwrap_or(u8::MAX))
 }
 
 fn is_aead(encr: EncrId) -> bool {
@@ -88,7 +101,36 @@ impl IkeTransforms {
             prf,
             integ: if is_aead(encr) { IntegId::None } else { hmac },
             ke,
+            addke: [None; ADDKE_TYPES],
         })
+    }
+
+    /// The additional key exchanges, in the order they run.
+    pub fn additional_key_exchanges(&self) -> impl Iterator<Item = KeId> + '_ {
+        self.addke.iter().flatten().copied()
+    }
+
+    /// Our offer with the additional key exchanges of RFC 9370: every
+    /// proposal with them first, then (unless they are required) every
+    /// proposal without them, so that a peer without RFC 9370 support
+    /// picks a classic one. With no methods this is [`Self::offer`].
+    pub fn offer_with_additional(
+        proposals: &[MainModeProposal],
+        additional: &crate::policy::AdditionalKeyExchanges,
+    ) -> Vec<Self> {
+        let classic = Self::offer(proposals);
+        if additional.methods.is_empty() {
+            return classic;
+        }
+        let mut addke = [None; ADDKE_TYPES];
+        for (slot, method) in addke.iter_mut().zip(&additional.methods) {
+            *slot = Some(*method);
+        }
+        let mut out: Vec<Self> = classic.iter().map(|t| Self { addke, ..*t }).collect();
+        if !additional.required {
+            out.extend(classic);
+        }
+        out
     }
 
     /// Our offer from a policy's proposals, in order, without duplicates.
@@ -132,6 +174,15 @@ impl IkeTransforms {
             transform_id: self.ke.into(),
             key_length: None,
         });
+        for (n, method) in self.addke.iter().enumerate() {
+            if let Some(method) = method {
+                out.push(TransformSpec {
+                    transform_type: addke_type(n),
+                    transform_id: (*method).into(),
+                    key_length: None,
+                });
+            }
+        }
         out
     }
 
@@ -148,7 +199,22 @@ impl IkeTransforms {
                 by_type.has(&by_type.integ, self.integ.into())
             }
             && by_type.has(&by_type.ke, self.ke.into())
+            && self
+                .addke
+                .iter()
+                .zip(&by_type.addke)
+                .all(|(ours, peer)| match ours {
+                    Some(method) => by_type.has(peer, (*method).into()),
+                    // RFC 9370 §2.2.1: an absent ADDKE type, or NONE among its
+                    // transforms, means the peer accepts going without.
+                    None => peer.is_empty() || by_type.has(peer, ke_none::NONE),
+                })
     }
+}
+
+/// The NONE transform of the ADDKE types (RFC 9370 §2.2.1).
+mod ke_none {
+    pub const NONE: u16 = 0;
 }
 
 /// The transforms of one received proposal, by type.
@@ -159,6 +225,8 @@ struct ByType {
     integ: Vec<TransformSpec>,
     ke: Vec<TransformSpec>,
     esn: Vec<TransformSpec>,
+    /// ADDKE1..ADDKE7 (RFC 9370).
+    addke: [Vec<TransformSpec>; ADDKE_TYPES],
     /// A transform of a type we do not know (RFC 7296 §3.3.6: reject the
     /// proposal) or with attributes we do not understand (reject the transform).
     unknown_type: bool,
@@ -175,10 +243,23 @@ impl ByType {
                 transform_type::INTEG => out.integ.push(spec),
                 transform_type::KE => out.ke.push(spec),
                 transform_type::ESN => out.esn.push(spec),
+                t @ transform_type::ADDKE1..=transform_type::ADDKE7 => {
+                    match out.addke.get_mut(usize::from(t - transform_type::ADDKE1)) {
+                        Some(list) => list.push(spec),
+                        None => out.unknown_type = true,
+                    }
+                }
                 _ => out.unknown_type = true,
             }
         }
         out
+    }
+
+    /// Whether every ADDKE type is absent or lists NONE.
+    fn allows_no_addke(&self) -> bool {
+        self.addke
+            .iter()
+            .all(|l| l.is_empty() || self.has(l, ke_none::NONE))
     }
 
     fn has(&self, list: &[TransformSpec], id: u16) -> bool {
@@ -236,6 +317,13 @@ pub fn check_ike_response(
         && ByType::single(&by_type.prf)?.is_some()
         && ByType::single(&by_type.integ)?.is_some() == (offered.integ != IntegId::None)
         && ByType::single(&by_type.ke)?.is_some()
+        && offered
+            .addke
+            .iter()
+            .zip(&by_type.addke)
+            .all(|(ours, peer)| {
+                ByType::single(peer).is_some_and(|one| one.is_some() == ours.is_some())
+            })
         && offered.accepted_by(&by_type);
     ok.then_some(*offered)
 }
@@ -464,7 +552,9 @@ pub fn select_child(
             continue;
         };
         let by_type = ByType::of(&p);
-        if by_type.unknown_type || !by_type.prf.is_empty() {
+        // CHILD_SAs with additional key exchanges (RFC 9370 §2.2.4) are
+        // not negotiated yet: only proposals that allow going without.
+        if by_type.unknown_type || !by_type.prf.is_empty() || !by_type.allows_no_addke() {
             continue;
         }
         let Some(esn) = esn_policy.choose(&by_type.esn) else {
@@ -507,6 +597,7 @@ pub fn check_child_response(
         && !by_type.unknown_type
         && by_type.prf.is_empty()
         && by_type.ke.is_empty()
+        && by_type.addke.iter().all(Vec::is_empty)
         && ByType::single(&by_type.encr)?.is_some()
             == matches!(offered.protocol, ChildProtocol::Esp(_))
         && ByType::single(&by_type.integ).is_some()
@@ -643,6 +734,7 @@ mod tests {
                 prf: PrfId::HmacSha2_256,
                 integ: IntegId::None,
                 ke: KeId::Curve25519,
+                addke: [None; ADDKE_TYPES],
             }
         );
         assert_eq!(cbc_p256().integ, IntegId::HmacSha2_256_128);
@@ -653,6 +745,94 @@ mod tests {
         ] {
             assert_eq!(IkeTransforms::from_policy(&unsupported), None);
         }
+    }
+
+    #[test]
+    fn ecp_521_is_ke_21_on_the_wire_and_selected_from_it() {
+        let ours = mm(IkeCipher::AesGcm256, IkeIntegrity::Sha512, DhGroup::Ecp521);
+        assert_eq!(ours.ke, KeId::Ecp521);
+        assert_eq!(u16::from(ours.ke), 21);
+        // The KE transform a peer proposes as 21 is ours, and only ours.
+        let mut p = OwnedProposal::ike(1, &ours);
+        for t in p.transforms.iter_mut() {
+            if t.transform_type == transform_type::KE {
+                assert_eq!(t.transform_id, 21);
+            }
+        }
+        let bytes = sa_bytes(&[p.clone()]);
+        let peer = SecurityAssociation::parse(&bytes).expect("sa");
+        assert_eq!(select_ike(&[ours], &peer), Some((1, ours)));
+        for t in p.transforms.iter_mut() {
+            if t.transform_type == transform_type::KE {
+                t.transform_id = 20;
+            }
+        }
+        let bytes = sa_bytes(&[p]);
+        let peer = SecurityAssociation::parse(&bytes).expect("sa");
+        assert_eq!(select_ike(&[ours], &peer), None);
+    }
+
+    #[test]
+    fn additional_key_exchanges_are_offered_chosen_and_checked() {
+        use crate::policy::AdditionalKeyExchanges;
+        let policy = [MainModeProposal::new(
+            IkeCipher::AesGcm128,
+            IkeIntegrity::Sha256,
+            DhGroup::Curve25519,
+        )];
+        let optional = AdditionalKeyExchanges {
+            methods: vec![KeId::MlKem768],
+            required: false,
+        };
+        let hybrid = IkeTransforms {
+            addke: [Some(KeId::MlKem768), None, None, None, None, None, None],
+            ..gcm_x25519()
+        };
+        let offer = IkeTransforms::offer_with_additional(&policy, &optional);
+        assert_eq!(offer, [hybrid, gcm_x25519()]);
+        let required = AdditionalKeyExchanges {
+            required: true,
+            ..optional.clone()
+        };
+        assert_eq!(
+            IkeTransforms::offer_with_additional(&policy, &required),
+            [hybrid]
+        );
+        let peer = sa_bytes(&OwnedProposal::ike_offer(&offer));
+        let peer = SecurityAssociation::parse(&peer).expect("sa");
+        // A hybrid responder takes proposal 1, a classic one proposal 2.
+        assert_eq!(select_ike(&[hybrid], &peer), Some((1, hybrid)));
+        assert_eq!(select_ike(&[gcm_x25519()], &peer), Some((2, gcm_x25519())));
+        // ADDKE1 = {ML-KEM-768, NONE} allows either.
+        let mut either = OwnedProposal::ike(1, &hybrid);
+        either.transforms.push(TransformSpec {
+            transform_type: transform_type::ADDKE1,
+            transform_id: 0,
+            key_length: None,
+        });
+        let either = sa_bytes(&[either]);
+        let either = SecurityAssociation::parse(&either).expect("sa");
+        assert_eq!(
+            select_ike(&[gcm_x25519()], &either),
+            Some((1, gcm_x25519()))
+        );
+        assert_eq!(select_ike(&[hybrid], &either), Some((1, hybrid)));
+        // A hybrid-only responder refuses a classic offer.
+        let classic = sa_bytes(&OwnedProposal::ike_offer(&[gcm_x25519()]));
+        let classic = SecurityAssociation::parse(&classic).expect("sa");
+        assert_eq!(select_ike(&[hybrid], &classic), None);
+        // The initiator accepts exactly what it offered under that number.
+        let answer = |p: &[OwnedProposal]| {
+            let b = sa_bytes(p);
+            check_ike_response(&offer, &SecurityAssociation::parse(&b).expect("sa"))
+        };
+        assert_eq!(answer(&[OwnedProposal::ike(1, &hybrid)]), Some(hybrid));
+        assert_eq!(
+            answer(&[OwnedProposal::ike(2, &gcm_x25519())]),
+            Some(gcm_x25519())
+        );
+        assert_eq!(answer(&[OwnedProposal::ike(1, &gcm_x25519())]), None);
+        assert_eq!(answer(&[OwnedProposal::ike(2, &hybrid)]), None);
     }
 
     #[test]

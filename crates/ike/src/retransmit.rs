@@ -34,6 +34,8 @@ impl Default for RetransmitConfig {
 pub(crate) enum Purpose {
     IkeSaInit,
     IkeAuth,
+    /// An IKE_INTERMEDIATE request (RFC 9242).
+    IkeIntermediate,
     DeleteIkeSa,
     /// Deleting the CHILD_SA whose inbound SPI (ours) is this.
     DeleteChildSa(u32),

@@ -13,6 +13,10 @@
 //! - Curve25519 (RFC 8031 §2): the 32-byte X25519 public value; the shared
 //!   secret is the 32-byte X25519 output, which must not be all zeros
 //!   (RFC 8031 §2.1).
+//! - ML-KEM-768 (method 36, draft-ietf-ipsecme-ikev2-mlkem), a KEM for
+//!   RFC 9370's additional key exchanges: the initiator sends the
+//!   encapsulation key, the responder the ciphertext ([`KeyExchange::respond`]);
+//!   the `ml_kem` submodule has the lengths.
 
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
 
@@ -24,6 +28,10 @@ use crate::prf::KeyMaterial;
 mod modp;
 
 use modp::{ModpGroup, ModpKey};
+
+pub mod ml_kem;
+
+use ml_kem::MlKemInitiator;
 
 /// Key exchange methods (IKEv2 Transform Type 4).
 #[repr(u16)]
@@ -39,33 +47,62 @@ pub enum KeId {
     Ecp256 = 19,
     /// 384-bit random ECP group (RFC 5903), NIST P-384.
     Ecp384 = 20,
+    /// 521-bit random ECP group (RFC 5903), NIST P-521.
+    Ecp521 = 21,
     /// Curve25519 (RFC 8031).
     Curve25519 = 31,
+    /// ML-KEM-768 (FIPS 203; draft-ietf-ipsecme-ikev2-mlkem), a KEM: only
+    /// as an additional key exchange (RFC 9370) here.
+    MlKem768 = 36,
 }
 
 /// How each method is computed: aws-lc-rs agreement, or our DH wrapper.
 enum Method {
     Agreement(&'static agreement::Algorithm),
     Modp(ModpGroup),
+    /// A key encapsulation mechanism (ML-KEM-768).
+    Kem,
 }
 
 impl KeId {
-    /// Length in bytes of the KE payload's public value.
+    /// Length in bytes of the KE payload's public value (for a KEM, the
+    /// initiator's encapsulation key; [`KeId::responder_public_len`] is
+    /// the responder's ciphertext).
     pub fn public_len(self) -> usize {
         match self {
             Self::Modp2048 | Self::Modp3072 | Self::Modp4096 => self.shared_secret_len(),
             Self::Ecp256 => 64,
             Self::Ecp384 => 96,
+            // RFC 5903 §7: each coordinate is ceil(521 / 8) = 66 octets.
+            Self::Ecp521 => 132,
             Self::Curve25519 => 32,
+            Self::MlKem768 => ml_kem::ENCAPSULATION_KEY_LEN,
         }
+    }
+
+    /// Length in bytes of the responder's KE data: the same as
+    /// [`KeId::public_len`] except for a KEM, whose responder returns a
+    /// ciphertext.
+    pub fn responder_public_len(self) -> usize {
+        match self {
+            Self::MlKem768 => ml_kem::CIPHERTEXT_LEN,
+            other => other.public_len(),
+        }
+    }
+
+    /// Whether this is a key encapsulation mechanism (asymmetric roles).
+    pub fn is_kem(self) -> bool {
+        matches!(self.method(), Method::Kem)
     }
 
     /// Length in bytes of the shared secret g^ir.
     pub fn shared_secret_len(self) -> usize {
         match self.method() {
             Method::Modp(group) => group.prime_len(),
+            Method::Kem => ml_kem::SHARED_SECRET_LEN,
             Method::Agreement(_) => match self {
                 Self::Ecp384 => 48,
+                Self::Ecp521 => 66,
                 _ => 32,
             },
         }
@@ -78,12 +115,14 @@ impl KeId {
             Self::Modp4096 => Method::Modp(ModpGroup::Modp4096),
             Self::Ecp256 => Method::Agreement(&agreement::ECDH_P256),
             Self::Ecp384 => Method::Agreement(&agreement::ECDH_P384),
+            Self::Ecp521 => Method::Agreement(&agreement::ECDH_P521),
             Self::Curve25519 => Method::Agreement(&agreement::X25519),
+            Self::MlKem768 => Method::Kem,
         }
     }
 
     fn is_ecp(self) -> bool {
-        matches!(self, Self::Ecp256 | Self::Ecp384)
+        matches!(self, Self::Ecp256 | Self::Ecp384 | Self::Ecp521)
     }
 }
 
@@ -97,7 +136,9 @@ impl TryFrom<u16> for KeId {
             16 => Self::Modp4096,
             19 => Self::Ecp256,
             20 => Self::Ecp384,
+            21 => Self::Ecp521,
             31 => Self::Curve25519,
+            36 => Self::MlKem768,
             other => return Err(CryptoError::UnknownTransform(other)),
         })
     }
@@ -109,8 +150,8 @@ impl From<KeId> for u16 {
     }
 }
 
-/// Largest public value an aws-lc-rs agreement produces here (ECP-384 `x | y`).
-const MAX_AGREEMENT_PUBLIC_LEN: usize = 96;
+/// Largest public value an aws-lc-rs agreement produces here (ECP-521 `x | y`).
+const MAX_AGREEMENT_PUBLIC_LEN: usize = 132;
 
 /// One side of a key exchange: a private key and the KE payload data that
 /// goes with it.
@@ -128,6 +169,11 @@ enum PrivatePart {
         public: [u8; MAX_AGREEMENT_PUBLIC_LEN],
     },
     Modp(ModpKey),
+    /// A KEM initiator's decapsulation key.
+    MlKem(MlKemInitiator),
+    /// A KEM responder's ciphertext; the secret went to the caller of
+    /// [`KeyExchange::respond`].
+    Encapsulated(Vec<u8>),
 }
 
 impl KeyExchange {
@@ -142,7 +188,31 @@ impl KeyExchange {
                 id,
                 key: PrivatePart::Modp(ModpKey::generate(group)?),
             }),
+            Method::Kem => Ok(Self {
+                id,
+                key: PrivatePart::MlKem(MlKemInitiator::generate()?),
+            }),
         }
+    }
+
+    /// The responder's side in one step, for every method: our KE data
+    /// and the shared secret from the initiator's KE data. For a
+    /// Diffie-Hellman group this is [`KeyExchange::generate`] then
+    /// [`KeyExchange::shared_secret`]; for a KEM it encapsulates to the
+    /// initiator's key and our KE data is the ciphertext. A bad peer value
+    /// is [`CryptoError::BadKeyExchange`].
+    pub fn respond(id: KeId, peer: &[u8]) -> Result<(Self, KeyMaterial), CryptoError> {
+        if let Method::Kem = id.method() {
+            let (ciphertext, secret) = ml_kem::encapsulate(peer)?;
+            let ke = Self {
+                id,
+                key: PrivatePart::Encapsulated(ciphertext),
+            };
+            return Ok((ke, secret));
+        }
+        let ke = Self::generate(id)?;
+        let secret = ke.shared_secret(peer)?;
+        Ok((ke, secret))
     }
 
     /// A key exchange with a given private key: a big-endian scalar of the
@@ -162,6 +232,8 @@ impl KeyExchange {
                     key: PrivatePart::Modp(ModpKey::from_private_key(group, private_key)?),
                 });
             }
+            // aws-lc-rs offers no deterministic ML-KEM key generation.
+            Method::Kem => return Err(CryptoError::BadKeyExchange),
         };
         // Private scalars are as long as the shared secret in the ECP groups
         // and Curve25519.
@@ -212,6 +284,8 @@ impl KeyExchange {
         match &self.key {
             PrivatePart::Agreement { public, .. } => &public[..self.id.public_len()],
             PrivatePart::Modp(key) => key.public_value(),
+            PrivatePart::MlKem(key) => key.public_value(),
+            PrivatePart::Encapsulated(ciphertext) => ciphertext,
         }
     }
 
@@ -223,6 +297,11 @@ impl KeyExchange {
         let private = match &self.key {
             PrivatePart::Agreement { private, .. } => private,
             PrivatePart::Modp(key) => return key.shared_secret(peer),
+            // KEM: `peer` is the responder's ciphertext.
+            PrivatePart::MlKem(key) => return key.decapsulate(peer),
+            // The responder's secret came out of `respond`; there is no
+            // second one.
+            PrivatePart::Encapsulated(_) => return Err(CryptoError::BadKeyExchange),
         };
         let Method::Agreement(alg) = self.id.method() else {
             return Err(CryptoError::Cipher);

@@ -104,11 +104,11 @@ pub enum IkeIntegrity {
     Sha512,
 }
 
-/// `IKEEXT_DH_GROUP`, plus the IKEv2 groups Palisade adds (15, 16, 31).
+/// `IKEEXT_DH_GROUP`, plus the IKEv2 groups Palisade adds (15, 16, 21, 31).
 ///
 /// Serde names are the WFP constants without `IKEEXT_DH_`, lower-cased (`none`,
-/// `group_14`, `ecp_256`, …); the IANA spellings `group_19`, `group_20`, `group_31` and
-/// WFP's `group_2048` are accepted as aliases.
+/// `group_14`, `ecp_256`, …); the IANA spellings `group_19`, `group_20`, `group_21`,
+/// `group_31` and WFP's `group_2048` are accepted as aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DhGroup {
     /// `IKEEXT_DH_GROUP_NONE`: no key exchange (AuthIP only).
@@ -135,6 +135,9 @@ pub enum DhGroup {
     /// `IKEEXT_DH_ECP_384`: NIST P-384 (IANA 20).
     #[serde(rename = "ecp_384", alias = "group_20")]
     Ecp384,
+    /// NIST P-521 (IANA 21, RFC 5903); not in WFP, named like `ecp_384`.
+    #[serde(rename = "ecp_521", alias = "group_21")]
+    Ecp521,
     /// `IKEEXT_DH_GROUP_24`: 2048-bit MODP with 256-bit prime-order subgroup.
     #[serde(rename = "group_24")]
     Group24,
@@ -155,6 +158,7 @@ impl DhGroup {
             Self::Group16 => 16,
             Self::Ecp256 => 19,
             Self::Ecp384 => 20,
+            Self::Ecp521 => 21,
             Self::Group24 => 24,
             Self::Curve25519 => 31,
         }
@@ -310,5 +314,28 @@ impl MainModePolicy {
             [AuthenticationMethod::kerberos()],
             MainModeProposal::ikev1_defaults(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DhGroup;
+    use crate::policy::PfsGroup;
+
+    #[test]
+    fn ecp_521_is_iana_21_named_like_the_other_ecp_groups() -> Result<(), serde_json::Error> {
+        assert_eq!(DhGroup::Ecp521.iana_id(), 21);
+        assert_eq!(serde_json::to_string(&DhGroup::Ecp521)?, r#""ecp_521""#);
+        assert_eq!(serde_json::to_string(&PfsGroup::Ecp521)?, r#""ecp_521""#);
+        for name in [r#""ecp_521""#, r#""group_21""#] {
+            assert_eq!(serde_json::from_str::<DhGroup>(name)?, DhGroup::Ecp521);
+            assert_eq!(serde_json::from_str::<PfsGroup>(name)?, PfsGroup::Ecp521);
+        }
+        assert_eq!(
+            PfsGroup::Ecp521.resolve(DhGroup::Curve25519),
+            Some(DhGroup::Ecp521)
+        );
+        assert_eq!(PfsGroup::Mm.resolve(DhGroup::Ecp521), Some(DhGroup::Ecp521));
+        Ok(())
     }
 }

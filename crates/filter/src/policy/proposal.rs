@@ -256,6 +256,9 @@ pub enum PfsGroup {
     /// `IPSEC_PFS_ECP_384`.
     #[serde(rename = "ecp_384", alias = "group_20")]
     Ecp384,
+    /// ECP-521 (IANA 21); not in WFP.
+    #[serde(rename = "ecp_521", alias = "group_21")]
+    Ecp521,
     /// `IPSEC_PFS_24`.
     #[serde(rename = "group_24")]
     Group24,
@@ -279,6 +282,7 @@ impl PfsGroup {
             Self::Group16 => DhGroup::Group16,
             Self::Ecp256 => DhGroup::Ecp256,
             Self::Ecp384 => DhGroup::Ecp384,
+            Self::Ecp521 => DhGroup::Ecp521,
             Self::Group24 => DhGroup::Group24,
             Self::Curve25519 => DhGroup::Curve25519,
             Self::Mm => main_mode,

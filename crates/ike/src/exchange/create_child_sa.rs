@@ -63,6 +63,7 @@ fn pfs_ke(group: PfsGroup, ike: KeId) -> Result<Option<KeId>, ()> {
         PfsGroup::Group16 => KeId::Modp4096,
         PfsGroup::Ecp256 => KeId::Ecp256,
         PfsGroup::Ecp384 => KeId::Ecp384,
+        PfsGroup::Ecp521 => KeId::Ecp521,
         PfsGroup::Curve25519 => KeId::Curve25519,
         _ => return Err(()),
     }))

@@ -48,7 +48,14 @@ fn push_ts(
 
 /// What we sign or MAC: our IKE_SA_INIT message, the peer's nonce, our
 /// SK_p and ID body (RFC 7296 §2.15).
-fn our_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOctets<'a> {
+/// `int_auth` is the IntAuth of RFC 9242 §3.3.2 (empty without
+/// IKE_INTERMEDIATE).
+fn our_octets<'a>(
+    sa: &'a IkeSa,
+    keys: &'a Keys,
+    id_body: &'a [u8],
+    int_auth: &'a [u8],
+) -> SignedOctets<'a> {
     let (real_message, peer_nonce, sk_p) = match sa.role {
         Role::Initiator => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
         Role::Responder => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
@@ -58,11 +65,17 @@ fn our_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOct
         peer_nonce,
         sk_p,
         id_body,
+        int_auth,
     }
 }
 
 /// What the peer signed or MACed.
-fn peer_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOctets<'a> {
+fn peer_octets<'a>(
+    sa: &'a IkeSa,
+    keys: &'a Keys,
+    id_body: &'a [u8],
+    int_auth: &'a [u8],
+) -> SignedOctets<'a> {
     let (real_message, peer_nonce, sk_p) = match sa.role {
         Role::Initiator => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
         Role::Responder => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
@@ -72,6 +85,7 @@ fn peer_octets<'a>(sa: &'a IkeSa, keys: &'a Keys, id_body: &'a [u8]) -> SignedOc
         peer_nonce,
         sk_p,
         id_body,
+        int_auth,
     }
 }
 
@@ -82,9 +96,10 @@ fn our_auth(
     sa: &IkeSa,
     peer_hashes: Option<&[HashAlgorithm]>,
     id_body: &[u8],
+    int_auth: &[u8],
 ) -> Option<(u8, Vec<u8>)> {
     let keys = sa.keys.as_ref()?;
-    let signed = our_octets(sa, keys, id_body);
+    let signed = our_octets(sa, keys, id_body, int_auth);
     if let Some(local) = sa.policy.local_credential() {
         let octets = certificate_auth::signed_octets(keys.prf, &signed);
         return certificate_auth::sign(local, peer_hashes, &octets).ok();
@@ -136,12 +151,13 @@ fn peer_authenticated(
     auth: &Auth<'_>,
     certs: &[Certificate<'_>],
     time: Option<SystemTime>,
+    int_auth: &[u8],
 ) -> Result<Identity, FailureReason> {
     let keys = sa.keys.as_ref().ok_or(FailureReason::Crypto)?;
     let id = Identification::parse(id_body)
         .map(|id| Identity::from_wire(&id))
         .map_err(|_| FailureReason::Protocol("malformed ID payload"))?;
-    let signed = peer_octets(sa, keys, id_body);
+    let signed = peer_octets(sa, keys, id_body, int_auth);
     let by_certificate = auth.auth_method != auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE;
     if by_certificate {
         let anchors = sa
@@ -234,6 +250,7 @@ impl Endpoint {
     /// Initiator: IDi, AUTH, [USE_TRANSPORT_MODE], SA, TSi, TSr.
     pub(crate) fn send_ike_auth(&mut self, now: Instant, spi: u64) {
         let esn = self.config.esn;
+        let int_auth = self.int_auth(spi);
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -242,7 +259,7 @@ impl Endpoint {
             .extensions
             .get(&spi)
             .and_then(|e| e.peer_hashes.as_deref());
-        let Some((method, auth)) = our_auth(sa, peer_hashes, &id_body) else {
+        let Some((method, auth)) = our_auth(sa, peer_hashes, &id_body, &int_auth) else {
             return self.fail(
                 spi,
                 Stage::IkeAuth,
@@ -349,6 +366,7 @@ impl Endpoint {
             .extensions
             .get(&spi)
             .and_then(|e| e.peer_hashes.clone());
+        let int_auth = self.int_auth(spi);
         let Some(sa) = self.sas.get(&spi) else { return };
         let p = match Received::gather(first, inner, inner.len()) {
             Ok(p) if p.idi.is_some() && p.auth.is_some() => p,
@@ -365,7 +383,7 @@ impl Endpoint {
         let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
             return;
         };
-        let peer_id = match peer_authenticated(sa, idi, &auth, &p.certs, time) {
+        let peer_id = match peer_authenticated(sa, idi, &auth, &p.certs, time, &int_auth) {
             Ok(id) => id,
             Err(reason) => {
                 self.answer_auth_error(spi, message_id, notify_type::AUTHENTICATION_FAILED);
@@ -374,7 +392,7 @@ impl Endpoint {
         };
         let id_body = sa.local_id.body();
         let certs = our_certificates(sa);
-        let Some((method, our)) = our_auth(sa, peer_hashes.as_deref(), &id_body) else {
+        let Some((method, our)) = our_auth(sa, peer_hashes.as_deref(), &id_body, &int_auth) else {
             return self.fail(
                 spi,
                 Stage::IkeAuth,
@@ -633,6 +651,7 @@ impl Endpoint {
         let esn = self.config.esn;
         let time = self.unix_time_at(now);
         self.forget_sent_request(spi);
+        let int_auth = self.int_auth(spi);
         let Some(sa) = self.sas.get(&spi) else { return };
         let fail = |this: &mut Self, point, reason| this.fail(spi, Stage::IkeAuth, point, reason);
         let Ok(p) = Received::gather(first, inner, inner.len()) else {
@@ -650,7 +669,7 @@ impl Endpoint {
             };
             return fail(self, FailurePoint::Peer, reason);
         };
-        let peer_id = match peer_authenticated(sa, idr, &auth, &p.certs, time) {
+        let peer_id = match peer_authenticated(sa, idr, &auth, &p.certs, time, &int_auth) {
             Ok(id) => id,
             // TODO: tell the responder with an INFORMATIONAL Delete.
             Err(reason) => return fail(self, FailurePoint::Local, reason),

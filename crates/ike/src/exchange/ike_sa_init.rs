@@ -1,6 +1,8 @@
 //! IKE_SA_INIT (RFC 7296 §1.2): SA, KE, Nonce and NAT detection, both
 //! roles; INVALID_KE_PAYLOAD answered and followed; COOKIE (§2.6)
-//! demanded and returned (see `cookie.rs`).
+//! demanded and returned (see `cookie.rs`); the ADDKE transforms of
+//! RFC 9370 offered and chosen with INTERMEDIATE_EXCHANGE_SUPPORTED, after
+//! which `ike_intermediate.rs` runs before IKE_AUTH.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use crate::certificate_auth::OUR_HASHES;
 use crate::endpoint::EndpointConfig;
 use crate::error::{DropReason, FailurePoint, FailureReason, PolicyInvolved, Role, Stage};
 use crate::event::IkeSaId;
+use crate::exchange::Intermediate;
 use crate::extensions::Extensions;
 use crate::ike_sa::{IkeSa, Keys, PendingChild, State};
 use crate::message::{Received, plain};
@@ -126,8 +129,28 @@ fn init_request(sa: &IkeSa, config: &EndpointConfig) -> Result<Vec<u8>, WireErro
             &sa.ni,
             (&src, &dst),
         )?;
-        push_init_extensions(b, config, config.fragmentation.enabled, None)
+        push_init_extensions(b, config, config.fragmentation.enabled, None)?;
+        push_intermediate_supported(b, sa.offer.iter().any(has_additional))
     })
+}
+
+/// Whether `t` has additional key exchanges (RFC 9370), which need
+/// IKE_INTERMEDIATE.
+fn has_additional(t: &IkeTransforms) -> bool {
+    t.additional_key_exchanges().next().is_some()
+}
+
+/// INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 §3.1), sent when we offer
+/// or chose additional key exchanges: they run in IKE_INTERMEDIATE.
+fn push_intermediate_supported(b: &mut MessageBuilder<'_>, send: bool) -> Result<(), WireError> {
+    if !send {
+        return Ok(());
+    }
+    b.push(
+        payload_type::N,
+        false,
+        &Notify::new(notify_type::INTERMEDIATE_EXCHANGE_SUPPORTED, &[]),
+    )
 }
 
 /// An unprotected IKE_SA_INIT error response, from no SA (RFC 7296 §2.21.1).
@@ -181,7 +204,10 @@ impl Endpoint {
                 involved,
             );
         };
-        let offer = IkeTransforms::offer(&policy.main_mode.ike_proposals);
+        let offer = IkeTransforms::offer_with_additional(
+            &policy.main_mode.ike_proposals,
+            &policy.additional_key_exchanges,
+        );
         if offer.is_empty() {
             return refuse_involving(
                 self,
@@ -350,7 +376,14 @@ impl Endpoint {
             answer(self, notify_type::NO_PROPOSAL_CHOSEN, &[]);
             return refuse(self, FailureReason::NoPolicy);
         };
-        let ours = IkeTransforms::offer(&policy.main_mode.ike_proposals);
+        let mut ours = IkeTransforms::offer_with_additional(
+            &policy.main_mode.ike_proposals,
+            &policy.additional_key_exchanges,
+        );
+        // Additional key exchanges need IKE_INTERMEDIATE (RFC 9370 §2.2.1).
+        if !p.has_notify(notify_type::INTERMEDIATE_EXCHANGE_SUPPORTED) {
+            ours.retain(|t| !has_additional(t));
+        }
         let Some((proposal_num, chosen)) = select_ike(&ours, &sa_payload) else {
             answer(self, notify_type::NO_PROPOSAL_CHOSEN, &[]);
             let involved = PolicyInvolved {
@@ -457,13 +490,18 @@ impl Endpoint {
                 &self.config,
                 extensions.fragmentation,
                 certreq.as_deref(),
-            )
+            )?;
+            push_intermediate_supported(b, has_additional(&chosen))
         }) else {
             return refuse(self, FailureReason::Crypto);
         };
         self.by_initiator.insert((remote, spi_i), spi_r);
         self.half_open.insert(spi_r, remote.ip());
         self.extensions.insert(spi_r, extensions);
+        if has_additional(&chosen) {
+            self.intermediate
+                .insert(spi_r, Intermediate::new(chosen.additional_key_exchanges()));
+        }
         self.sas.insert(
             spi_r,
             IkeSa {
@@ -523,6 +561,15 @@ impl Endpoint {
                 FailureReason::Protocol("responder chose a proposal not offered"),
             );
         };
+        if has_additional(&chosen) && !p.has_notify(notify_type::INTERMEDIATE_EXCHANGE_SUPPORTED) {
+            return fail(
+                self,
+                FailurePoint::Peer,
+                FailureReason::Protocol(
+                    "additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED",
+                ),
+            );
+        }
         let Some(ke) = sa.ke.take() else { return };
         if ke.id() != chosen.ke || ke_payload.dh_group != u16::from(chosen.ke) {
             return fail(
@@ -575,6 +622,13 @@ impl Endpoint {
             return;
         };
         sa.outstanding = None;
+        if has_additional(&chosen) {
+            // RFC 9370 §2.2.2: one IKE_INTERMEDIATE per additional key
+            // exchange, then IKE_AUTH.
+            self.intermediate
+                .insert(spi, Intermediate::new(chosen.additional_key_exchanges()));
+            return self.send_ike_intermediate(now, spi);
+        }
         self.send_ike_auth(now, spi);
     }
 

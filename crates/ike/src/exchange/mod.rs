@@ -4,12 +4,15 @@
 
 mod create_child_sa;
 mod ike_auth;
+mod ike_intermediate;
 mod ike_sa_init;
 mod informational;
 
 use std::time::Instant;
 
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
+
+pub(crate) use ike_intermediate::Intermediate;
 
 use crate::Endpoint;
 use crate::endpoint::Path;
@@ -47,8 +50,15 @@ impl Endpoint {
             return;
         }
         match (header.exchange_type, sa.state) {
+            // IKE_AUTH waits for every additional key exchange (RFC 9370).
+            (exchange_type::IKE_AUTH, State::InitAnswered) if self.intermediate_pending(spi) => {
+                self.counters.count(DropReason::Unexpected);
+            }
             (exchange_type::IKE_AUTH, State::InitAnswered) => {
                 self.respond_ike_auth(now, spi, path, header, bytes);
+            }
+            (exchange_type::IKE_INTERMEDIATE, State::InitAnswered) => {
+                self.respond_ike_intermediate(spi, path, header, bytes);
             }
             (exchange_type::INFORMATIONAL, State::Established) => {
                 self.respond_informational(now, spi, path, header, bytes);
@@ -84,6 +94,9 @@ impl Endpoint {
             }
             (Purpose::IkeAuth, exchange_type::IKE_AUTH) => {
                 self.handle_ike_auth_response(now, spi, path, bytes);
+            }
+            (Purpose::IkeIntermediate, exchange_type::IKE_INTERMEDIATE) => {
+                self.handle_ike_intermediate_response(now, spi, path, header, bytes);
             }
             (
                 Purpose::DeleteIkeSa | Purpose::DeleteChildSa(_) | Purpose::Liveness,

@@ -102,6 +102,8 @@ pub struct Net {
     pub flight: Vec<InFlight>,
     /// Every datagram sent, by A (`true`) or B.
     pub log: Vec<(bool, Vec<u8>)>,
+    /// When each datagram of `log` was sent, and its addresses before the NAT.
+    pub log_at: Vec<(Instant, Transmit)>,
     pub events_a: Vec<Event>,
     pub events_b: Vec<Event>,
 }
@@ -131,6 +133,7 @@ impl Net {
             nat_offset: None,
             flight: Vec::new(),
             log: Vec::new(),
+            log_at: Vec::new(),
             events_a: Vec::new(),
             events_b: Vec::new(),
         }
@@ -169,6 +172,7 @@ impl Net {
         }
         for (from_a, mut tx) in sent {
             self.log.push((from_a, tx.bytes.clone()));
+            self.log_at.push((self.now, tx.clone()));
             if let Some(off) = self.nat_offset {
                 if from_a {
                     tx.local.set_port(tx.local.port() + off);
