@@ -74,6 +74,20 @@ pub struct EndpointConfig {
     /// [`Transmit::is_nat_keepalive`] and
     /// [`Endpoint::handle_outbound_activity`]). `None` sends none.
     pub nat_keepalive_interval: Option<Duration>,
+    /// The most IKE SAs one peer address may have with us, established or
+    /// half-open, as either side (an IKE SA and its rekeyed successor count
+    /// once); further IKE_SA_INIT requests from it are dropped
+    /// ([`DropReason::IkeSaLimit`]).
+    pub max_ike_sas_per_peer: usize,
+    /// The most CHILD_SA pairs one IKE SA carries (a rekey replaces one and
+    /// does not count twice): a further one is refused with
+    /// NO_ADDITIONAL_SAS as responder and not requested as initiator
+    /// ([`FailureReason::ChildSaLimit`]).
+    pub max_child_sas_per_ike_sa: usize,
+    /// The most requests of ours waiting behind the outstanding one on an
+    /// IKE SA (window size 1); more are dropped
+    /// ([`FailureReason::RequestQueueFull`], [`Counters::requests_dropped`]).
+    pub max_queued_requests_per_ike_sa: usize,
 }
 
 impl Default for EndpointConfig {
@@ -89,6 +103,9 @@ impl Default for EndpointConfig {
             max_half_open_per_peer: 8,
             // RFC 3948 §4: 20 seconds, shorter than common NAT UDP timeouts.
             nat_keepalive_interval: Some(Duration::from_secs(20)),
+            max_ike_sas_per_peer: 16,
+            max_child_sas_per_ike_sa: 64,
+            max_queued_requests_per_ike_sa: 32,
         }
     }
 }
@@ -127,6 +144,8 @@ pub struct Endpoint {
     pub(crate) rekey: crate::rekey::Rekeys,
     /// NAT keepalives: when each port-4500 path last carried something.
     pub(crate) keepalive: crate::keepalive::Keepalives,
+    /// What the per-IKE SA bounds count.
+    pub(crate) limits: crate::limits::Limits,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -170,6 +189,7 @@ impl Endpoint {
             unix_time: None,
             rekey: crate::rekey::Rekeys::default(),
             keepalive: crate::keepalive::Keepalives::default(),
+            limits: crate::limits::Limits::default(),
         }
     }
 
@@ -504,7 +524,12 @@ impl Endpoint {
             return;
         };
         if sa.outstanding.is_some() {
-            sa.queued.push_back(purpose);
+            if !self.admit_request(now, spi, purpose) {
+                return;
+            }
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.queued.push_back(purpose);
+            }
             return;
         }
         self.send_queued(now, spi, purpose);
@@ -635,6 +660,7 @@ impl Endpoint {
     /// established, itself as deleted.
     pub(crate) fn remove(&mut self, spi: u64) {
         self.rekey_forget(spi);
+        self.limits.forget(spi);
         let Some(sa) = self.sas.remove(&spi) else {
             return;
         };

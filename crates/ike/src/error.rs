@@ -94,6 +94,25 @@ pub enum FailureReason {
     /// (AUTHENTICATION_FAILED): which check failed.
     #[error("certificate authentication failed: {0}")]
     Certificate(CertificateFailure),
+    /// The IKE SA carries [`crate::EndpointConfig::max_child_sas_per_ike_sa`]
+    /// CHILD_SAs already: a further one was not requested, or was refused
+    /// with NO_ADDITIONAL_SAS.
+    #[error("CHILD_SA limit of the IKE SA reached")]
+    ChildSaLimit,
+    /// The peer will take no more CHILD_SAs on this IKE SA
+    /// (NO_ADDITIONAL_SAS, RFC 7296 §3.10.1).
+    #[error("peer accepts no additional CHILD_SAs on this IKE SA")]
+    NoAdditionalSas,
+    /// The peer has as many IKE SAs with us as
+    /// [`crate::EndpointConfig::max_ike_sas_per_peer`] allows: its IKE SA
+    /// rekey was refused with TEMPORARY_FAILURE because the IKE SAs it
+    /// replaced before were never deleted.
+    #[error("IKE SA limit for the peer reached")]
+    IkeSaLimit,
+    /// A request of ours was dropped: the IKE SA already had
+    /// [`crate::EndpointConfig::max_queued_requests_per_ike_sa`] waiting.
+    #[error("too many requests queued on the IKE SA")]
+    RequestQueueFull,
 }
 
 /// Which check of a peer's certificate authentication failed (RFC 7296
@@ -195,11 +214,14 @@ pub enum DropReason {
     /// An IKE_SA_INIT request from an address that already has the most
     /// half-open IKE SAs allowed per peer.
     HalfOpenLimit,
+    /// An IKE_SA_INIT request from an address that already has the most
+    /// IKE SAs allowed per peer ([`crate::EndpointConfig::max_ike_sas_per_peer`]).
+    IkeSaLimit,
 }
 
 impl DropReason {
     /// Every reason, for iterating counters.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Malformed,
         Self::UnknownSpi,
         Self::Integrity,
@@ -209,6 +231,7 @@ impl DropReason {
         Self::Unsupported,
         Self::CookieRequired,
         Self::HalfOpenLimit,
+        Self::IkeSaLimit,
     ];
 
     fn index(self) -> usize {
@@ -222,6 +245,7 @@ impl DropReason {
             Self::Unsupported => 6,
             Self::CookieRequired => 7,
             Self::HalfOpenLimit => 8,
+            Self::IkeSaLimit => 9,
         }
     }
 }
@@ -241,6 +265,9 @@ pub struct Counters {
     pub fragments_dropped: u64,
     /// Messages put together from fragments.
     pub messages_reassembled: u64,
+    /// Requests of ours dropped because too many were queued on their IKE
+    /// SA ([`crate::EndpointConfig::max_queued_requests_per_ike_sa`]).
+    pub requests_dropped: u64,
 }
 
 impl Counters {

@@ -99,6 +99,18 @@
 //!   still accepted); an initiator returns it first, also across
 //!   INVALID_KE_PAYLOAD. Half-open IKE SAs per peer address are bounded
 //!   ([`EndpointConfig::max_half_open_per_peer`]).
+//! - Bounds on what a peer can make us keep (`limits`): IKE SAs per peer
+//!   address ([`EndpointConfig::max_ike_sas_per_peer`]; further
+//!   IKE_SA_INIT requests dropped and counted, [`DropReason::IkeSaLimit`];
+//!   IKE SAs the peer rekeyed and never deleted bounded too, its further
+//!   IKE SA rekeys refused with TEMPORARY_FAILURE),
+//!   CHILD_SAs per IKE SA ([`EndpointConfig::max_child_sas_per_ike_sa`];
+//!   refused with NO_ADDITIONAL_SAS as responder, not requested as
+//!   initiator; rekeys not counted twice), requests queued per IKE SA
+//!   ([`EndpointConfig::max_queued_requests_per_ike_sa`]; dropped with a
+//!   [`Failure`], [`Counters::requests_dropped`]), and the main-mode
+//!   proposal's `quick_mode_limit`: after that many CHILD_SA negotiations
+//!   (new or rekey) the IKE SA is rekeyed before the next one.
 //! - Post-quantum hybrid IKE SAs: additional key exchanges (RFC 9370,
 //!   ADDKE1..7, e.g. ML-KEM-768 after Curve25519 or ECP-256) from
 //!   [`IkePolicy::additional_key_exchanges`], required or with a classic
@@ -108,8 +120,7 @@
 //!
 //! # Not yet (TODO)
 //!
-//! - CREATE_CHILD_SA: no `quick_mode_limit` (CHILD_SAs per IKE SA before
-//!   an IKE SA rekey); no reauthentication (a new IKE_SA_INIT) at the IKE
+//! - CREATE_CHILD_SA: no reauthentication (a new IKE_SA_INIT) at the IKE
 //!   SA's hard lifetime, which deletes it instead; INVALID_KE_PAYLOAD in
 //!   an IKE SA rekey is handled but not tested; requests queued on an IKE
 //!   SA as it is rekeyed move to the new one, except INFORMATIONAL ones (a pending CHILD_SA Delete is re-sent
@@ -159,7 +170,8 @@
 //! runs ECP-521 with charon (IKE SA, CHILD_SA, and a CHILD_SA rekey with
 //! ECP-521 PFS started by either side). `tests/hybrid.rs` negotiates
 //! hybrid IKE SAs (ML-KEM-768) in process, with fallback, refusal,
-//! tampering, loss and rekeys.
+//! tampering, loss and rekeys. `tests/limits.rs` reaches each bound of
+//! `limits` over the simulated network.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -179,6 +191,7 @@ mod fragment;
 mod identity;
 mod ike_sa;
 mod keepalive;
+mod limits;
 mod message;
 pub mod nat;
 mod policy;

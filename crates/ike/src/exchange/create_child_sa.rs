@@ -39,6 +39,7 @@ use crate::error::{DropReason, Failure, FailurePoint, FailureReason, Role, Stage
 use crate::event::{ChildSaRekeyed, Event, IkeSaId};
 use crate::identity::Identity;
 use crate::ike_sa::{ChildRecord, IkeSa, Keys, State};
+use crate::limits::Gate;
 use crate::message::{Received, encrypted, open_sk};
 use crate::policy::{ChildPolicy, Traffic};
 use crate::proposal::{
@@ -285,6 +286,13 @@ impl Endpoint {
         let Some(kind) = self.rekey.queue.get_mut(&spi).and_then(|q| q.pop_front()) else {
             return self.request_done(now, spi);
         };
+        // CHILD_SAs per IKE SA and `quick_mode_limit` (crate::limits).
+        match self.gate_create(spi, kind) {
+            Gate::Send => {}
+            Gate::Refused => return self.request_done(now, spi),
+            Gate::RekeyFirst => return self.send_create_child_sa(now, spi),
+            Gate::Wait => return,
+        }
         match self.prepare_request(spi, kind) {
             Ok(Some(req)) => {
                 self.rekey.ours.insert(spi, req);
@@ -566,6 +574,13 @@ impl Endpoint {
             // Being replaced or deleted (§2.25): the peer retries later,
             // on the new IKE SA.
             Answer::Error(notify_type::TEMPORARY_FAILURE, Vec::new(), None)
+        } else if is_ike && !self.ike_rekey_allowed(spi) {
+            // Old IKE SAs the peer never deleted (crate::limits).
+            Answer::Error(
+                notify_type::TEMPORARY_FAILURE,
+                Vec::new(),
+                Some(FailureReason::IkeSaLimit),
+            )
         } else if is_ike {
             self.answer_ike_rekey(spi, &p)
         } else {
@@ -575,6 +590,13 @@ impl Endpoint {
             };
             match rekeyed {
                 Err(notify) => Answer::Error(notify, Vec::new(), None),
+                // A further CHILD_SA over the bound (a rekey replaces one
+                // and passes): RFC 7296 §3.10.1.
+                Ok(None) if !self.child_sa_allowed(spi) => Answer::Error(
+                    notify_type::NO_ADDITIONAL_SAS,
+                    Vec::new(),
+                    Some(FailureReason::ChildSaLimit),
+                ),
                 Ok(rekeyed) => match self.answer_new_child(spi, &p) {
                     Ok((answer, g_ir)) => Answer::Child {
                         answer,
@@ -983,6 +1005,7 @@ impl Endpoint {
                 if let Some(old) = rekeyed {
                     self.peer_rekeyed_child(spi, old, a.inbound_spi, ni, nr);
                 }
+                self.quick_mode_limit_as_responder(now, spi);
             }
             Answer::Ike { .. } => {
                 let Some((spi_r, keys)) = new_ike else { return };
@@ -1086,6 +1109,7 @@ impl Endpoint {
             outbound_keys,
         };
         self.track_child(now, &child, spi);
+        self.note_child_negotiated(spi);
         self.events
             .push_back(Event::ChildSaInstalled(Box::new(child)));
     }
@@ -1230,6 +1254,7 @@ impl Endpoint {
                 notify_type::TEMPORARY_FAILURE | notify_type::CHILD_SA_NOT_FOUND => None,
                 notify_type::NO_PROPOSAL_CHOSEN => Some(FailureReason::NoProposalChosen),
                 notify_type::TS_UNACCEPTABLE => Some(FailureReason::TsUnacceptable),
+                notify_type::NO_ADDITIONAL_SAS => Some(FailureReason::NoAdditionalSas),
                 t => Some(FailureReason::PeerError(t)),
             };
             return self.create_refused(now, spi, req, reason);

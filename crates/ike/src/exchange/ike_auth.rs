@@ -590,6 +590,8 @@ impl Endpoint {
             inbound_keys,
             outbound_keys,
         };
+        // The first quick mode of the IKE SA, for `quick_mode_limit`.
+        self.note_child_negotiated(spi);
         self.events
             .push_back(Event::ChildSaInstalled(Box::new(child)));
     }

@@ -357,6 +357,11 @@ impl Endpoint {
         if !self.admit_ike_sa_init(now, local, remote, header, &p, ni) {
             return;
         }
+        // The bound on IKE SAs per peer address: dropped, not answered
+        // (RFC 7296 has no fitting error here; see `crate::limits`).
+        if !self.admit_ike_sa_per_peer(remote) {
+            return;
+        }
         let answer = |this: &mut Self, notify: u16, data: &[u8]| {
             if let Ok(m) = init_error(header, notify, data) {
                 this.send(local, remote, m);

@@ -139,6 +139,20 @@ impl Net {
         }
     }
 
+    /// Like [`Net::with_config`] with a different configuration for each
+    /// endpoint.
+    pub fn with_configs(
+        policy_a: StaticPolicy,
+        policy_b: StaticPolicy,
+        seed: u64,
+        config_a: EndpointConfig,
+        config_b: EndpointConfig,
+    ) -> Self {
+        let mut net = Self::with_config(policy_a.clone(), policy_b.clone(), seed, config_a);
+        net.b = Endpoint::with_random(config_b, policy_b, Seeded(seed ^ 0x5A5A_5A5A_0000));
+        net
+    }
+
     /// A sends an acquire for traffic to B.
     pub fn acquire(&mut self) {
         self.acquire_between(A, B);
