@@ -565,3 +565,75 @@ fn certificate_policy_from_the_engine_establishes() {
     let (a, b) = (children(net.events(A))[0], children(net.events(B))[0]);
     prove_with_esp(a, b, net.now);
 }
+
+/// One host's policy file: transport mode to `peer`, PSK, Curve25519 for IKE and
+/// AES-GCM for ESP, ICMP exempt (examples/policies/transport-mode.toml, from each side).
+fn transport_policy_file(me: &str, peer: &str) -> String {
+    let (me, peer) = (ip(me), ip(peer));
+    format!(
+        r#"
+[policy]
+name = "transport-mode"
+
+[auth_sets.lab-psk]
+method = "preshared_key"
+key = "correct horse battery staple"
+
+[ike_proposal_sets.modern]
+proposals = [{{ cipher = "aes_gcm_256_16icv", integrity = "sha_256", dh_group = "curve25519" }}]
+
+[ipsec_proposal_sets.gcm]
+proposals = [{{ esp = "gcm_aes_256" }}]
+
+[[rules]]
+name = "icmp"
+remote = "{peer}"
+protocol = "icmp"
+action = "exempt"
+
+[[rules]]
+name = "peer"
+local = "{me}"
+remote = "{peer}"
+action = "require"
+auth = "lab-psk"
+ike_proposals = "modern"
+ipsec_proposals = "gcm"
+"#
+    )
+}
+
+/// The whole chain an administrator uses: a policy file compiled by palisade-policy
+/// and applied to each host's engine, read back by EnginePolicy, negotiated, and the
+/// CHILD_SA keys proven by palisade-esp.
+#[test]
+fn policy_files_applied_to_each_engine_negotiate() {
+    let engine_for = |me: &str, peer: &str| {
+        let compiled =
+            palisade_policy::compile_str(&format!("{me}.toml"), &transport_policy_file(me, peer))
+                .unwrap_or_else(|e| panic!("{e}"));
+        let engine = Engine::new();
+        let mut s = engine
+            .open_session(Caller::root(), SessionOptions::default())
+            .expect("session");
+        palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
+        engine
+    };
+    let mut net = Hosts::new(vec![(A, engine_for(A, B)), (B, engine_for(B, A))]);
+    net.acquire(A, B, None);
+    net.run();
+    for (me, peer) in [(A, B), (B, A)] {
+        let ev = net.events(me);
+        assert!(failures(ev).is_empty(), "{me}: {:?}", failures(ev));
+        let ike = established(ev);
+        assert_eq!(ike.len(), 1, "{me}");
+        assert_eq!(ike[0].transforms.ke, KeId::Curve25519);
+        assert_eq!(ike[0].transforms.encr, EncrId::AesGcm16);
+        let child = children(ev);
+        assert_eq!(child.len(), 1, "{me}");
+        assert_eq!(child[0].mode, Mode::Transport);
+        assert_eq!(child[0].remote, ip(peer));
+    }
+    let (a, b) = (children(net.events(A))[0], children(net.events(B))[0]);
+    prove_with_esp(a, b, net.now);
+}
