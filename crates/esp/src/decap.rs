@@ -125,6 +125,7 @@ pub(crate) fn deliver(
 
 /// Transport mode: the IP header (and the extension headers in front of ESP) slides up
 /// to the payload and announces the upper protocol again.
+#[inline(always)]
 fn restore_transport(
     pkt: &mut Packet<'_>,
     outer: &Outer,

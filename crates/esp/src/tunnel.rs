@@ -205,6 +205,7 @@ impl OuterTemplate {
 
 /// Tunnel mode: the payload is an IP packet of the announced version, possibly followed
 /// by TFC padding; its ECN field takes in congestion marked on the outer header.
+#[inline(always)]
 pub(crate) fn open_inner(
     buf: &mut [u8],
     outer: &Outer,
