@@ -16,15 +16,14 @@ use std::time::{Duration, Instant};
 
 use aws_lc_rs::{constant_time, hmac};
 use palisade_wire::ikev2::{
-    IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader, Notify, PAYLOAD_HEADER_LEN, Payloads,
-    exchange_type, flags, notify_type, payload_type,
+    IKE_HEADER_LEN, IkeHeader, Notify, PAYLOAD_HEADER_LEN, Payloads, notify_type, payload_type,
 };
 use zeroize::Zeroizing;
 
 use crate::Endpoint;
 use crate::error::{DropReason, FailurePoint, FailureReason, Stage};
 use crate::ike_sa::State;
-use crate::message::{Received, plain};
+use crate::message::{Received, init_notify_response};
 use crate::random::{Random, RandomError};
 use crate::retransmit::Purpose;
 
@@ -189,29 +188,6 @@ pub(crate) fn with_cookie(request: &[u8], cookie: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The stateless answer to an IKE_SA_INIT request: `N(COOKIE)` alone.
-fn cookie_response(request: &IkeHeader, cookie: &[u8]) -> Option<Vec<u8>> {
-    let header = IkeHeader {
-        initiator_spi: request.initiator_spi,
-        responder_spi: 0,
-        next_payload: 0,
-        major_version: IKE_MAJOR_VERSION,
-        minor_version: 0,
-        exchange_type: exchange_type::IKE_SA_INIT,
-        flags: flags::RESPONSE,
-        message_id: 0,
-        length: 0,
-    };
-    plain(&header, |b| {
-        b.push(
-            payload_type::N,
-            false,
-            &Notify::new(notify_type::COOKIE, cookie),
-        )
-    })
-    .ok()
-}
-
 impl Endpoint {
     /// Responder: whether a new IKE_SA_INIT request may create state.
     /// Above the half-open threshold it must carry a cookie we made for
@@ -250,7 +226,11 @@ impl Endpoint {
                 let cookie = self
                     .cookies
                     .cookie(now, self.random.as_mut(), ni, peer, spi_i);
-                if let Some(m) = cookie.ok().and_then(|c| cookie_response(header, &c)) {
+                // The stateless answer: `N(COOKIE)` alone.
+                let response = cookie
+                    .ok()
+                    .and_then(|c| init_notify_response(header, notify_type::COOKIE, &c).ok());
+                if let Some(m) = response {
                     self.send(local, remote, m);
                 }
                 return false;

@@ -397,40 +397,41 @@ impl Endpoint {
     /// Deletes a CHILD_SA pair, named by our inbound SPI, with an
     /// INFORMATIONAL exchange. False if there is no such CHILD_SA.
     pub fn delete_child_sa(&mut self, now: Instant, ike_sa: IkeSaId, inbound_spi: u32) -> bool {
-        self.keepalive.tick(now);
-        let known = self.sas.get(&ike_sa.0).is_some_and(|sa| {
-            sa.state == State::Established
-                && sa.children.iter().any(|c| c.inbound_spi == inbound_spi)
-        });
-        if known {
-            self.request(now, ike_sa.0, Purpose::DeleteChildSa(inbound_spi));
-        }
-        known
+        let purpose = Purpose::DeleteChildSa(inbound_spi);
+        self.request_informational(now, ike_sa, purpose, |sa| {
+            sa.children.iter().any(|c| c.inbound_spi == inbound_spi)
+        })
     }
 
     /// Deletes an IKE SA and its CHILD_SAs with an INFORMATIONAL exchange.
     pub fn delete_ike_sa(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
-        self.keepalive.tick(now);
-        let known = self
-            .sas
-            .get(&ike_sa.0)
-            .is_some_and(|sa| sa.state == State::Established);
-        if known {
-            self.request(now, ike_sa.0, Purpose::DeleteIkeSa);
-        }
-        known
+        self.request_informational(now, ike_sa, Purpose::DeleteIkeSa, |_| true)
     }
 
     /// Sends an empty INFORMATIONAL request (liveness check, RFC 7296
     /// §1.4); no answer after the retransmissions deletes the IKE SA.
     pub fn check_liveness(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        self.request_informational(now, ike_sa, Purpose::Liveness, |_| true)
+    }
+
+    /// Starts an INFORMATIONAL exchange (RFC 7296 §1.4) for `purpose` on
+    /// `ike_sa` if it is established and `names` accepts it (the deletes
+    /// and the liveness check differ only in what they send); false if
+    /// not.
+    fn request_informational(
+        &mut self,
+        now: Instant,
+        ike_sa: IkeSaId,
+        purpose: Purpose,
+        names: impl Fn(&IkeSa) -> bool,
+    ) -> bool {
         self.keepalive.tick(now);
         let known = self
             .sas
             .get(&ike_sa.0)
-            .is_some_and(|sa| sa.state == State::Established);
+            .is_some_and(|sa| sa.state == State::Established && names(sa));
         if known {
-            self.request(now, ike_sa.0, Purpose::Liveness);
+            self.request(now, ike_sa.0, purpose);
         }
         known
     }
@@ -592,19 +593,33 @@ impl Endpoint {
         if self.superseded(spi) {
             return self.remove(spi);
         }
-        if let Some(sa) = self.sas.get(&spi) {
-            self.events.push_back(Event::Failure(Failure {
-                local: sa.local,
-                remote: sa.remote,
-                ike_sa: Some(sa.id),
-                role: sa.role,
-                stage,
-                point,
-                reason,
-                policy: self.policy_involved(spi),
-            }));
-        }
+        self.report_failure(spi, stage, point, reason);
         self.remove(spi);
+    }
+
+    /// Emits a failure event for IKE SA `spi` (its addresses, role and
+    /// policy), whether the failure ends the IKE SA ([`Endpoint::fail`])
+    /// or leaves it up (a refused CREATE_CHILD_SA, a bound): one event, so
+    /// one place that fills it.
+    pub(crate) fn report_failure(
+        &mut self,
+        spi: u64,
+        stage: Stage,
+        point: FailurePoint,
+        reason: FailureReason,
+    ) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let failure = Failure {
+            local: sa.local,
+            remote: sa.remote,
+            ike_sa: Some(sa.id),
+            role: sa.role,
+            stage,
+            point,
+            reason,
+            policy: self.policy_involved(spi),
+        };
+        self.events.push_back(Event::Failure(failure));
     }
 
     /// The filters IKE SA `spi`'s policy came from, for its net events.

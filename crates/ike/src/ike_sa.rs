@@ -76,7 +76,12 @@ impl Keys {
         Self::from_skeyseed(role, self.transforms, seed.as_ref(), ni, nr, spi_i, spi_r)
     }
 
-    fn from_skeyseed(
+    /// The seven keys from SKEYSEED by prf+ over `Ni | Nr | SPIi | SPIr`
+    /// (RFC 7296 §2.14), and the SK payload protection for each direction:
+    /// the one derivation behind a new IKE SA, an additional key exchange
+    /// (RFC 9370) and an IKE SA rekey (§2.18), which differ only in how
+    /// SKEYSEED is computed.
+    pub(crate) fn from_skeyseed(
         role: Role,
         transforms: IkeTransforms,
         seed: &[u8],
@@ -174,6 +179,17 @@ pub(crate) struct IkeSa {
 }
 
 impl IkeSa {
+    /// We answer the peer's request `message_id` with `response`: it is
+    /// kept to be sent again, byte for byte, if the request comes again,
+    /// and the next request is expected (RFC 7296 §2.1, §2.3, window size
+    /// 1). The same for every exchange we respond to; returns where to
+    /// send the response.
+    pub fn answered(&mut self, message_id: u32, response: &[u8]) -> (SocketAddr, SocketAddr) {
+        self.last_response = Some((message_id, response.to_vec()));
+        self.peer_next_id = message_id.wrapping_add(1);
+        (self.local, self.remote)
+    }
+
     /// A header for a message we send in `exchange`.
     pub fn header(&self, exchange: u8, message_id: u32, response: bool) -> IkeHeader {
         let mut f = 0;

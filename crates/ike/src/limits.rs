@@ -37,8 +37,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::Endpoint;
-use crate::error::{DropReason, Failure, FailurePoint, FailureReason, Stage};
-use crate::event::Event;
+use crate::error::{DropReason, FailurePoint, FailureReason, Stage};
 use crate::ike_sa::State;
 use crate::proposal::IkeTransforms;
 use crate::rekey::{CreateKind, Renewal};
@@ -288,17 +287,6 @@ impl Endpoint {
 
     /// A bound refused something on IKE SA `spi`, which stays up.
     fn limit_failure(&mut self, spi: u64, stage: Stage, reason: FailureReason) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let failure = Failure {
-            local: sa.local,
-            remote: sa.remote,
-            ike_sa: Some(sa.id),
-            role: sa.role,
-            stage,
-            point: FailurePoint::Local,
-            reason,
-            policy: self.policy_involved(spi),
-        };
-        self.events.push_back(Event::Failure(failure));
+        self.report_failure(spi, stage, FailurePoint::Local, reason);
     }
 }

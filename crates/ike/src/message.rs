@@ -5,9 +5,9 @@
 use palisade_crypto::{CryptoError, IkeProtection};
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    Auth, Certificate, CertificateRequest, Delete, IKE_HEADER_LEN, IkeHeader, KeyExchange,
-    MessageBuilder, Nonce, Notify, PAYLOAD_HEADER_LEN, Payloads, SecurityAssociation,
-    TrafficSelectors, payload_type,
+    Auth, Certificate, CertificateRequest, Delete, IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader,
+    KeyExchange, MessageBuilder, Nonce, Notify, PAYLOAD_HEADER_LEN, Payloads, SecurityAssociation,
+    TrafficSelectors, exchange_type, flags, payload_type,
 };
 
 /// Largest message this implementation writes: room for a chain of
@@ -146,6 +146,31 @@ pub(crate) fn plain(
         let len = b.finish()?;
         buf.truncate(len);
         Ok(buf)
+    })
+}
+
+/// An unprotected IKE_SA_INIT response of one Notify, from no SA
+/// (responder SPI zero): the stateless cookie answer (RFC 7296 §2.6) and
+/// the error answers (§2.21.1) are this same message with another
+/// notification, so one function builds both.
+pub(crate) fn init_notify_response(
+    request: &IkeHeader,
+    notify: u16,
+    data: &[u8],
+) -> Result<Vec<u8>, WireError> {
+    let header = IkeHeader {
+        initiator_spi: request.initiator_spi,
+        responder_spi: 0,
+        next_payload: 0,
+        major_version: IKE_MAJOR_VERSION,
+        minor_version: 0,
+        exchange_type: exchange_type::IKE_SA_INIT,
+        flags: flags::RESPONSE,
+        message_id: 0,
+        length: 0,
+    };
+    plain(&header, |b| {
+        b.push(payload_type::N, false, &Notify::new(notify, data))
     })
 }
 

@@ -66,6 +66,18 @@ pub(crate) enum Renewal {
     Deleting,
 }
 
+impl Renewal {
+    /// The lifetime events (RFC 7296 §2.8) still to come for an SA in this
+    /// state with these expiries: the soft one only while it is active (one
+    /// rekey), the hard one until its Delete is sent. The same rule for a
+    /// CHILD_SA and an IKE SA.
+    fn deadlines(self, soft_at: Option<Instant>, hard_at: Option<Instant>) -> [Option<Instant>; 2] {
+        let soft = (self == Renewal::Active).then_some(soft_at).flatten();
+        let hard = (self != Renewal::Deleting).then_some(hard_at).flatten();
+        [soft, hard]
+    }
+}
+
 /// A CHILD_SA as the rekey logic needs it, by our inbound SPI.
 #[derive(Debug, Clone)]
 pub(crate) struct ChildTrack {
@@ -628,24 +640,9 @@ impl Endpoint {
 
     /// The next lifetime event.
     pub(crate) fn rekey_deadline(&self) -> Option<Instant> {
-        let children = self.rekey.children.values().flat_map(|t| {
-            let soft = (t.renewal == Renewal::Active)
-                .then_some(t.soft_at)
-                .flatten();
-            let hard = (t.renewal != Renewal::Deleting)
-                .then_some(t.hard_at)
-                .flatten();
-            [soft, hard]
-        });
-        let ike = self.rekey.ike.values().flat_map(|t| {
-            let soft = (t.renewal == Renewal::Active)
-                .then_some(t.soft_at)
-                .flatten();
-            let hard = (t.renewal != Renewal::Deleting)
-                .then_some(t.hard_at)
-                .flatten();
-            [soft, hard]
-        });
+        let children =
+            (self.rekey.children.values()).flat_map(|t| t.renewal.deadlines(t.soft_at, t.hard_at));
+        let ike = (self.rekey.ike.values()).flat_map(|t| t.renewal.deadlines(t.soft_at, t.hard_at));
         children.chain(ike).flatten().min()
     }
 

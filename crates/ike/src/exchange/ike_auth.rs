@@ -8,77 +8,49 @@
 
 use std::time::{Instant, SystemTime};
 
-use palisade_crypto::ChildSaKeys;
 use palisade_crypto::signature::HashAlgorithm;
-use palisade_esp::Mode;
 use palisade_filter::policy::TrafficSelector;
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    Auth, Certificate, CertificateRequest, IKE_HEADER_LEN, Identification, IkeHeader,
-    MessageBuilder, Notify, TrafficSelectorsSpec, auth_method, cert_encoding, exchange_type,
-    notify_type, payload_type,
+    Auth, Certificate, Identification, IkeHeader, MessageBuilder, Notify, auth_method,
+    cert_encoding, exchange_type, notify_type, payload_type,
 };
-use zeroize::Zeroizing;
 
+use super::{
+    ChildAnswer, child_keymat, child_request, hold_to_policy, push_certreq, push_ts,
+    record_child_sa,
+};
 use crate::Endpoint;
 use crate::auth::{SignedOctets, psk_auth, verify_psk_auth};
 use crate::certificate_auth;
-use crate::child_sa::{ChildSa, lifetime};
 use crate::endpoint::Path;
-use crate::error::{CertificateFailure, DropReason, FailurePoint, FailureReason, Role, Stage};
+use crate::error::{CertificateFailure, FailurePoint, FailureReason, Role, Stage};
 use crate::event::{Event, IkeSaInfo};
 use crate::identity::Identity;
-use crate::ike_sa::{ChildRecord, IkeSa, Keys, State};
-use crate::message::{BuildError, Received, chain, encrypted, open_sk};
-use crate::policy::Traffic;
+use crate::ike_sa::{IkeSa, Keys, State};
+use crate::message::{BuildError, Received, chain};
 use crate::proposal::{
     ChildChoice, ChildOffer, OwnedProposal, check_child_response, push_sa, select_child,
 };
 use crate::retransmit::Purpose;
-use crate::traffic_selector::{self, all_within, narrow};
+use crate::traffic_selector::{self, all_within};
 
-fn push_ts(
-    b: &mut MessageBuilder<'_>,
-    kind: u8,
-    selectors: &[TrafficSelector],
-) -> Result<(), WireError> {
-    let wire: Vec<_> = selectors.iter().map(traffic_selector::to_wire).collect();
-    b.push(kind, false, &TrafficSelectorsSpec { selectors: &wire })
-}
-
-/// What we sign or MAC: our IKE_SA_INIT message, the peer's nonce, our
-/// SK_p and ID body (RFC 7296 §2.15).
+/// What `signer` signs or MACs: its IKE_SA_INIT message, the other side's
+/// nonce, its SK_p and ID body (RFC 7296 §2.15: InitiatorSignedOctets and
+/// ResponderSignedOctets). Our AUTH and the check of the peer's are the
+/// same octets, only of the other side, so one function serves both.
 /// `int_auth` is the IntAuth of RFC 9242 §3.3.2 (empty without
 /// IKE_INTERMEDIATE).
-fn our_octets<'a>(
+fn signed_octets_of<'a>(
     sa: &'a IkeSa,
     keys: &'a Keys,
+    signer: Role,
     id_body: &'a [u8],
     int_auth: &'a [u8],
 ) -> SignedOctets<'a> {
-    let (real_message, peer_nonce, sk_p) = match sa.role {
+    let (real_message, peer_nonce, sk_p) = match signer {
         Role::Initiator => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
         Role::Responder => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
-    };
-    SignedOctets {
-        real_message,
-        peer_nonce,
-        sk_p,
-        id_body,
-        int_auth,
-    }
-}
-
-/// What the peer signed or MACed.
-fn peer_octets<'a>(
-    sa: &'a IkeSa,
-    keys: &'a Keys,
-    id_body: &'a [u8],
-    int_auth: &'a [u8],
-) -> SignedOctets<'a> {
-    let (real_message, peer_nonce, sk_p) = match sa.role {
-        Role::Initiator => (&sa.init_response, &sa.ni, keys.sk.sk_pr()),
-        Role::Responder => (&sa.init_request, &sa.nr, keys.sk.sk_pi()),
     };
     SignedOctets {
         real_message,
@@ -99,7 +71,7 @@ fn our_auth(
     int_auth: &[u8],
 ) -> Option<(u8, Vec<u8>)> {
     let keys = sa.keys.as_ref()?;
-    let signed = our_octets(sa, keys, id_body, int_auth);
+    let signed = signed_octets_of(sa, keys, sa.role, id_body, int_auth);
     if let Some(local) = sa.policy.local_credential() {
         let octets = certificate_auth::signed_octets(keys.prf, &signed);
         return certificate_auth::sign(local, peer_hashes, &octets).ok();
@@ -157,7 +129,11 @@ fn peer_authenticated(
     let id = Identification::parse(id_body)
         .map(|id| Identity::from_wire(&id))
         .map_err(|_| FailureReason::Protocol("malformed ID payload"))?;
-    let signed = peer_octets(sa, keys, id_body, int_auth);
+    let peer = match sa.role {
+        Role::Initiator => Role::Responder,
+        Role::Responder => Role::Initiator,
+    };
+    let signed = signed_octets_of(sa, keys, peer, id_body, int_auth);
     let by_certificate = auth.auth_method != auth_method::SHARED_KEY_MESSAGE_INTEGRITY_CODE;
     if by_certificate {
         let anchors = sa
@@ -214,38 +190,6 @@ fn established(sa: &IkeSa, peer_id: Identity) -> Option<Event> {
     }))
 }
 
-/// One direction's KEYMAT, wiped on drop.
-type DirectionKeymat = Zeroizing<Vec<u8>>;
-
-/// KEYMAT for the first CHILD_SA (RFC 7296 §2.17) as (inbound, outbound).
-fn child_keys(sa: &IkeSa, choice: &ChildChoice) -> Option<(DirectionKeymat, DirectionKeymat)> {
-    let keys = sa.keys.as_ref()?;
-    let lengths = choice.protocol.key_lengths().ok()?;
-    let keymat =
-        ChildSaKeys::derive(keys.prf, keys.sk.sk_d(), None, &sa.ni, &sa.nr, lengths).ok()?;
-    let join = |d: palisade_crypto::ikev2_kdf::DirectionKeys<'_>| {
-        let mut v = Zeroizing::new(Vec::with_capacity(d.encr.len() + d.integ.len()));
-        v.extend_from_slice(d.encr);
-        v.extend_from_slice(d.integ);
-        v
-    };
-    let i2r = join(keymat.initiator_to_responder());
-    let r2i = join(keymat.responder_to_initiator());
-    Some(match sa.role {
-        Role::Initiator => (r2i, i2r),
-        Role::Responder => (i2r, r2i),
-    })
-}
-
-/// Everything the responder needs to answer the CHILD_SA part.
-struct ChildAnswer {
-    choice: ChildChoice,
-    inbound_spi: u32,
-    transport: bool,
-    tsi: Vec<TrafficSelector>,
-    tsr: Vec<TrafficSelector>,
-}
-
 impl Endpoint {
     /// Initiator: IDi, AUTH, [USE_TRANSPORT_MODE], SA, TSi, TSr.
     pub(crate) fn send_ike_auth(&mut self, now: Instant, spi: u64) {
@@ -279,14 +223,7 @@ impl Endpoint {
             b.push(payload_type::IDI, false, id_body.as_slice())?;
             push_certificates(b, &certs)?;
             if let Some(authorities) = &certreq {
-                b.push(
-                    payload_type::CERTREQ,
-                    false,
-                    &CertificateRequest {
-                        cert_encoding: cert_encoding::X509_CERTIFICATE_SIGNATURE,
-                        authorities,
-                    },
-                )?;
+                push_certreq(b, authorities)?;
             }
             b.push(
                 payload_type::AUTH,
@@ -332,23 +269,11 @@ impl Endpoint {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
-        let inner = plain.get(range).unwrap_or_default();
-        self.respond_ike_auth_inner(now, spi, header.message_id, first, inner);
+        let inner = opened.inner();
+        self.respond_ike_auth_inner(now, spi, header.message_id, opened.first, inner);
     }
 
     /// Responder: the IKE_AUTH request's decrypted (or reassembled) inner
@@ -371,7 +296,12 @@ impl Endpoint {
         let p = match Received::gather(first, inner, inner.len()) {
             Ok(p) if p.idi.is_some() && p.auth.is_some() => p,
             _ => {
-                self.answer_auth_error(spi, message_id, notify_type::INVALID_SYNTAX);
+                self.answer_error(
+                    spi,
+                    exchange_type::IKE_AUTH,
+                    message_id,
+                    notify_type::INVALID_SYNTAX,
+                );
                 return self.fail(
                     spi,
                     Stage::IkeAuth,
@@ -386,7 +316,12 @@ impl Endpoint {
         let peer_id = match peer_authenticated(sa, idi, &auth, &p.certs, time, &int_auth) {
             Ok(id) => id,
             Err(reason) => {
-                self.answer_auth_error(spi, message_id, notify_type::AUTHENTICATION_FAILED);
+                self.answer_error(
+                    spi,
+                    exchange_type::IKE_AUTH,
+                    message_id,
+                    notify_type::AUTHENTICATION_FAILED,
+                );
                 return self.fail(spi, Stage::IkeAuth, FailurePoint::Local, reason);
             }
         };
@@ -447,9 +382,7 @@ impl Endpoint {
                 FailureReason::Crypto,
             );
         };
-        sa.last_response = Some((message_id, response.clone()));
-        sa.peer_next_id = message_id.wrapping_add(1);
-        let (local, remote) = (sa.local, sa.remote);
+        let (local, remote) = sa.answered(message_id, &response);
         self.send(local, remote, response);
         let Some(sa) = self.sas.get(&spi) else { return };
         if let Some(e) = established(sa, peer_id) {
@@ -458,17 +391,7 @@ impl Endpoint {
         match child {
             Ok(c) => self.install_child(spi, c.choice, c.inbound_spi, c.transport, c.tsr, c.tsi),
             Err((_, reason)) => {
-                let failure = crate::error::Failure {
-                    local,
-                    remote,
-                    ike_sa: Some(crate::IkeSaId(spi)),
-                    role: Role::Responder,
-                    stage: Stage::ChildSa,
-                    point: FailurePoint::Local,
-                    reason,
-                    policy: self.policy_involved(spi),
-                };
-                self.events.push_back(Event::Failure(failure));
+                self.report_failure(spi, Stage::ChildSa, FailurePoint::Local, reason);
             }
         }
     }
@@ -484,46 +407,21 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&spi) else {
             return Err((notify_type::NO_PROPOSAL_CHOSEN, FailureReason::Crypto));
         };
-        let (Some(sa_payload), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) else {
-            return Err((
-                notify_type::INVALID_SYNTAX,
-                FailureReason::Protocol("no SA, TSi or TSr"),
-            ));
-        };
-        let (tsi, tsr) = (
-            traffic_selector::from_wire(&tsi),
-            traffic_selector::from_wire(&tsr),
-        );
-        let (Some(first_i), Some(first_r)) = (tsi.first(), tsr.first()) else {
-            return Err((notify_type::TS_UNACCEPTABLE, FailureReason::TsUnacceptable));
-        };
-        // Our side is TSr, the initiator's is TSi.
-        let traffic = Traffic {
-            local: *first_r,
-            remote: *first_i,
-        };
+        let request = child_request(p)?;
         let Some(policy) = self
             .policy
-            .quick_mode(sa.local.ip(), sa.remote.ip(), &traffic)
+            .quick_mode(sa.local.ip(), sa.remote.ip(), &request.traffic)
         else {
             return Err((notify_type::TS_UNACCEPTABLE, FailureReason::NoPolicy));
         };
         let offer = ChildOffer::offer(policy.quick_mode.proposals());
-        let Some(choice) = select_child(&offer, esn, &sa_payload) else {
+        let Some(choice) = select_child(&offer, esn, &request.sa) else {
             return Err((
                 notify_type::NO_PROPOSAL_CHOSEN,
                 FailureReason::NoProposalChosen,
             ));
         };
-        let transport_asked = p.has_notify(notify_type::USE_TRANSPORT_MODE);
-        if policy.is_transport() && !transport_asked {
-            return Err((notify_type::NO_PROPOSAL_CHOSEN, FailureReason::ModeMismatch));
-        }
-        let narrowed_i = narrow(&tsi, &policy.remote_selectors);
-        let narrowed_r = narrow(&tsr, &policy.local_selectors);
-        if narrowed_i.is_empty() || narrowed_r.is_empty() {
-            return Err((notify_type::TS_UNACCEPTABLE, FailureReason::TsUnacceptable));
-        }
+        let (narrowed_i, narrowed_r) = hold_to_policy(&policy, p, &request)?;
         let Ok(inbound_spi) = self.new_child_spi() else {
             return Err((notify_type::NO_PROPOSAL_CHOSEN, FailureReason::Crypto));
         };
@@ -533,6 +431,8 @@ impl Endpoint {
             transport: policy.is_transport(),
             tsi: narrowed_i,
             tsr: narrowed_r,
+            // No key exchange for the first CHILD_SA (RFC 7296 §1.2).
+            ke: None,
         })
     }
 
@@ -549,66 +449,23 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        let Some((inbound_keys, outbound_keys)) = child_keys(sa, &choice) else {
+        // KEYMAT for the first CHILD_SA (RFC 7296 §2.17): no g^ir, the
+        // IKE_SA_INIT nonces, the IKE SA's roles.
+        let keymat = sa.keys.as_ref().and_then(|keys| {
+            let we_initiated = sa.role == Role::Initiator;
+            child_keymat(keys, &choice.protocol, None, &sa.ni, &sa.nr, we_initiated)
+        });
+        let Some(keymat) = keymat else {
             self.child_spis.remove(&inbound_spi);
             let stage = Stage::ChildSa;
             return self.fail(spi, stage, FailurePoint::Local, FailureReason::Crypto);
         };
-        let record = ChildRecord {
-            protocol_id: match choice.protocol {
-                crate::proposal::ChildProtocol::Esp(_) => palisade_wire::ikev2::protocol_id::ESP,
-                crate::proposal::ChildProtocol::Ah(_) => palisade_wire::ikev2::protocol_id::AH,
-            },
-            inbound_spi,
-            outbound_spi: choice.peer_spi,
-        };
-        sa.children.push(record);
-        let child = ChildSa {
-            ike_sa: sa.id,
-            protocol: choice.protocol,
-            mode: if transport {
-                Mode::Transport
-            } else {
-                Mode::Tunnel
-            },
-            local: sa.local.ip(),
-            remote: sa.remote.ip(),
-            inbound_spi,
-            outbound_spi: choice.peer_spi,
-            esn: choice.esn,
-            lifetime: lifetime(&choice.lifetime),
-            udp_encap: sa.nat.any().then_some(palisade_esp::UdpEncap {
-                local_port: sa.local.port(),
-                remote_port: sa.remote.port(),
-            }),
-            local_selectors,
-            remote_selectors,
-            peer_id: sa
-                .peer_id
-                .clone()
-                .unwrap_or_else(|| Identity::from_ip(sa.remote.ip())),
-            inbound_keys,
-            outbound_keys,
-        };
+        let selectors = (local_selectors, remote_selectors);
+        let child = record_child_sa(sa, &choice, inbound_spi, transport, selectors, keymat);
         // The first quick mode of the IKE SA, for `quick_mode_limit`.
         self.note_child_negotiated(spi);
         self.events
             .push_back(Event::ChildSaInstalled(Box::new(child)));
-    }
-
-    /// An encrypted IKE_AUTH response carrying only an error notification.
-    fn answer_auth_error(&mut self, spi: u64, message_id: u32, notify: u16) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        let h = sa.header(exchange_type::IKE_AUTH, message_id, true);
-        let Some(keys) = sa.keys.as_mut() else { return };
-        if let Ok(m) = encrypted(&h, &mut keys.outbound, |b| {
-            b.push(payload_type::N, false, &Notify::new(notify, &[]))
-        }) {
-            let (local, remote) = (sa.local, sa.remote);
-            self.send(local, remote, m);
-        }
     }
 
     /// Initiator: the IKE_AUTH response.
@@ -619,26 +476,14 @@ impl Endpoint {
         path: Path,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
         let Ok(header) = IkeHeader::parse(bytes) else {
             return;
         };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, &header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
-        let inner = plain.get(range).unwrap_or_default();
-        self.handle_ike_auth_response_inner(now, spi, first, inner);
+        let inner = opened.inner();
+        self.handle_ike_auth_response_inner(now, spi, opened.first, inner);
     }
 
     /// Initiator: the IKE_AUTH response's decrypted (or reassembled) inner
@@ -684,21 +529,12 @@ impl Endpoint {
         let Some(pending) = sa.pending_child.take() else {
             return;
         };
-        let (local, remote) = (sa.local, sa.remote);
         if let Some(e) = established(sa, peer_id) {
             self.events.push_back(e);
         }
+        // The IKE SA stays up without its first CHILD_SA (RFC 7296 §1.2).
         let child_failure = |this: &mut Self, point, reason| {
-            this.events.push_back(Event::Failure(crate::error::Failure {
-                local,
-                remote,
-                ike_sa: Some(crate::IkeSaId(spi)),
-                role: Role::Initiator,
-                stage: Stage::ChildSa,
-                point,
-                reason,
-                policy: this.policy_involved(spi),
-            }));
+            this.report_failure(spi, Stage::ChildSa, point, reason);
         };
         if let Some(err) = p.error() {
             self.child_spis.remove(&pending.inbound_spi);

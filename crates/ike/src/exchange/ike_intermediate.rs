@@ -35,14 +35,14 @@ use std::time::Instant;
 
 use palisade_crypto::{KeId, KeyExchange as Ke, Prf, PrfOutput};
 use palisade_wire::ikev2::{
-    IKE_HEADER_LEN, IkeHeader, KeyExchange, Notify, PAYLOAD_HEADER_LEN, exchange_type, notify_type,
+    IKE_HEADER_LEN, IkeHeader, KeyExchange, PAYLOAD_HEADER_LEN, exchange_type, notify_type,
     payload_type,
 };
 
 use crate::Endpoint;
 use crate::endpoint::Path;
 use crate::error::{DropReason, FailurePoint, FailureReason, Role, Stage};
-use crate::message::{Received, chain, open_sk, seal_chain};
+use crate::message::{Received, chain, seal_chain};
 use crate::retransmit::Purpose;
 
 /// Where an IKE SA stands in its IKE_INTERMEDIATE exchanges. Kept beside
@@ -205,26 +205,14 @@ impl Endpoint {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
         let fail = |this: &mut Self, point, reason| {
             this.fail(spi, Stage::IkeIntermediate, point, reason);
         };
-        let inner = plain.get(range).unwrap_or_default();
-        let Ok(p) = Received::gather(first, inner, inner.len()) else {
+        let inner = opened.inner();
+        let Ok(p) = Received::gather(opened.first, inner, inner.len()) else {
             return fail(
                 self,
                 FailurePoint::Local,
@@ -262,7 +250,7 @@ impl Endpoint {
                 FailureReason::Protocol("invalid key exchange value"),
             );
         };
-        let Some(int_auth_r) = outer.sk.and_then(|(_, iv_at)| {
+        let Some(int_auth_r) = opened.outer.sk.and_then(|(_, iv_at)| {
             int_auth_step(
                 keys.prf,
                 keys.sk.sk_pr(),
@@ -308,30 +296,19 @@ impl Endpoint {
             self.counters.count(DropReason::Unexpected);
             return;
         };
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
         let message_id = header.message_id;
-        let inner = plain.get(range).unwrap_or_default();
-        let peer_ke = Received::gather(first, inner, inner.len())
+        let inner = opened.inner();
+        let peer_ke = Received::gather(opened.first, inner, inner.len())
             .ok()
             .and_then(|p| p.ke)
             .filter(|k| k.dh_group == u16::from(method));
         // RFC 9370 §2.2.2: a missing KE or another method is INVALID_SYNTAX.
         let Some(Ok((ke, secret))) = peer_ke.map(|k| Ke::respond(method, k.data)) else {
-            self.answer_intermediate_error(spi, message_id, notify_type::INVALID_SYNTAX);
+            let exchange = exchange_type::IKE_INTERMEDIATE;
+            self.answer_error(spi, exchange, message_id, notify_type::INVALID_SYNTAX);
             return self.fail(
                 spi,
                 Stage::IkeIntermediate,
@@ -353,7 +330,7 @@ impl Endpoint {
         };
         let h = sa.header(exchange_type::IKE_INTERMEDIATE, message_id, true);
         let Some(keys) = sa.keys.as_mut() else { return };
-        let Some(int_auth_i) = outer.sk.and_then(|(_, iv_at)| {
+        let Some(int_auth_i) = opened.outer.sk.and_then(|(_, iv_at)| {
             int_auth_step(
                 keys.prf,
                 keys.sk.sk_pi(),
@@ -399,25 +376,7 @@ impl Endpoint {
             state.auth_message_id = Some(next_id);
         }
         sa.keys = Some(next);
-        sa.last_response = Some((message_id, response.clone()));
-        sa.peer_next_id = next_id;
-        let (local, remote) = (sa.local, sa.remote);
-        self.send(local, remote, response);
-    }
-
-    /// An IKE_INTERMEDIATE error response under the current keys.
-    fn answer_intermediate_error(&mut self, spi: u64, message_id: u32, notify: u16) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        let h = sa.header(exchange_type::IKE_INTERMEDIATE, message_id, true);
-        let Some(keys) = sa.keys.as_mut() else { return };
-        let Ok(response) = crate::message::encrypted(&h, &mut keys.outbound, |b| {
-            b.push(payload_type::N, false, &Notify::new(notify, &[]))
-        }) else {
-            return;
-        };
-        let (local, remote) = (sa.local, sa.remote);
+        let (local, remote) = sa.answered(message_id, &response);
         self.send(local, remote, response);
     }
 }

@@ -12,8 +12,7 @@ use palisade_crypto::signature::{encode_hash_algorithms, parse_hash_algorithms};
 use palisade_crypto::{KeId, KeyExchange as Ke};
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    CertificateRequest, IKE_HEADER_LEN, IKE_MAJOR_VERSION, IkeHeader, KeyExchange, MessageBuilder,
-    Nonce, Notify, cert_encoding, exchange_type, flags, notify_type, payload_type,
+    IkeHeader, MessageBuilder, Nonce, Notify, exchange_type, notify_type, payload_type,
 };
 
 use crate::Endpoint;
@@ -21,10 +20,10 @@ use crate::certificate_auth::OUR_HASHES;
 use crate::endpoint::EndpointConfig;
 use crate::error::{DropReason, FailurePoint, FailureReason, PolicyInvolved, Role, Stage};
 use crate::event::IkeSaId;
-use crate::exchange::Intermediate;
+use crate::exchange::{Intermediate, push_certreq, push_ke};
 use crate::extensions::Extensions;
 use crate::ike_sa::{IkeSa, Keys, PendingChild, State};
-use crate::message::{Received, plain};
+use crate::message::{Received, init_notify_response, plain};
 use crate::nat::{NatDetection, nat_hash};
 use crate::policy::{Acquire, Traffic};
 use crate::proposal::{
@@ -43,14 +42,7 @@ fn push_init_payloads(
     nat: (&[u8], &[u8]),
 ) -> Result<(), WireError> {
     push_sa(b, proposals)?;
-    b.push(
-        payload_type::KE,
-        false,
-        &KeyExchange {
-            dh_group: ke.id().into(),
-            data: ke.public_value(),
-        },
-    )?;
+    push_ke(b, ke)?;
     b.push(payload_type::NONCE, false, &Nonce { data: nonce })?;
     b.push(
         payload_type::N,
@@ -75,14 +67,7 @@ fn push_init_extensions(
     certreq: Option<&[u8]>,
 ) -> Result<(), WireError> {
     if let Some(authorities) = certreq {
-        b.push(
-            payload_type::CERTREQ,
-            false,
-            &CertificateRequest {
-                cert_encoding: cert_encoding::X509_CERTIFICATE_SIGNATURE,
-                authorities,
-            },
-        )?;
+        push_certreq(b, authorities)?;
     }
     if config.signature_hash_algorithms {
         let hashes = encode_hash_algorithms(&OUR_HASHES);
@@ -153,46 +138,11 @@ fn push_intermediate_supported(b: &mut MessageBuilder<'_>, send: bool) -> Result
     )
 }
 
-/// An unprotected IKE_SA_INIT error response, from no SA (RFC 7296 §2.21.1).
-fn init_error(request: &IkeHeader, notify: u16, data: &[u8]) -> Result<Vec<u8>, WireError> {
-    let header = IkeHeader {
-        initiator_spi: request.initiator_spi,
-        responder_spi: 0,
-        next_payload: 0,
-        major_version: IKE_MAJOR_VERSION,
-        minor_version: 0,
-        exchange_type: exchange_type::IKE_SA_INIT,
-        flags: flags::RESPONSE,
-        message_id: 0,
-        length: 0,
-    };
-    plain(&header, |b| {
-        b.push(payload_type::N, false, &Notify::new(notify, data))
-    })
-}
-
 impl Endpoint {
     /// Starts an IKE SA for an acquire: policy lookups, then IKE_SA_INIT.
     pub(crate) fn initiate(&mut self, now: Instant, acquire: Acquire) {
         let (local, remote) = (acquire.local, acquire.remote);
-        let refuse = |this: &mut Self, reason| {
-            this.fail_unattached(
-                local,
-                remote,
-                Role::Initiator,
-                Stage::Policy,
-                FailurePoint::Local,
-                reason,
-            );
-        };
-        let Some(policy) = self.policy.main_mode(local.ip(), remote.ip()) else {
-            return refuse(self, FailureReason::NoPolicy);
-        };
         // Net events name the filters that supplied the policy (§6.2).
-        let mut involved = PolicyInvolved {
-            main_mode: policy.origin,
-            quick_mode: None,
-        };
         let refuse_involving = |this: &mut Self, reason, involved| {
             this.fail_unattached_involving(
                 local,
@@ -203,6 +153,16 @@ impl Endpoint {
                 reason,
                 involved,
             );
+        };
+        let refuse = |this: &mut Self, reason| {
+            refuse_involving(this, reason, PolicyInvolved::default());
+        };
+        let Some(policy) = self.policy.main_mode(local.ip(), remote.ip()) else {
+            return refuse(self, FailureReason::NoPolicy);
+        };
+        let mut involved = PolicyInvolved {
+            main_mode: policy.origin,
+            quick_mode: None,
         };
         let offer = IkeTransforms::offer_with_additional(
             &policy.main_mode.ike_proposals,
@@ -340,12 +300,7 @@ impl Endpoint {
             }
             return;
         }
-        let Ok(p) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(p) = self.gather_message(header, bytes) else {
             return;
         };
         let (Some(sa_payload), Some(ke_payload), Some(ni)) = (p.sa, p.ke, p.nonce) else {
@@ -363,7 +318,7 @@ impl Endpoint {
             return;
         }
         let answer = |this: &mut Self, notify: u16, data: &[u8]| {
-            if let Ok(m) = init_error(header, notify, data) {
+            if let Ok(m) = init_notify_response(header, notify, data) {
                 this.send(local, remote, m);
             }
         };
@@ -526,12 +481,7 @@ impl Endpoint {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
-        let Ok(p) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(p) = self.gather_message(header, bytes) else {
             return;
         };
         let fail = |this: &mut Self, point, reason| this.fail(spi, Stage::IkeSaInit, point, reason);

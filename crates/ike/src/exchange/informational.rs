@@ -3,16 +3,14 @@
 
 use std::time::Instant;
 
-use palisade_wire::ikev2::{
-    Delete, IKE_HEADER_LEN, IkeHeader, exchange_type, payload_type, protocol_id,
-};
+use palisade_wire::ikev2::{Delete, IkeHeader, exchange_type, payload_type, protocol_id};
 
 use crate::Endpoint;
 use crate::endpoint::Path;
 use crate::endpoint::child_deleted;
 use crate::error::{DropReason, FailurePoint, FailureReason, Stage};
 use crate::event::Event;
-use crate::message::{Received, encrypted, open_sk};
+use crate::message::{Received, encrypted};
 use crate::retransmit::Purpose;
 
 impl Endpoint {
@@ -66,25 +64,10 @@ impl Endpoint {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
+        let Some(opened) = self.open_protected(spi, path, header, bytes) else {
             return;
         };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
-            return;
-        };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
-        let Ok(p) = Received::gather(first, plain.get(range).unwrap_or_default(), plain.len())
-        else {
+        let Ok(p) = Received::gather(opened.first, opened.inner(), opened.plain.len()) else {
             self.counters.count(DropReason::Malformed);
             return;
         };
@@ -126,9 +109,8 @@ impl Endpoint {
             Ok(())
         });
         let Ok(response) = built else { return };
-        sa.last_response = Some((header.message_id, response.clone()));
-        sa.peer_next_id = header.message_id.wrapping_add(1);
-        let (local, remote, id) = (sa.local, sa.remote, sa.id);
+        let id = sa.id;
+        let (local, remote) = sa.answered(header.message_id, &response);
         self.send(local, remote, response);
         for c in &deleted {
             self.child_spis.remove(&c.inbound_spi);
@@ -153,23 +135,12 @@ impl Endpoint {
         };
         let Some(out) = &sa.outstanding else { return };
         let purpose = out.purpose;
-        let Some(keys) = sa.keys.as_ref() else { return };
         let Ok(header) = IkeHeader::parse(bytes) else {
             return;
         };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
-            return;
-        };
-        if open_sk(bytes, &outer, &keys.inbound).is_none() {
-            self.counters.count(DropReason::Integrity);
+        if self.open_protected(spi, path, &header, bytes).is_none() {
             return;
         }
-        self.authenticated(spi, path);
         if let Purpose::DeleteChildSa(inbound) = purpose {
             // It may have moved to a rekeyed IKE SA meanwhile.
             self.reclaim_child(spi, inbound);

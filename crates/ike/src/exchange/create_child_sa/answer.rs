@@ -8,20 +8,18 @@
 use std::time::Instant;
 
 use palisade_wire::ikev2::{
-    IKE_HEADER_LEN, IkeHeader, KeyExchange, Nonce, Notify, exchange_type, notify_type,
-    payload_type, protocol_id,
+    IkeHeader, Nonce, Notify, exchange_type, notify_type, payload_type, protocol_id,
 };
 
 use super::Answer;
 use super::ike_sa_rekey::rekeyed_keys;
 use super::key_exchange::ke_spec;
-use super::new_child_sa::child_keymat;
-use super::push_ts;
 use crate::Endpoint;
 use crate::endpoint::Path;
-use crate::error::{DropReason, FailurePoint, FailureReason, Role, Stage};
+use crate::error::{FailurePoint, FailureReason, Role, Stage};
+use crate::exchange::{child_keymat, push_ke, push_ts};
 use crate::ike_sa::Keys;
-use crate::message::{Received, encrypted, open_sk};
+use crate::message::{Received, encrypted};
 use crate::proposal::{OwnedProposal, push_sa};
 use crate::rekey::{Collision, CreateKind, Created};
 
@@ -35,52 +33,23 @@ impl Endpoint {
         header: &IkeHeader,
         bytes: &[u8],
     ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
         let message_id = header.message_id;
-        let p = match Received::gather(first, plain.get(range).unwrap_or_default(), plain.len()) {
+        // A request we cannot read is answered INVALID_SYNTAX (RFC 7296
+        // §3.10.1), whatever is wrong with it.
+        let invalid_syntax = |this: &mut Self, what| {
+            let reason = Some(FailureReason::Protocol(what));
+            let answer = Answer::Error(notify_type::INVALID_SYNTAX, Vec::new(), reason);
+            this.answer_create(now, spi, message_id, answer, Vec::new(), None);
+        };
+        let p = match Received::gather(opened.first, opened.inner(), opened.plain.len()) {
             Ok(p) => p,
-            Err(_) => {
-                return self.answer_create(
-                    now,
-                    spi,
-                    message_id,
-                    Answer::Error(
-                        notify_type::INVALID_SYNTAX,
-                        Vec::new(),
-                        Some(FailureReason::Protocol("malformed CREATE_CHILD_SA request")),
-                    ),
-                    Vec::new(),
-                    None,
-                );
-            }
+            Err(_) => return invalid_syntax(self, "malformed CREATE_CHILD_SA request"),
         };
         let Some(ni) = p.nonce.map(<[u8]>::to_vec) else {
-            return self.answer_create(
-                now,
-                spi,
-                message_id,
-                Answer::Error(
-                    notify_type::INVALID_SYNTAX,
-                    Vec::new(),
-                    Some(FailureReason::Protocol("CREATE_CHILD_SA without a nonce")),
-                ),
-                Vec::new(),
-                None,
-            );
+            return invalid_syntax(self, "CREATE_CHILD_SA without a nonce");
         };
         let Ok(nr) = self.random_bytes(self.config.nonce_len) else {
             return;
@@ -201,14 +170,7 @@ impl Endpoint {
                 push_sa(b, &[prop])?;
                 b.push(payload_type::NONCE, false, &Nonce { data: &nr })?;
                 if let Some(ke) = &a.ke {
-                    b.push(
-                        payload_type::KE,
-                        false,
-                        &KeyExchange {
-                            dh_group: ke.id().into(),
-                            data: ke.public_value(),
-                        },
-                    )?;
+                    push_ke(b, ke)?;
                 }
                 push_ts(b, payload_type::TSI, &a.tsi)?;
                 push_ts(b, payload_type::TSR, &a.tsr)
@@ -220,14 +182,7 @@ impl Endpoint {
                 prop.spi = new_spi_r.to_be_bytes().to_vec();
                 push_sa(b, &[prop])?;
                 b.push(payload_type::NONCE, false, &Nonce { data: &nr })?;
-                b.push(
-                    payload_type::KE,
-                    false,
-                    &KeyExchange {
-                        dh_group: ke.id().into(),
-                        data: ke.public_value(),
-                    },
-                )
+                push_ke(b, ke)
             }
         });
         let Ok(response) = built else {
@@ -241,9 +196,7 @@ impl Endpoint {
                 FailureReason::Crypto,
             );
         };
-        sa.last_response = Some((message_id, response.clone()));
-        sa.peer_next_id = message_id.wrapping_add(1);
-        let (local, remote) = (sa.local, sa.remote);
+        let (local, remote) = sa.answered(message_id, &response);
         self.send(local, remote, response);
         match answer {
             Answer::Error(_, _, reason) => {

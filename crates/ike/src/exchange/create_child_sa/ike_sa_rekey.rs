@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use palisade_crypto::ikev2_kdf::rekey_skeyseed;
-use palisade_crypto::{CryptoError, IkeProtection, IkeSaKeys, KeyExchange as Ke, Prf};
+use palisade_crypto::{CryptoError, KeyExchange as Ke};
 use palisade_wire::ikev2::{SecurityAssociation, notify_type};
 use zeroize::Zeroizing;
 
@@ -35,32 +35,7 @@ pub(super) fn rekeyed_keys(
     spi_r: u64,
 ) -> Result<Keys, CryptoError> {
     let seed = rekey_skeyseed(old.prf, old.sk.sk_d(), g_ir, ni, nr);
-    let prf = Prf::new(transforms.prf);
-    let sk = IkeSaKeys::derive(
-        prf,
-        seed.as_ref(),
-        transforms.key_lengths()?,
-        ni,
-        nr,
-        spi_i.to_be_bytes(),
-        spi_r.to_be_bytes(),
-    )?;
-    let protection = |e: &[u8], a: &[u8]| {
-        IkeProtection::new(transforms.encr, transforms.key_bits, transforms.integ, e, a)
-    };
-    let initiator = protection(sk.sk_ei(), sk.sk_ai())?;
-    let responder = protection(sk.sk_er(), sk.sk_ar())?;
-    let (outbound, inbound) = match role {
-        Role::Initiator => (initiator, responder),
-        Role::Responder => (responder, initiator),
-    };
-    Ok(Keys {
-        transforms,
-        prf,
-        sk,
-        outbound,
-        inbound,
-    })
+    Keys::from_skeyseed(role, transforms, seed.as_ref(), ni, nr, spi_i, spi_r)
 }
 
 impl Endpoint {

@@ -23,15 +23,16 @@
 //!   sent and applied;
 //! - `response.rs`: initiator, the response checked and applied,
 //!   INVALID_KE_PAYLOAD followed;
-//! - `new_child_sa.rs`: a CHILD_SA's negotiation as responder, its
-//!   KEYMAT (§2.17) and its installation, for new and rekeyed ones;
+//! - `new_child_sa.rs`: a CHILD_SA's negotiation as responder and its
+//!   installation, for new and rekeyed ones (its KEYMAT, §2.17, and its
+//!   record are shared with IKE_AUTH in `exchange/mod.rs`);
 //! - `child_sa_rekey.rs`: REKEY_SA as responder (§1.3.3, §2.8.1);
 //! - `ike_sa_rekey.rs`: the IKE SA rekey in both roles (§1.3.2, §2.18,
 //!   §2.8.2);
 //! - `key_exchange.rs`: PFS groups and KE transforms (§1.3.1, §2.17);
 //! - this file: what they share, the responder's answer types, SA
-//!   payload re-encoding, TS payloads, the collision rule (`lost`) and
-//!   the failure event.
+//!   payload re-encoding, the collision rule (`lost`) and the failure
+//!   event (TS payloads are shared with IKE_AUTH in `exchange/mod.rs`).
 
 mod answer;
 mod child_sa_rekey;
@@ -42,23 +43,16 @@ mod request;
 mod response;
 
 use palisade_crypto::KeyExchange as Ke;
-use palisade_filter::policy::TrafficSelector;
-use palisade_wire::WireError;
 use palisade_wire::ikev2::{
-    MessageBuilder, PAYLOAD_HEADER_LEN, Proposal, SecurityAssociation, TrafficSelectorsSpec,
-    protocol_id, transform_type,
+    MessageBuilder, PAYLOAD_HEADER_LEN, Proposal, SecurityAssociation, protocol_id, transform_type,
 };
 use zeroize::Zeroizing;
 
 use crate::Endpoint;
-use crate::error::{Failure, FailurePoint, FailureReason, Stage};
-use crate::event::Event;
-use crate::proposal::{ChildChoice, IkeTransforms, OwnedProposal, push_sa};
+use crate::error::{FailurePoint, FailureReason, Stage};
+use crate::exchange::ChildAnswer;
+use crate::proposal::{IkeTransforms, OwnedProposal, push_sa};
 use crate::rekey::Collision;
-use crate::traffic_selector;
-
-/// One direction's KEYMAT, wiped on drop.
-type DirectionKeymat = Zeroizing<Vec<u8>>;
 
 /// The SA payload re-encoded with some transforms left out and, for IKE
 /// proposals, without SPIs: what [`crate::proposal`]'s selection (written
@@ -94,32 +88,12 @@ fn reencode(
     Some(buf.split_off(PAYLOAD_HEADER_LEN))
 }
 
-fn push_ts(
-    b: &mut MessageBuilder<'_>,
-    kind: u8,
-    selectors: &[TrafficSelector],
-) -> Result<(), WireError> {
-    let wire: Vec<_> = selectors.iter().map(traffic_selector::to_wire).collect();
-    b.push(kind, false, &TrafficSelectorsSpec { selectors: &wire })
-}
-
 /// Whether our exchange of a collision is the redundant one: it holds the
 /// lowest of the four nonces (RFC 7296 §2.8.1, §2.8.2).
 fn lost(our_ni: &[u8], peer_nr: &[u8], c: &Collision) -> bool {
     let ours = our_ni.min(peer_nr);
     let theirs = c.peer_ni.as_slice().min(c.our_nr.as_slice());
     ours < theirs
-}
-
-/// The responder's decision on a CHILD_SA request.
-struct ChildAnswer {
-    choice: ChildChoice,
-    inbound_spi: u32,
-    transport: bool,
-    tsi: Vec<TrafficSelector>,
-    tsr: Vec<TrafficSelector>,
-    /// Our KE for PFS and the group.
-    ke: Option<Ke>,
 }
 
 /// What a responder sends back, before the message is sealed.
@@ -142,17 +116,6 @@ enum Answer {
 impl Endpoint {
     /// A failure of a CREATE_CHILD_SA exchange that leaves the IKE SA up.
     fn child_failure(&mut self, spi: u64, point: FailurePoint, reason: FailureReason) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let failure = Failure {
-            local: sa.local,
-            remote: sa.remote,
-            ike_sa: Some(sa.id),
-            role: sa.role,
-            stage: Stage::CreateChildSa,
-            point,
-            reason,
-            policy: self.policy_involved(spi),
-        };
-        self.events.push_back(Event::Failure(failure));
+        self.report_failure(spi, Stage::CreateChildSa, point, reason);
     }
 }

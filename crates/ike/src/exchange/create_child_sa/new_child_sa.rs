@@ -2,51 +2,27 @@
 //! rekey (§1.3.3): the responder's decision on proposal, PFS group,
 //! transport mode and traffic selectors (§2.9), refused with
 //! INVALID_KE_PAYLOAD naming the group we want (§1.3, §3.10.1); the
-//! KEYMAT (§2.17); the CHILD_SA recorded and handed to the data plane.
+//! CHILD_SA handed to the data plane. What IKE_AUTH's first CHILD_SA does
+//! the same way (the request read and held to the policy, the KEYMAT of
+//! §2.17, the record) is in `exchange/mod.rs`.
 
 use std::time::Instant;
 
-use palisade_crypto::{ChildSaKeys, KeId, KeyExchange as Ke};
-use palisade_esp::Mode;
+use palisade_crypto::{KeId, KeyExchange as Ke};
 use palisade_filter::policy::TrafficSelector;
-use palisade_wire::ikev2::{Proposal, SecurityAssociation, notify_type, protocol_id};
+use palisade_wire::ikev2::{Proposal, SecurityAssociation, notify_type};
 use zeroize::Zeroizing;
 
 use super::key_exchange::{child_offer, groups_of, proposal_groups};
-use super::{ChildAnswer, DirectionKeymat, reencode};
+use super::reencode;
 use crate::Endpoint;
-use crate::child_sa::{ChildSa, lifetime};
 use crate::error::FailureReason;
 use crate::event::Event;
-use crate::identity::Identity;
-use crate::ike_sa::{ChildRecord, Keys};
+use crate::exchange::{
+    ChildAnswer, DirectionKeymat, child_request, hold_to_policy, record_child_sa,
+};
 use crate::message::Received;
-use crate::policy::Traffic;
 use crate::proposal::{ChildChoice, ChildProtocol, select_child};
-use crate::traffic_selector::{self, narrow};
-
-/// KEYMAT of a CHILD_SA made by CREATE_CHILD_SA (RFC 7296 §2.17), as
-/// (inbound, outbound): "initiator" is the exchange's initiator.
-pub(super) fn child_keymat(
-    keys: &Keys,
-    protocol: &ChildProtocol,
-    g_ir: Option<&[u8]>,
-    ni: &[u8],
-    nr: &[u8],
-    we_initiated: bool,
-) -> Option<(DirectionKeymat, DirectionKeymat)> {
-    let lengths = protocol.key_lengths().ok()?;
-    let keymat = ChildSaKeys::derive(keys.prf, keys.sk.sk_d(), g_ir, ni, nr, lengths).ok()?;
-    let join = |d: palisade_crypto::ikev2_kdf::DirectionKeys<'_>| {
-        let mut v = Zeroizing::new(Vec::with_capacity(d.encr.len() + d.integ.len()));
-        v.extend_from_slice(d.encr);
-        v.extend_from_slice(d.integ);
-        v
-    };
-    let i2r = join(keymat.initiator_to_responder());
-    let r2i = join(keymat.responder_to_initiator());
-    Some(if we_initiated { (r2i, i2r) } else { (i2r, r2i) })
-}
 
 impl Endpoint {
     /// The responder's decision on the CHILD_SA part of a request.
@@ -67,29 +43,11 @@ impl Endpoint {
             notify_type::NO_PROPOSAL_CHOSEN,
             FailureReason::Crypto,
         ))?;
-        let (Some(sa_payload), Some(tsi), Some(tsr)) = (p.sa, p.tsi, p.tsr) else {
-            return Err(refuse(
-                notify_type::INVALID_SYNTAX,
-                FailureReason::Protocol("no SA, TSi or TSr"),
-            ));
-        };
-        let (tsi, tsr) = (
-            traffic_selector::from_wire(&tsi),
-            traffic_selector::from_wire(&tsr),
-        );
-        let (Some(first_i), Some(first_r)) = (tsi.first(), tsr.first()) else {
-            return Err(refuse(
-                notify_type::TS_UNACCEPTABLE,
-                FailureReason::TsUnacceptable,
-            ));
-        };
-        let traffic = Traffic {
-            local: *first_r,
-            remote: *first_i,
-        };
+        let request = child_request(p).map_err(|(n, r)| refuse(n, r))?;
+        let sa_payload = request.sa;
         let policy = self
             .policy
-            .quick_mode(sa.local.ip(), sa.remote.ip(), &traffic)
+            .quick_mode(sa.local.ip(), sa.remote.ip(), &request.traffic)
             .ok_or(refuse(
                 notify_type::TS_UNACCEPTABLE,
                 FailureReason::NoPolicy,
@@ -156,21 +114,8 @@ impl Endpoint {
                 ),
             });
         };
-        let transport_asked = p.has_notify(notify_type::USE_TRANSPORT_MODE);
-        if policy.is_transport() && !transport_asked {
-            return Err(refuse(
-                notify_type::NO_PROPOSAL_CHOSEN,
-                FailureReason::ModeMismatch,
-            ));
-        }
-        let narrowed_i = narrow(&tsi, &policy.remote_selectors);
-        let narrowed_r = narrow(&tsr, &policy.local_selectors);
-        if narrowed_i.is_empty() || narrowed_r.is_empty() {
-            return Err(refuse(
-                notify_type::TS_UNACCEPTABLE,
-                FailureReason::TsUnacceptable,
-            ));
-        }
+        let (narrowed_i, narrowed_r) =
+            hold_to_policy(&policy, p, &request).map_err(|(n, r)| refuse(n, r))?;
         let (ke, g_ir) = match (group, kei) {
             (Some(g), Some(k)) => {
                 let ke = Ke::generate(g)
@@ -217,43 +162,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        let record = ChildRecord {
-            protocol_id: match choice.protocol {
-                ChildProtocol::Esp(_) => protocol_id::ESP,
-                ChildProtocol::Ah(_) => protocol_id::AH,
-            },
-            inbound_spi,
-            outbound_spi: choice.peer_spi,
-        };
-        sa.children.push(record);
-        let (inbound_keys, outbound_keys) = keymat;
-        let child = ChildSa {
-            ike_sa: sa.id,
-            protocol: choice.protocol,
-            mode: if transport {
-                Mode::Transport
-            } else {
-                Mode::Tunnel
-            },
-            local: sa.local.ip(),
-            remote: sa.remote.ip(),
-            inbound_spi,
-            outbound_spi: choice.peer_spi,
-            esn: choice.esn,
-            lifetime: lifetime(&choice.lifetime),
-            udp_encap: sa.nat.any().then_some(palisade_esp::UdpEncap {
-                local_port: sa.local.port(),
-                remote_port: sa.remote.port(),
-            }),
-            local_selectors: selectors.0,
-            remote_selectors: selectors.1,
-            peer_id: sa
-                .peer_id
-                .clone()
-                .unwrap_or_else(|| Identity::from_ip(sa.remote.ip())),
-            inbound_keys,
-            outbound_keys,
-        };
+        let child = record_child_sa(sa, choice, inbound_spi, transport, selectors, keymat);
         self.track_child(now, &child, spi);
         self.note_child_negotiated(spi);
         self.events

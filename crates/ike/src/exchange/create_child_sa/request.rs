@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use palisade_crypto::KeyExchange as Ke;
 use palisade_filter::policy::TrafficSelector;
-use palisade_wire::ikev2::{KeyExchange, Nonce, Notify, exchange_type, notify_type, payload_type};
+use palisade_wire::ikev2::{Nonce, Notify, exchange_type, notify_type, payload_type};
 
 use super::key_exchange::{child_offer, ke_spec};
-use super::push_ts;
 use crate::Endpoint;
 use crate::error::{FailurePoint, FailureReason, Stage};
+use crate::exchange::{push_ke, push_ts};
 use crate::ike_sa::State;
 use crate::limits::Gate;
 use crate::message::encrypted;
@@ -221,14 +221,7 @@ impl Endpoint {
             push_sa(b, &proposals)?;
             b.push(payload_type::NONCE, false, &Nonce { data: &req.ni })?;
             if let Some(ke) = &req.ke {
-                b.push(
-                    payload_type::KE,
-                    false,
-                    &KeyExchange {
-                        dh_group: ke.id().into(),
-                        data: ke.public_value(),
-                    },
-                )?;
+                push_ke(b, ke)?;
             }
             if req.kind != CreateKind::RekeyIke {
                 push_ts(b, payload_type::TSI, &req.tsi)?;

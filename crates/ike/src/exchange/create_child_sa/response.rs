@@ -9,17 +9,17 @@
 use std::time::Instant;
 
 use palisade_crypto::{KeId, KeyExchange as Ke};
-use palisade_wire::ikev2::{IKE_HEADER_LEN, IkeHeader, SecurityAssociation, notify_type};
+use palisade_wire::ikev2::{IkeHeader, SecurityAssociation, notify_type};
 use zeroize::Zeroizing;
 
 use super::key_exchange::proposal_groups;
-use super::new_child_sa::child_keymat;
 use super::{lost, reencode};
 use crate::Endpoint;
 use crate::endpoint::Path;
-use crate::error::{DropReason, FailurePoint, FailureReason};
+use crate::error::{FailurePoint, FailureReason};
 use crate::event::{ChildSaRekeyed, Event, IkeSaId};
-use crate::message::{Received, open_sk};
+use crate::exchange::child_keymat;
+use crate::message::Received;
 use crate::proposal::check_child_response;
 use crate::rekey::{CreateKind, Created, OurRequest, Renewal};
 use crate::retransmit::Purpose;
@@ -35,29 +35,16 @@ impl Endpoint {
         bytes: &[u8],
     ) {
         let esn = self.config.esn;
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
         let Ok(header) = IkeHeader::parse(bytes) else {
             return;
         };
-        let Ok(outer) = Received::gather(
-            header.next_payload,
-            bytes.get(IKE_HEADER_LEN..).unwrap_or_default(),
-            bytes.len(),
-        ) else {
-            self.counters.count(DropReason::Malformed);
+        let Some(opened) = self.open_protected(spi, path, &header, bytes) else {
             return;
         };
-        let Some((plain, first, range)) = open_sk(bytes, &outer, &keys.inbound) else {
-            self.counters.count(DropReason::Integrity);
-            return;
-        };
-        self.authenticated(spi, path);
         let Some(mut req) = self.rekey.ours.remove(&spi) else {
             return self.request_done(now, spi);
         };
-        let Ok(p) = Received::gather(first, plain.get(range).unwrap_or_default(), plain.len())
-        else {
+        let Ok(p) = Received::gather(opened.first, opened.inner(), opened.plain.len()) else {
             return self.create_failed(
                 now,
                 spi,
