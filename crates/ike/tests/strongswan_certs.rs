@@ -6,10 +6,11 @@
 //! fragments (RFC 7383). Each run is proven by an ICMP echo through the
 //! CHILD_SA, as tests/strongswan.rs does.
 //!
-//! Needs root and strongSwan, as tests/strongswan.rs (skipped otherwise).
-//! The driver and the ping are that file's, repeated here because test
-//! binaries cannot share a module with another test's own code.
+//! Needs root and strongSwan, as tests/strongswan.rs (skipped otherwise);
+//! the driver and the ping are tests/common/charon.rs, shared with it.
 
+#[path = "common/charon.rs"]
+mod charon;
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
 #[allow(dead_code)]
@@ -19,39 +20,21 @@ mod pki;
 mod strongswan;
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use netns::VethPair;
-use palisade_esp::{Packet, Sad, UdpEncap};
+use charon::{
+    Sockets, acquire, charon_agrees, child, ike_sa, lab, ours, ping_through_the_tunnel, settled,
+    theirs, tunnel,
+};
 use palisade_filter::policy::{
-    AuthenticationMethod, DhGroup, IkeCipher, IkeIntegrity, IpsecProposal, IpsecTunnelPolicy,
-    MainModePolicy, MainModeProposal, TunnelEndpoints,
+    AuthenticationMethod, DhGroup, IkeCipher, IkeIntegrity, IpsecProposal, MainModePolicy,
+    MainModeProposal,
 };
-use palisade_ike::traffic_selector::host;
-use palisade_ike::{
-    Acquire, ChildSa, Credentials, Endpoint, EndpointConfig, Event, Identity, IkePolicy, IkeSaInfo,
-    QuickModePolicy, StaticPolicy,
-};
-use palisade_wire::{Ipv4Header, UdpHeader, internet_checksum, proto};
+use palisade_ike::{Credentials, Endpoint, EndpointConfig, Identity, IkePolicy, StaticPolicy};
 use pki::{Ca, EndEntity, Key, San, anchors};
 use strongswan::{Charon, Config};
-
-fn lab(test: &str) -> Option<VethPair> {
-    if !strongswan::available_or_skip(test) {
-        return None;
-    }
-    Some(VethPair::new().expect("create namespaces and veth pair"))
-}
-
-fn ours() -> SocketAddr {
-    (VethPair::ADDR_A, 500).into()
-}
-fn theirs() -> SocketAddr {
-    (VethPair::ADDR_B, 500).into()
-}
 
 /// The PKI of one test: root, optional intermediates (outermost first),
 /// Palisade's and charon's end entities, both under the last CA.
@@ -162,7 +145,6 @@ fn charon_without_digital_signature(charon: &Charon<'_>) {
 /// Our side: a host-to-host tunnel to charon with our certificate and the
 /// interop root as the only trust anchor.
 fn policy(pki: &Pki, local_id: Option<Identity>) -> StaticPolicy {
-    let (a, b) = (ours().ip(), theirs().ip());
     let chain: Vec<&Ca> = pki.intermediates.iter().rev().collect();
     let creds = Credentials::new(Some(pki.palisade.credential(&chain)), anchors(&[&pki.root]));
     let mut ike = IkePolicy::new(MainModePolicy::new(
@@ -179,16 +161,7 @@ fn policy(pki: &Pki, local_id: Option<Identity>) -> StaticPolicy {
     ))
     .with_certificates(Arc::clone(&creds));
     ike.local_id = local_id;
-    StaticPolicy::new()
-        .with_peer(
-            Some(b),
-            ike,
-            Some(QuickModePolicy::Tunnel(IpsecTunnelPolicy::new(
-                TunnelEndpoints::new(a, b),
-                vec![IpsecProposal::esp_aes128_gcm()],
-            ))),
-        )
-        .with_selectors(vec![host(a)], vec![host(b)])
+    tunnel(ike, IpsecProposal::esp_aes128_gcm())
 }
 
 fn endpoint(pki: &Pki, local_id: Option<Identity>, config: EndpointConfig) -> Endpoint {
@@ -196,207 +169,6 @@ fn endpoint(pki: &Pki, local_id: Option<Identity>, config: EndpointConfig) -> En
     // The driver's business: the library never reads the wall clock.
     ike.set_unix_time(Instant::now(), SystemTime::now());
     ike
-}
-
-/// Our two sockets in namespace `a`: IKE on 500, and on 4500 IKE behind
-/// the non-ESP marker plus ESP in UDP (RFC 3948).
-struct Sockets {
-    ike: UdpSocket,
-    natt: UdpSocket,
-    esp: Vec<Vec<u8>>,
-}
-
-const NON_ESP_MARKER: [u8; 4] = [0; 4];
-
-impl Sockets {
-    fn open(pair: &VethPair) -> Self {
-        let ike = pair.a.udp_socket(ours()).expect("socket 500");
-        let natt = pair
-            .a
-            .udp_socket((VethPair::ADDR_A, 4500).into())
-            .expect("socket 4500");
-        for s in [&ike, &natt] {
-            s.set_read_timeout(Some(Duration::from_millis(5)))
-                .expect("read timeout");
-        }
-        Self {
-            ike,
-            natt,
-            esp: Vec::new(),
-        }
-    }
-
-    /// Runs the endpoint with the real clock until `done` or `timeout`;
-    /// returns every event and the size of every datagram we sent.
-    fn drive(
-        &mut self,
-        ike: &mut Endpoint,
-        timeout: Duration,
-        done: impl Fn(&[Event]) -> bool,
-    ) -> (Vec<Event>, Vec<usize>) {
-        let start = Instant::now();
-        let mut events = Vec::new();
-        let mut sent = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            while let Some(tx) = ike.poll_transmit() {
-                if tx.local.port() == 4500 {
-                    let mut m = NON_ESP_MARKER.to_vec();
-                    m.extend_from_slice(&tx.bytes);
-                    sent.push(m.len());
-                    self.natt.send_to(&m, tx.remote).expect("send 4500");
-                } else {
-                    sent.push(tx.bytes.len());
-                    self.ike.send_to(&tx.bytes, tx.remote).expect("send 500");
-                }
-            }
-            while let Some(e) = ike.poll_event() {
-                events.push(e);
-            }
-            if done(&events) || start.elapsed() > timeout {
-                return (events, sent);
-            }
-            // Fragments arrive in bursts: read what is there before waiting.
-            while let Ok((n, from)) = self.ike.recv_from(&mut buf) {
-                ike.handle_datagram(Instant::now(), ours(), from, &buf[..n]);
-            }
-            while let Ok((n, from)) = self.natt.recv_from(&mut buf) {
-                let local = (VethPair::ADDR_A, 4500).into();
-                match buf[..n].split_first_chunk::<4>() {
-                    Some((&NON_ESP_MARKER, ike_message)) => {
-                        ike.handle_datagram(Instant::now(), local, from, ike_message);
-                    }
-                    Some(_) => self.esp.push(buf[..n].to_vec()),
-                    None => {}
-                }
-            }
-            let now = Instant::now();
-            if ike.poll_timeout().is_some_and(|t| t <= now) {
-                ike.handle_timeout(now);
-            }
-        }
-    }
-}
-
-fn ipv4(src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0u8; 20];
-    Ipv4Header {
-        dscp: 0,
-        ecn: 0,
-        total_len: (20 + payload.len()) as u16,
-        identification: 1,
-        dont_fragment: false,
-        more_fragments: false,
-        fragment_offset: 0,
-        ttl: 64,
-        protocol,
-        checksum: 0,
-        src: src.octets(),
-        dst: dst.octets(),
-        header_len: 20,
-    }
-    .write(&mut p)
-    .expect("ipv4 header");
-    p.extend_from_slice(payload);
-    p
-}
-
-fn icmp_echo(id: u16) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0];
-    icmp.extend_from_slice(&id.to_be_bytes());
-    icmp.extend_from_slice(&1u16.to_be_bytes());
-    icmp.extend((0..32u8).map(|i| i.wrapping_mul(7)));
-    let sum = internet_checksum(&icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    icmp
-}
-
-/// An ICMP echo sealed by palisade-esp reaches charon's kernel-libipsec
-/// through the CHILD_SA, and the reply sealed by charon opens here.
-fn ping_through_the_tunnel(net: &mut Sockets, ike: &mut Endpoint, c: &ChildSa) {
-    let now = Instant::now();
-    let [inbound, outbound] = c.sa_configs();
-    assert_eq!(
-        outbound.config.udp_encap,
-        Some(UdpEncap {
-            local_port: 4500,
-            remote_port: 4500
-        })
-    );
-    let mut sad = Sad::new();
-    sad.install(inbound.config, inbound.keymat, now)
-        .expect("inbound SA");
-    let out = sad
-        .install(outbound.config, outbound.keymat, now)
-        .expect("outbound SA");
-    let echo = ipv4(
-        VethPair::ADDR_A,
-        VethPair::ADDR_B,
-        proto::ICMP,
-        &icmp_echo(0xCE57),
-    );
-    let mut buf = vec![0u8; 256 + echo.len() + 256];
-    buf[256..256 + echo.len()].copy_from_slice(&echo);
-    let mut p = Packet::new(&mut buf, 256, echo.len());
-    sad.encapsulate(out, &mut p, now).expect("encapsulate");
-    let esp = &p.bytes()[28..];
-    net.natt
-        .send_to(esp, (VethPair::ADDR_B, 4500))
-        .expect("send ESP in UDP");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while net.esp.is_empty() && Instant::now() < deadline {
-        net.drive(ike, Duration::from_millis(100), |_| false);
-    }
-    let reply = net.esp.first().cloned().expect("an ESP reply from charon");
-    let mut udp = vec![0u8; 8];
-    UdpHeader {
-        src_port: 4500,
-        dst_port: 4500,
-        length: (8 + reply.len()) as u16,
-        checksum: 0,
-    }
-    .write(&mut udp)
-    .expect("udp header");
-    udp.extend_from_slice(&reply);
-    let wire = ipv4(VethPair::ADDR_B, VethPair::ADDR_A, proto::UDP, &udp);
-    let mut buf = vec![0u8; 256 + wire.len() + 256];
-    buf[256..256 + wire.len()].copy_from_slice(&wire);
-    let mut p = Packet::new(&mut buf, 256, wire.len());
-    sad.decapsulate(&mut p, Instant::now())
-        .expect("open charon's ESP");
-    let inner = p.bytes();
-    assert_eq!(&inner[12..16], &VethPair::ADDR_B.octets());
-    assert_eq!(inner[9], proto::ICMP);
-    assert_eq!(inner[20], 0, "echo reply");
-    assert_eq!(&inner[24..26], &0xCE57u16.to_be_bytes());
-}
-
-fn child(events: &[Event]) -> Option<&ChildSa> {
-    events.iter().find_map(|e| match e {
-        Event::ChildSaInstalled(c) => Some(&**c),
-        _ => None,
-    })
-}
-
-fn ike_sa(events: &[Event]) -> Option<&IkeSaInfo> {
-    events.iter().find_map(|e| match e {
-        Event::IkeSaEstablished(i) => Some(i),
-        _ => None,
-    })
-}
-
-fn settled(e: &[Event]) -> bool {
-    child(e).is_some() || e.iter().any(|e| matches!(e, Event::Failure(_)))
-}
-
-fn charon_agrees(charon: &Charon<'_>, c: &ChildSa) {
-    let sas = charon.list_sas().expect("list-sas");
-    assert!(sas.contains("state=ESTABLISHED"), "{sas}");
-    assert!(sas.contains("state=INSTALLED"), "{sas}");
-    assert!(
-        sas.contains(&format!("spi-in={:08x}", c.outbound_spi)),
-        "{sas}"
-    );
 }
 
 fn palisade_dn(pki: &Pki) -> Identity {
@@ -429,20 +201,14 @@ fn palisade_initiates(
     }
     let mut net = Sockets::open(&pair);
     let mut ike = endpoint(pki, local_id, config);
-    ike.handle_acquire(
-        Instant::now(),
-        Acquire {
-            local: ours(),
-            remote: theirs(),
-            traffic: None,
-        },
-    );
-    let (events, sent) = net.drive(&mut ike, Duration::from_secs(15), settled);
+    acquire(&mut ike);
+    let events = net.drive(&mut ike, Duration::from_secs(15), settled);
+    let sent = std::mem::take(&mut net.sent);
     let info = ike_sa(&events).unwrap_or_else(|| panic!("no IKE SA: {events:?}"));
     assert_eq!(info.peer_id, charon_dn(pki), "charon's default identity");
     let c = child(&events).unwrap_or_else(|| panic!("no CHILD_SA: {events:?}"));
     charon_agrees(&charon, c);
-    ping_through_the_tunnel(&mut net, &mut ike, c);
+    ping_through_the_tunnel(&mut net, &mut ike, c, 0xCE57);
     Some((charon.log(), sent))
 }
 
@@ -515,20 +281,19 @@ fn charon_initiates(
     configure_charon(&charon, pki, charon_expects, "");
     let mut net = Sockets::open(&pair);
     let mut ike = endpoint(pki, Some(local_id.clone()), EndpointConfig::default());
-    let events = std::thread::scope(|s| {
-        let initiate =
-            s.spawn(|| charon.swanctl(&["--initiate", "--child", "pal", "--timeout", "15"]));
-        let (events, _) = net.drive(&mut ike, Duration::from_secs(15), settled);
-        let out = initiate.join().expect("swanctl thread");
-        assert!(out.is_ok(), "swanctl --initiate: {out:?}");
-        events
-    });
+    let events = net.during(
+        &charon,
+        &["--initiate", "--child", "pal", "--timeout", "15"],
+        &mut ike,
+        Duration::from_secs(15),
+        settled,
+    );
     let info = ike_sa(&events).unwrap_or_else(|| panic!("no IKE SA: {events:?}"));
     assert_eq!(info.peer_id, charon_dn(pki));
     assert_eq!(info.local_id, local_id);
     let c = child(&events).unwrap_or_else(|| panic!("no CHILD_SA: {events:?}"));
     charon_agrees(&charon, c);
-    ping_through_the_tunnel(&mut net, &mut ike, c);
+    ping_through_the_tunnel(&mut net, &mut ike, c, 0xCE57);
     Some(charon.log())
 }
 
