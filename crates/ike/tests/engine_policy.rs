@@ -212,23 +212,7 @@ impl Hosts {
 fn transport_policy_from_the_engine_establishes() {
     let (engine_a, _, _) = transport_host(Some(B), vec![x25519_gcm()]);
     let (engine_b, _, _) = transport_host(None, vec![p256_cbc(), x25519_gcm()]);
-    let mut net = Hosts::new(vec![(A, engine_a), (B, engine_b)]);
-    net.acquire(A, B, None);
-    net.run();
-    for (me, peer) in [(A, B), (B, A)] {
-        let ev = net.events(me);
-        assert!(failures(ev).is_empty(), "{me}: {:?}", failures(ev));
-        let ike = established(ev);
-        assert_eq!(ike.len(), 1, "{me}");
-        assert_eq!(ike[0].transforms.ke, KeId::Curve25519);
-        assert_eq!(ike[0].transforms.encr, EncrId::AesGcm16);
-        let child = children(ev);
-        assert_eq!(child.len(), 1, "{me}");
-        assert_eq!(child[0].mode, Mode::Transport);
-        assert_eq!(child[0].remote, ip(peer));
-    }
-    let (a, b) = (children(net.events(A))[0], children(net.events(B))[0]);
-    prove_with_esp(a, b, net.now);
+    assert_transport_x25519_gcm(Hosts::new(vec![(A, engine_a), (B, engine_b)]));
 }
 
 #[test]
@@ -619,7 +603,15 @@ fn policy_files_applied_to_each_engine_negotiate() {
         palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
         engine
     };
-    let mut net = Hosts::new(vec![(A, engine_for(A, B)), (B, engine_for(B, A))]);
+    assert_transport_x25519_gcm(Hosts::new(vec![
+        (A, engine_for(A, B)),
+        (B, engine_for(B, A)),
+    ]));
+}
+
+/// A's acquire for B negotiates one IKE SA (Curve25519, AES-GCM) and one transport-mode
+/// CHILD_SA on both sides, whose keys palisade-esp proves.
+fn assert_transport_x25519_gcm(mut net: Hosts) {
     net.acquire(A, B, None);
     net.run();
     for (me, peer) in [(A, B), (B, A)] {

@@ -14,7 +14,7 @@ use palisade_filter::policy::{
     IpsecTunnelPolicy, SaTransform, TrafficSelector, TunnelEndpoints,
 };
 use palisade_ike::{
-    ChildProtocol, FailurePoint, FailureReason, Identity, QuickModePolicy, Role, Stage,
+    ChildProtocol, Failure, FailurePoint, FailureReason, Identity, QuickModePolicy, Role, Stage,
     StaticPolicy,
 };
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
@@ -196,21 +196,11 @@ fn no_proposal_chosen_fails_on_both_sides() {
     let (fa, fb) = (failures(&net.events_a), failures(&net.events_b));
     assert_eq!(fa.len(), 1, "{:?}", net.events_a);
     assert_eq!(fb.len(), 1, "{:?}", net.events_b);
-    assert_eq!(
-        (fa[0].stage, fa[0].point, fa[0].reason),
-        (
-            Stage::IkeSaInit,
-            FailurePoint::Peer,
-            FailureReason::NoProposalChosen
-        )
-    );
-    assert_eq!(
-        (fb[0].stage, fb[0].point, fb[0].reason),
-        (
-            Stage::IkeSaInit,
-            FailurePoint::Local,
-            FailureReason::NoProposalChosen
-        )
+    refused_by_b(
+        fa[0],
+        fb[0],
+        Stage::IkeSaInit,
+        FailureReason::NoProposalChosen,
     );
     assert!(established(&net.events_a).is_empty() && established(&net.events_b).is_empty());
     assert_eq!(net.a.poll_timeout(), None, "nothing left to retransmit");
@@ -242,21 +232,11 @@ fn child_sa_no_proposal_chosen_keeps_the_ike_sa() {
     );
     assert!(children(&net.events_a).is_empty() && children(&net.events_b).is_empty());
     let (fa, fb) = (failures(&net.events_a), failures(&net.events_b));
-    assert_eq!(
-        (fa[0].stage, fa[0].point, fa[0].reason),
-        (
-            Stage::ChildSa,
-            FailurePoint::Peer,
-            FailureReason::NoProposalChosen
-        )
-    );
-    assert_eq!(
-        (fb[0].stage, fb[0].point, fb[0].reason),
-        (
-            Stage::ChildSa,
-            FailurePoint::Local,
-            FailureReason::NoProposalChosen
-        )
+    refused_by_b(
+        fa[0],
+        fb[0],
+        Stage::ChildSa,
+        FailureReason::NoProposalChosen,
     );
     assert_eq!(net.a.ike_sas().len(), 1);
 }
@@ -289,21 +269,11 @@ fn wrong_psk_is_authentication_failed() {
         net.events_a,
         net.events_b
     );
-    assert_eq!(
-        (fa[0].stage, fa[0].point, fa[0].reason),
-        (
-            Stage::IkeAuth,
-            FailurePoint::Peer,
-            FailureReason::AuthenticationFailed
-        )
-    );
-    assert_eq!(
-        (fb[0].stage, fb[0].point, fb[0].reason),
-        (
-            Stage::IkeAuth,
-            FailurePoint::Local,
-            FailureReason::AuthenticationFailed
-        )
+    refused_by_b(
+        fa[0],
+        fb[0],
+        Stage::IkeAuth,
+        FailureReason::AuthenticationFailed,
     );
     assert!(established(&net.events_a).is_empty() && established(&net.events_b).is_empty());
     assert!(children(&net.events_a).is_empty() && children(&net.events_b).is_empty());
@@ -634,5 +604,17 @@ fn without_a_nat_a_changed_port_is_not_followed() {
         response.remote,
         addr(A),
         "answered at the SA's address, not the new port"
+    );
+}
+
+/// B refused at `stage` for `reason`: A reports the peer's refusal, B its own.
+fn refused_by_b(a: &Failure, b: &Failure, stage: Stage, reason: FailureReason) {
+    assert_eq!(
+        (a.stage, a.point, a.reason),
+        (stage, FailurePoint::Peer, reason)
+    );
+    assert_eq!(
+        (b.stage, b.point, b.reason),
+        (stage, FailurePoint::Local, reason)
     );
 }

@@ -4,7 +4,13 @@
 
 pub mod pki;
 
-use std::net::{IpAddr, SocketAddr};
+/// The data plane's test packets and room sizes (palisade-esp's own test support), so
+/// that a CHILD_SA is proven with the same packets the ESP tests use.
+#[path = "../../../esp/tests/common/mod.rs"]
+mod esp_common;
+use esp_common::{ROOM, udp_packet};
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use palisade_esp::{Packet, Sad};
@@ -16,7 +22,6 @@ use palisade_ike::{
     Acquire, ChildSa, Endpoint, EndpointConfig, Event, Failure, IkePolicy, IkeSaInfo,
     QuickModePolicy, Random, RandomError, StaticPolicy, Transmit,
 };
-use palisade_wire::{Ipv4Header, Ipv6Header, UdpHeader, proto, udp_checksum_v4, udp_checksum_v6};
 
 pub const A: &str = "192.0.2.1:500";
 pub const B: &str = "192.0.2.2:500";
@@ -283,69 +288,6 @@ pub fn failures(events: &[Event]) -> Vec<&Failure> {
         .collect()
 }
 
-/// An IPv4 or IPv6 UDP packet from `src` to `dst` with a patterned payload.
-pub fn udp_packet(src: IpAddr, dst: IpAddr, payload_len: usize) -> Vec<u8> {
-    let mut udp = vec![0u8; 8 + payload_len];
-    for (i, b) in udp[8..].iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(13).wrapping_add(1);
-    }
-    UdpHeader {
-        src_port: 40000,
-        dst_port: 5001,
-        length: udp.len() as u16,
-        checksum: 0,
-    }
-    .write(&mut udp)
-    .expect("udp header");
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let sum = udp_checksum_v4(s.octets(), d.octets(), &udp);
-            udp[6..8].copy_from_slice(&sum.to_be_bytes());
-            let mut p = vec![0u8; 20];
-            Ipv4Header {
-                dscp: 0,
-                ecn: 0,
-                total_len: (20 + udp.len()) as u16,
-                identification: 7,
-                dont_fragment: true,
-                more_fragments: false,
-                fragment_offset: 0,
-                ttl: 64,
-                protocol: proto::UDP,
-                checksum: 0,
-                src: s.octets(),
-                dst: d.octets(),
-                header_len: 20,
-            }
-            .write(&mut p)
-            .expect("ipv4 header");
-            p.extend_from_slice(&udp);
-            p
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let sum = udp_checksum_v6(s.octets(), d.octets(), &udp);
-            udp[6..8].copy_from_slice(&sum.to_be_bytes());
-            let mut p = vec![0u8; 40];
-            Ipv6Header {
-                traffic_class: 0,
-                flow_label: 0,
-                payload_len: udp.len() as u16,
-                next_header: proto::UDP,
-                hop_limit: 64,
-                src: s.octets(),
-                dst: d.octets(),
-            }
-            .write(&mut p)
-            .expect("ipv6 header");
-            p.extend_from_slice(&udp);
-            p
-        }
-        _ => panic!("mixed families"),
-    }
-}
-
-const ROOM: usize = 256;
-
 /// Installs both directions of each side's CHILD_SA in its own SAD and
 /// sends a packet each way: what one side seals the other must open.
 pub fn prove_with_esp(a: &ChildSa, b: &ChildSa, now: Instant) {
@@ -368,7 +310,7 @@ pub fn prove_with_esp(a: &ChildSa, b: &ChildSa, now: Instant) {
     ] {
         let [x, y] = &mut sads;
         let (from, to) = if from == 0 { (x, y) } else { (y, x) };
-        let pkt = udp_packet(src, dst, 100);
+        let pkt = udp_packet(src, dst, 100, 0);
         let mut buf = vec![0u8; ROOM + pkt.len() + 512];
         buf[ROOM..ROOM + pkt.len()].copy_from_slice(&pkt);
         let mut p = Packet::new(&mut buf, ROOM, pkt.len());
