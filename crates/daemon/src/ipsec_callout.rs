@@ -1,0 +1,1 @@
+//! The IPsec callouts of the data plane (helper CALLOUT writes this).

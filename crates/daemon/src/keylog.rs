@@ -1,0 +1,1 @@
+//! Key export for Wireshark (helper OPS writes this).

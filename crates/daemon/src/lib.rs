@@ -1,0 +1,10 @@
+//! palisaded: the filtering engine, the IKEv2 keying module and the userspace ESP data
+//! plane joined into one service on a Linux host (docs/architecture.md).
+//!
+//! The binary is `src/main.rs`; the modules are a library so that tests can drive them.
+
+pub mod ipsec_callout;
+pub mod keylog;
+pub mod metrics;
+pub mod net;
+pub mod sys;

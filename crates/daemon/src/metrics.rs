@@ -1,0 +1,1 @@
+//! Prometheus text endpoint (helper OPS writes this).

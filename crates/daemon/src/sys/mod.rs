@@ -1,0 +1,15 @@
+//! The Linux side of the data plane: TUN, raw ESP and UDP sockets, policy routing, the
+//! fail-closed firewall and NFQUEUE. Everything here touches the OS; the decisions are
+//! made elsewhere (ipsec_callout, the SAD).
+
+/// SO_MARK on every socket palisaded sends with (ESP, IKE, re-sent clear packets): the
+/// policy-routing rule skips marked packets, so they do not loop back into the TUN.
+pub const FWMARK: u32 = 0x5041;
+/// The routing table that sends protected prefixes into the TUN.
+pub const ROUTE_TABLE: u32 = 0x5041;
+/// Priority of the policy-routing rule (before `main` at 32766).
+pub const RULE_PRIORITY: u32 = 20_000;
+/// The NFQUEUE number clear-text packets from protected peers are queued to.
+pub const NFQUEUE_NUM: u16 = 0x5041;
+/// The TUN device's default name.
+pub const DEFAULT_TUN: &str = "pal0";
