@@ -1,0 +1,290 @@
+//! palisaded's configuration file (TOML), with a default for every setting so that an
+//! empty file, or none, is a working daemon.
+//!
+//! ```toml
+//! state_dir = "/var/lib/palisade"          # the filter store (filters.redb) lives here
+//! control_socket = "/run/palisade/control.sock"
+//! policy_file = "/etc/palisade/policy.toml" # applied at start; optional
+//! log = "info"
+//!
+//! [tun]
+//! name = "pal0"
+//! mtu = 1400
+//!
+//! [ike]
+//! port = 500
+//! natt_port = 4500
+//!
+//! [dataplane]
+//! queue_per_peer = 64        # packets held while an SA is negotiated
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9477"  # Prometheus text endpoint; absent = off
+//!
+//! [key_export]
+//! file = "/var/lib/palisade/wireshark-keys.txt"  # absent = off
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sys;
+
+/// Where the configuration file is looked for when none is named.
+pub const DEFAULT_CONFIG: &str = "/etc/palisade/palisaded.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory of the filter store and other state.
+    pub state_dir: PathBuf,
+    /// The control API's Unix socket.
+    pub control_socket: PathBuf,
+    /// A policy file applied at start (after the stored filters load). A file with an
+    /// error is reported and the stored policy stays.
+    pub policy_file: Option<PathBuf>,
+    /// `tracing` filter directive (`info`, `debug`, `palisaded=debug,palisade_ike=info`).
+    pub log: String,
+    /// The TUN device.
+    pub tun: TunConfig,
+    /// IKE.
+    pub ike: IkeConfig,
+    /// The data plane.
+    pub dataplane: DataplaneConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Key export for Wireshark.
+    pub key_export: KeyExportConfig,
+}
+
+/// The TUN device protected traffic is routed into.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunConfig {
+    /// Device name.
+    pub name: String,
+    /// MTU: what fits in the path MTU after ESP's headers (1500 - 100 leaves room for
+    /// an outer IPv6 header, UDP, ESP, IV, padding and ICV).
+    pub mtu: u16,
+}
+
+/// IKE ports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IkeConfig {
+    /// IKE (RFC 7296 §2).
+    pub port: u16,
+    /// IKE and ESP in UDP after NAT detection (RFC 3948).
+    pub natt_port: u16,
+}
+
+/// Data-plane limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataplaneConfig {
+    /// Packets held per peer while its SA is negotiated; more are dropped and counted.
+    pub queue_per_peer: usize,
+}
+
+/// The Prometheus text endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address to serve `GET /metrics` on; off when absent.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Key export for Wireshark.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyExportConfig {
+    /// File to append decryption entries to; off when absent.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            state_dir: PathBuf::from("/var/lib/palisade"),
+            control_socket: PathBuf::from("/run/palisade/control.sock"),
+            policy_file: None,
+            log: "info".to_owned(),
+            tun: TunConfig::default(),
+            ike: IkeConfig::default(),
+            dataplane: DataplaneConfig::default(),
+            metrics: MetricsConfig::default(),
+            key_export: KeyExportConfig::default(),
+        }
+    }
+}
+
+impl Default for TunConfig {
+    fn default() -> Self {
+        TunConfig {
+            name: sys::DEFAULT_TUN.to_owned(),
+            mtu: 1400,
+        }
+    }
+}
+
+impl Default for IkeConfig {
+    fn default() -> Self {
+        IkeConfig {
+            port: 500,
+            natt_port: 4500,
+        }
+    }
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig { queue_per_peer: 64 }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not readable.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid: toml's message names the line, column and key.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Parsed, but a value makes no sense.
+    #[error("{path}: {field}: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`; with `optional`, a missing file is the defaults.
+    pub fn load(path: &Path, optional: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text),
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses the text of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| palisade_policy::location::line_column(text, s.start))
+                .unwrap_or((0, 0));
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().to_owned(),
+            }
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |field, message: &str| ConfigError::Value {
+            path: path.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
+        if self.tun.name.is_empty() || self.tun.name.len() > 15 {
+            return Err(bad("tun.name", "a device name has 1 to 15 characters"));
+        }
+        if !(576..=9000).contains(&self.tun.mtu) {
+            return Err(bad("tun.mtu", "between 576 and 9000"));
+        }
+        if self.ike.port == 0 || self.ike.natt_port == 0 || self.ike.port == self.ike.natt_port {
+            return Err(bad(
+                "ike",
+                "port and natt_port are two different, non-zero ports",
+            ));
+        }
+        if self.dataplane.queue_per_peer == 0 {
+            return Err(bad(
+                "dataplane.queue_per_peer",
+                "at least 1 (the packet that starts a negotiation is queued)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The filter store.
+    pub fn store_path(&self) -> PathBuf {
+        self.state_dir.join("filters.redb")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = Config::parse(Path::new("x.toml"), "").expect("empty");
+        assert_eq!(c, Config::default());
+        assert_eq!(
+            c.store_path(),
+            PathBuf::from("/var/lib/palisade/filters.redb")
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = Config::parse(
+            Path::new("p.toml"),
+            "log = \"debug\"\n[tun]\nmtu = \"big\"\n",
+        )
+        .expect_err("bad type");
+        let s = e.to_string();
+        assert!(s.starts_with("p.toml:3:"), "{s}");
+        let e = Config::parse(Path::new("p.toml"), "[tun]\nnmae = \"x\"\n").expect_err("typo");
+        assert!(e.to_string().contains("nmae"), "{e}");
+        let e = Config::parse(Path::new("p.toml"), "[tun]\nmtu = 100\n").expect_err("range");
+        assert_eq!(e.to_string(), "p.toml: tun.mtu: between 576 and 9000");
+    }
+
+    #[test]
+    fn settings_are_read() {
+        let c = Config::parse(
+            Path::new("p.toml"),
+            "state_dir = \"/tmp/s\"\npolicy_file = \"/etc/p.toml\"\n[metrics]\nlisten = \"127.0.0.1:9477\"\n[tun]\nname = \"pal9\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/s"));
+        assert_eq!(c.tun.name, "pal9");
+        assert_eq!(
+            c.metrics.listen,
+            Some("127.0.0.1:9477".parse().expect("addr"))
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! The data plane's bookkeeping of CHILD_SAs over the SAD: which outbound SA carries a
+//! flow (the SPD-like choice WFP's outbound callout makes), which pair an SPI belongs
+//! to, and the packets held while an SA is negotiated.
+//!
+//! Sans-IO: the data-plane thread owns one and calls it per packet.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use palisade_esp::{Mode, SaHandle, UdpEncap};
+use palisade_filter::policy::TrafficSelector;
+use palisade_ike::{ChildSa, IkeSaId};
+
+/// The five values an SA's selectors are matched against, from our side's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Our address (the inner source of an outbound packet).
+    pub local: IpAddr,
+    /// The other end's address.
+    pub remote: IpAddr,
+    /// IP protocol.
+    pub protocol: u8,
+    /// Our port (0 for protocols without ports).
+    pub local_port: u16,
+    /// Their port.
+    pub remote_port: u16,
+}
+
+/// One installed CHILD_SA pair.
+#[derive(Debug, Clone)]
+pub struct ChildEntry {
+    /// The IKE SA that negotiated it.
+    pub ike_sa: IkeSaId,
+    /// Our inbound SPI: the pair's name in the control API and in IKE.
+    pub inbound_spi: u32,
+    /// The peer's SPI.
+    pub outbound_spi: u32,
+    /// SAD handles.
+    pub inbound: SaHandle,
+    /// SAD handle of the outbound SA.
+    pub outbound: SaHandle,
+    /// The IKE peer (outer remote address).
+    pub peer: IpAddr,
+    /// Our outer address.
+    pub local: IpAddr,
+    /// Transport or tunnel.
+    pub mode: Mode,
+    /// ESP in UDP, when NAT-T is in use.
+    pub udp_encap: Option<UdpEncap>,
+    /// Our side's traffic.
+    pub local_selectors: Vec<TrafficSelector>,
+    /// The peer's side's traffic.
+    pub remote_selectors: Vec<TrafficSelector>,
+    /// When it was installed (newer pairs win: a rekey's new pair takes traffic at once).
+    pub installed: Instant,
+    /// The peer's authenticated identity, for display.
+    pub peer_id: String,
+    /// The suite, for display.
+    pub suite: String,
+}
+
+impl ChildEntry {
+    /// Whether this pair's selectors cover `flow` (ours local, theirs remote).
+    pub fn covers(&self, flow: &FlowKey) -> bool {
+        self.local_selectors
+            .iter()
+            .any(|ts| selects(ts, flow.local, flow.protocol, flow.local_port))
+            && self
+                .remote_selectors
+                .iter()
+                .any(|ts| selects(ts, flow.remote, flow.protocol, flow.remote_port))
+    }
+}
+
+/// Whether `ts` selects `addr` with `protocol` and `port` (RFC 7296 §3.13.1: protocol 0
+/// is any; ports 0-65535 are any, and protocols without ports match that range only).
+pub fn selects(ts: &TrafficSelector, addr: IpAddr, protocol: u8, port: u16) -> bool {
+    let in_range = match (ts.start_address, ts.end_address, addr) {
+        (IpAddr::V4(s), IpAddr::V4(e), IpAddr::V4(a)) => s <= a && a <= e,
+        (IpAddr::V6(s), IpAddr::V6(e), IpAddr::V6(a)) => s <= a && a <= e,
+        _ => false,
+    };
+    let proto_ok = ts.protocol_id == 0 || ts.protocol_id == protocol;
+    let any_port = ts.port_start == 0 && ts.port_end == u16::MAX;
+    let port_ok = any_port || (ts.port_start <= port && port <= ts.port_end);
+    in_range && proto_ok && port_ok
+}
+
+/// Why a packet could not be held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldError {
+    /// The peer's queue is full.
+    QueueFull,
+}
+
+/// CHILD_SA pairs and held packets.
+#[derive(Debug, Default)]
+pub struct SaTable {
+    children: Vec<ChildEntry>,
+    pending: HashMap<IpAddr, VecDeque<Vec<u8>>>,
+    queue_per_peer: usize,
+}
+
+impl SaTable {
+    /// An empty table holding at most `queue_per_peer` packets per peer.
+    pub fn new(queue_per_peer: usize) -> SaTable {
+        SaTable {
+            children: Vec::new(),
+            pending: HashMap::new(),
+            queue_per_peer,
+        }
+    }
+
+    /// Records a pair the SAD now holds.
+    pub fn insert(&mut self, entry: ChildEntry) {
+        self.children.push(entry);
+    }
+
+    /// A new entry for a negotiated CHILD_SA whose two SAs the SAD holds.
+    pub fn entry_for(
+        child: &ChildSa,
+        inbound: SaHandle,
+        outbound: SaHandle,
+        now: Instant,
+    ) -> ChildEntry {
+        ChildEntry {
+            ike_sa: child.ike_sa,
+            inbound_spi: child.inbound_spi,
+            outbound_spi: child.outbound_spi,
+            inbound,
+            outbound,
+            peer: child.remote,
+            local: child.local,
+            mode: child.mode,
+            udp_encap: child.udp_encap,
+            local_selectors: child.local_selectors.clone(),
+            remote_selectors: child.remote_selectors.clone(),
+            installed: now,
+            peer_id: child.peer_id.to_string(),
+            suite: format!("{:?}", child.protocol),
+        }
+    }
+
+    /// Removes the pair whose inbound or outbound SPI is `spi`.
+    pub fn remove(&mut self, spi: u32) -> Option<ChildEntry> {
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.inbound_spi == spi || c.outbound_spi == spi)?;
+        Some(self.children.remove(i))
+    }
+
+    /// The pair an inbound SA belongs to.
+    pub fn by_inbound(&self, handle: SaHandle) -> Option<&ChildEntry> {
+        self.children.iter().find(|c| c.inbound == handle)
+    }
+
+    /// The pair an SA (either direction) belongs to.
+    pub fn by_handle(&self, handle: SaHandle) -> Option<&ChildEntry> {
+        self.children
+            .iter()
+            .find(|c| c.inbound == handle || c.outbound == handle)
+    }
+
+    /// The newest pair with `peer` whose selectors cover `flow`.
+    pub fn select(&self, peer: IpAddr, flow: &FlowKey) -> Option<&ChildEntry> {
+        self.children
+            .iter()
+            .filter(|c| c.peer == peer && c.covers(flow))
+            .max_by_key(|c| c.installed)
+    }
+
+    /// All pairs.
+    pub fn iter(&self) -> impl Iterator<Item = &ChildEntry> {
+        self.children.iter()
+    }
+
+    /// Holds `packet` for `peer` until an SA arrives. Whether this is the first packet
+    /// held for the peer (the caller raises the acquire then).
+    pub fn hold(&mut self, peer: IpAddr, packet: &[u8]) -> Result<bool, HoldError> {
+        let q = self.pending.entry(peer).or_default();
+        if q.len() >= self.queue_per_peer {
+            return Err(HoldError::QueueFull);
+        }
+        q.push_back(packet.to_vec());
+        Ok(q.len() == 1)
+    }
+
+    /// The packets held for `peer`, oldest first.
+    pub fn take_held(&mut self, peer: IpAddr) -> VecDeque<Vec<u8>> {
+        self.pending.remove(&peer).unwrap_or_default()
+    }
+
+    /// Drops what is held for `peer` (the negotiation failed); how many.
+    pub fn drop_held(&mut self, peer: IpAddr) -> usize {
+        self.pending.remove(&peer).map_or(0, |q| q.len())
+    }
+
+    /// Packets held over all peers.
+    pub fn held(&self) -> usize {
+        self.pending.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn ts(a: &str, b: &str, proto: u8, ports: (u16, u16)) -> TrafficSelector {
+        TrafficSelector {
+            protocol_id: proto,
+            port_start: ports.0,
+            port_end: ports.1,
+            start_address: a.parse().expect("addr"),
+            end_address: b.parse().expect("addr"),
+        }
+    }
+
+    fn flow(remote: &str, protocol: u8, remote_port: u16) -> FlowKey {
+        FlowKey {
+            local: "10.1.0.1".parse().expect("addr"),
+            remote: remote.parse().expect("addr"),
+            protocol,
+            local_port: 40000,
+            remote_port,
+        }
+    }
+
+    #[test]
+    fn selectors_match_address_range_protocol_and_ports() {
+        let web = ts("10.2.0.0", "10.2.0.255", 6, (443, 443));
+        assert!(selects(&web, "10.2.0.7".parse().expect("a"), 6, 443));
+        assert!(!selects(&web, "10.2.0.7".parse().expect("a"), 6, 80));
+        assert!(!selects(&web, "10.2.0.7".parse().expect("a"), 17, 443));
+        assert!(!selects(&web, "10.3.0.7".parse().expect("a"), 6, 443));
+        assert!(!selects(&web, "::1".parse().expect("a"), 6, 443));
+        let any = ts("0.0.0.0", "255.255.255.255", 0, (0, u16::MAX));
+        assert!(selects(&any, Ipv4Addr::new(1, 2, 3, 4).into(), 1, 0));
+    }
+
+    fn entry(spi: u32, installed: Instant, remote_ts: TrafficSelector) -> ChildEntry {
+        let mut sad = palisade_esp::Sad::new();
+        let suite = palisade_esp::EspSuite::AES128_GCM16;
+        let keys = vec![1u8; suite.keymat_len()];
+        let (a, b) = (
+            "10.1.0.1".parse().expect("a"),
+            "10.2.0.1".parse().expect("b"),
+        );
+        let cfg = |spi, dir| {
+            palisade_esp::SaConfig::new(spi, dir, palisade_esp::SaTransform::Esp(suite), a, b)
+        };
+        let inbound = sad
+            .install(cfg(spi, palisade_esp::Direction::Inbound), &keys, installed)
+            .expect("in");
+        let outbound = sad
+            .install(
+                cfg(spi + 1, palisade_esp::Direction::Outbound),
+                &keys,
+                installed,
+            )
+            .expect("out");
+        ChildEntry {
+            ike_sa: IkeSaId(1),
+            inbound_spi: spi,
+            outbound_spi: spi + 1,
+            inbound,
+            outbound,
+            peer: b,
+            local: a,
+            mode: Mode::Transport,
+            udp_encap: None,
+            local_selectors: vec![ts("10.1.0.1", "10.1.0.1", 0, (0, u16::MAX))],
+            remote_selectors: vec![remote_ts],
+            installed,
+            peer_id: "b".into(),
+            suite: "aes".into(),
+        }
+    }
+
+    #[test]
+    fn newest_covering_pair_is_chosen_and_removal_by_either_spi() {
+        let t0 = Instant::now();
+        let mut t = SaTable::new(2);
+        t.insert(entry(
+            0x1100,
+            t0,
+            ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX)),
+        ));
+        t.insert(entry(
+            0x1200,
+            t0 + std::time::Duration::from_secs(1),
+            ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX)),
+        ));
+        t.insert(entry(0x1300, t0, ts("10.2.0.1", "10.2.0.1", 6, (22, 22))));
+        let peer = "10.2.0.1".parse().expect("peer");
+        assert_eq!(
+            t.select(peer, &flow("10.2.0.1", 17, 53))
+                .map(|c| c.inbound_spi),
+            Some(0x1200)
+        );
+        assert!(t.select(peer, &flow("10.2.0.9", 17, 53)).is_none());
+        assert_eq!(t.remove(0x1201).map(|c| c.inbound_spi), Some(0x1200));
+        assert_eq!(
+            t.select(peer, &flow("10.2.0.1", 17, 53))
+                .map(|c| c.inbound_spi),
+            Some(0x1100)
+        );
+        assert!(t.remove(999).is_none());
+    }
+
+    #[test]
+    fn held_packets_are_bounded_per_peer_and_come_back_in_order() {
+        let mut t = SaTable::new(2);
+        let p = "10.2.0.1".parse().expect("peer");
+        assert_eq!(t.hold(p, b"one"), Ok(true));
+        assert_eq!(t.hold(p, b"two"), Ok(false));
+        assert_eq!(t.hold(p, b"three"), Err(HoldError::QueueFull));
+        assert_eq!(t.held(), 2);
+        let q: Vec<_> = t.take_held(p).into_iter().collect();
+        assert_eq!(q, vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(t.held(), 0);
+        assert_eq!(t.hold(p, b"x"), Ok(true));
+        assert_eq!(t.drop_held(p), 1);
+    }
+}
