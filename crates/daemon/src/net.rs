@@ -44,7 +44,9 @@ impl IpNet {
         }
         let addr = match addr {
             IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(prefix_len))
+                    .unwrap_or(0);
                 IpAddr::V4((u32::from(a) & mask).into())
             }
             IpAddr::V6(a) => {
@@ -123,7 +125,13 @@ mod tests {
             "10.0.0.0/33".parse::<IpNet>(),
             Err(IpNetError::TooLong { len: 33, .. })
         ));
-        assert!(matches!("10.0.0/8".parse::<IpNet>(), Err(IpNetError::Syntax(_))));
-        assert!(matches!("10.0.0.0/x".parse::<IpNet>(), Err(IpNetError::Syntax(_))));
+        assert!(matches!(
+            "10.0.0/8".parse::<IpNet>(),
+            Err(IpNetError::Syntax(_))
+        ));
+        assert!(matches!(
+            "10.0.0.0/x".parse::<IpNet>(),
+            Err(IpNetError::Syntax(_))
+        ));
     }
 }
