@@ -6,16 +6,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
+mod credentials;
 pub mod error;
+mod framing;
 pub mod handler;
 pub mod protocol;
+pub mod server;
 
+pub use client::{Client, EventStream};
+pub use credentials::peer_caller;
 pub use error::{ClientError, ErrorCode};
 pub use handler::Handler;
 pub use protocol::{
     ChildSaView, Export, Hello, IkeSaView, MAX_REQUEST_LINE, NetEvent, PROTOCOL_NAME,
     PROTOCOL_VERSION, PolicyChange, PolicyChanges, Request, Response, SaCounters, Stats, Status,
 };
+pub use server::{ServerOptions, serve, serve_with};
 
 /// Where palisaded listens by default.
 pub const DEFAULT_SOCKET: &str = "/run/palisade/control.sock";

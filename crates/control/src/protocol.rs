@@ -276,10 +276,10 @@ pub enum Response {
         /// The IKE SAs, each with its CHILD_SAs.
         sas: Vec<IkeSaView>,
     },
-    /// One IKE SA.
-    Sa(IkeSaView),
+    /// One IKE SA (boxed, as [`Response::Stats`], to keep every response small).
+    Sa(Box<IkeSaView>),
     /// Counters.
-    Stats(Stats),
+    Stats(Box<Stats>),
     /// Net events (the answer to `events` without `follow`).
     Events {
         /// Oldest first.
