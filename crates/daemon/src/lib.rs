@@ -4,9 +4,11 @@
 //! The binary is `src/main.rs`; the modules are a library so that tests can drive them.
 
 pub mod config;
+pub mod events;
 pub mod ipsec_callout;
 pub mod keylog;
 pub mod metrics;
 pub mod net;
 pub mod sa_table;
+pub mod stats;
 pub mod sys;

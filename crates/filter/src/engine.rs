@@ -178,6 +178,14 @@ impl Engine {
         })
     }
 
+    /// Checks `wanted` for `caller` against the engine's access control list: for the
+    /// services beside the engine that the engine's security descriptor guards, as WFP's
+    /// does for IPsec SA and statistics queries (the daemon's SA, statistics and event
+    /// requests).
+    pub fn check_access(&self, caller: &Caller, wanted: Rights) -> Result<(), EngineError> {
+        self.snapshot().catalog.check_engine(caller, wanted)
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.snapshot.load_full()
