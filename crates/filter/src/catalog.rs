@@ -245,6 +245,44 @@ impl Catalog {
         })
     }
 
+    /// Checks `wanted` for `caller` on one object: its own access list, then its kind's
+    /// container's, then the engine's, as every engine operation does. For services that
+    /// hand objects out beside the engine (the control API's list and show).
+    pub fn check_object_access(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        key: Uuid,
+        wanted: Rights,
+    ) -> Result<(), EngineError> {
+        let not_found = || EngineError::NotFound {
+            kind: kind_name(kind),
+            key,
+        };
+        match kind {
+            ObjectKind::Provider => {
+                let r = self.providers.get(&key).ok_or_else(not_found)?;
+                self.check_object(caller, kind, key, r, wanted)
+            }
+            ObjectKind::Sublayer => {
+                let r = self.sublayers.get(&key).ok_or_else(not_found)?;
+                self.check_object(caller, kind, key, r, wanted)
+            }
+            ObjectKind::Callout => {
+                let r = self.callouts.get(&key).ok_or_else(not_found)?;
+                self.check_object(caller, kind, key, r, wanted)
+            }
+            ObjectKind::ProviderContext => {
+                let r = self.contexts.get(&key).ok_or_else(not_found)?;
+                self.check_object(caller, kind, key, r, wanted)
+            }
+            ObjectKind::Filter => {
+                let r = self.filters.get(&key).ok_or_else(not_found)?;
+                self.check_object(caller, kind, key, r, wanted)
+            }
+        }
+    }
+
     fn lifetime_for(actor: &Actor<'_>, persistent: bool) -> Result<Lifetime, EngineError> {
         match (persistent, actor.dynamic) {
             (true, true) => Err(EngineError::DynamicSessionPersistent),
