@@ -13,3 +13,9 @@ pub const RULE_PRIORITY: u32 = 20_000;
 pub const NFQUEUE_NUM: u16 = 0x5041;
 /// The TUN device's default name.
 pub const DEFAULT_TUN: &str = "pal0";
+
+pub mod error;
+pub mod tun;
+
+pub use error::SysError;
+pub use tun::Tun;

@@ -1,0 +1,106 @@
+//! The TUN device: the kernel routes protected traffic into it (route.rs), the data
+//! plane reads those packets, and writes decapsulated ones back for the kernel to
+//! deliver or forward.
+//!
+//! Layer 3, `IFF_NO_PI` (each read or write is exactly one IP packet, no 4-byte
+//! protocol prefix) and `IFF_MULTI_QUEUE`, so that several data-plane threads can each
+//! own a queue of one device. No virtio-net offloads yet: with them a read can be a
+//! 64 KiB GSO aggregate, which the ESP path does not split.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use tun_rs::{DeviceBuilder, Layer, SyncDevice};
+
+use super::error::io_context;
+
+/// One queue of a TUN device. Dropping the last queue removes the device (it is not
+/// persistent), and with it the `dev` routes that pointed into it: the blackhole routes
+/// of route.rs take over, so traffic is dropped, not sent in clear.
+pub struct Tun {
+    device: SyncDevice,
+    name: String,
+}
+
+impl Tun {
+    /// Creates the device `name` (one queue), up, with `mtu`, reverse-path filtering off.
+    pub fn create(name: &str, mtu: u16) -> io::Result<Tun> {
+        let mut queues = Tun::create_multi_queue(name, mtu, 1)?;
+        queues
+            .pop()
+            .ok_or_else(|| io::Error::other("TUN created with no queue"))
+    }
+
+    /// Creates the device with `queues` queues (at least one), one per data-plane thread.
+    pub fn create_multi_queue(name: &str, mtu: u16, queues: usize) -> io::Result<Vec<Tun>> {
+        let device = DeviceBuilder::new()
+            .name(name)
+            .layer(Layer::L3)
+            .mtu(mtu)
+            .packet_information(false)
+            .multi_queue(true)
+            .enable(true)
+            .build_sync()
+            .map_err(io_context("open /dev/net/tun + TUNSETIFF (up, MTU)", name))?;
+        // The kernel may have picked another name (a `%d` template), so ask it.
+        let name = device.name().map_err(io_context("SIOCGIFNAME", name))?;
+        disable_rp_filter(&name)?;
+        let mut all = Vec::with_capacity(queues.max(1));
+        for _ in 1..queues {
+            let queue = device
+                .try_clone()
+                .map_err(io_context("TUNSETIFF (another queue)", &name))?;
+            all.push(Tun {
+                device: queue,
+                name: name.clone(),
+            });
+        }
+        all.insert(0, Tun { device, name });
+        Ok(all)
+    }
+
+    /// The device's name as the kernel knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads one IP packet (blocks unless nonblocking; then `WouldBlock` when empty).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.device.recv(buf)
+    }
+
+    /// Writes one IP packet, for the kernel to deliver locally or forward.
+    pub fn send(&self, packet: &[u8]) -> io::Result<usize> {
+        self.device.send(packet)
+    }
+
+    /// Nonblocking mode, for a data-plane loop that polls several descriptors.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.device
+            .set_nonblocking(nonblocking)
+            .map_err(io_context("fcntl(O_NONBLOCK)", &self.name))
+    }
+}
+
+impl std::fmt::Debug for Tun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tun")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.device.as_fd()
+    }
+}
+
+/// Decapsulated packets come in on the TUN with a source the main table may route out
+/// of another interface; reverse-path filtering would drop those. The kernel applies the
+/// larger of `conf/all/rp_filter` and the device's value, so this clears the device's
+/// and a host with `all` set still filters.
+fn disable_rp_filter(dev: &str) -> io::Result<()> {
+    let path = format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter");
+    std::fs::write(&path, "0").map_err(io_context("write 0", &path))
+}
