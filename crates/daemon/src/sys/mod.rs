@@ -15,7 +15,9 @@ pub const NFQUEUE_NUM: u16 = 0x5041;
 pub const DEFAULT_TUN: &str = "pal0";
 
 pub mod error;
+pub mod esp_socket;
 pub mod tun;
 
 pub use error::SysError;
+pub use esp_socket::EspSocket;
 pub use tun::Tun;

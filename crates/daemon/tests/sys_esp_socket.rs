@@ -1,0 +1,122 @@
+//! Raw ESP between two namespaces: a hand-made ESP packet sent from `a` arrives at `b`
+//! whole, outer IPv4 header included, and the send side carries the mark.
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+mod sys_common;
+
+use std::time::Duration;
+
+use netns::VethPair;
+use palisaded::sys::{EspSocket, FWMARK};
+use sys_common::{PROTO_ESP, ipv4_esp, ipv4_fields, recv_matching};
+
+const SPI: u32 = 0x0102_0304;
+
+#[test]
+fn sys_esp_packet_arrives_whole() {
+    if !netns::root_or_skip("sys_esp_packet_arrives_whole") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let tx = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+
+    let packet = ipv4_esp(
+        VethPair::ADDR_A,
+        VethPair::ADDR_B,
+        SPI,
+        7,
+        b"opaque ciphertext",
+    );
+    assert_eq!(tx.send(&packet).expect("send"), packet.len());
+
+    let got = recv_matching(
+        &rx,
+        |s, b| s.recv(b),
+        Duration::from_secs(3),
+        |p| ipv4_fields(p) == Some((VethPair::ADDR_A, VethPair::ADDR_B, PROTO_ESP)),
+    )
+    .expect("the ESP packet reaches b's raw socket");
+    assert_eq!(
+        got.len(),
+        packet.len(),
+        "header and payload, nothing more or less"
+    );
+    // TTL and checksum are the kernel's along the way; everything after the header is ours.
+    assert_eq!(&got[20..], &packet[20..]);
+    assert_eq!(&got[12..20], &packet[12..20]);
+}
+
+#[test]
+fn sys_esp_send_is_marked() {
+    if !netns::root_or_skip("sys_esp_send_is_marked") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    // In a, only packets with the mark may be routed at all.
+    let rule = format!("rule add not fwmark {FWMARK:#x} blackhole priority 100");
+    pair.a
+        .ip(&rule.split(' ').collect::<Vec<_>>())
+        .expect("rule");
+    let marked = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open");
+    let unmarked = pair
+        .a
+        .run(|| EspSocket::open(0))
+        .expect("setns")
+        .expect("open");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+
+    let lost = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 1, b"unmarked");
+    assert!(
+        unmarked.send(&lost).is_err(),
+        "the blackhole rule refuses an unmarked send"
+    );
+    let packet = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 2, b"marked");
+    marked.send(&packet).expect("a marked send is routed");
+    let got = recv_matching(
+        &rx,
+        |s, b| s.recv(b),
+        Duration::from_secs(3),
+        |p| ipv4_fields(p).is_some_and(|f| f.2 == PROTO_ESP),
+    )
+    .expect("the marked packet arrives");
+    assert!(got.ends_with(b"marked") && !got.ends_with(b"unmarked"));
+}
+
+#[test]
+fn sys_esp_send_refuses_what_is_not_ipv4() {
+    if !netns::root_or_skip("sys_esp_send_refuses_what_is_not_ipv4") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let s = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open");
+    let err = s.send(&[0x60; 40]).expect_err("an IPv6 header is refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        s.send(&[0x45; 10]).is_err(),
+        "a truncated header is refused"
+    );
+}
