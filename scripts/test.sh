@@ -10,5 +10,6 @@ ensure_rust
 ensure_cc
 ensure_python_deps
 ensure_strongswan
+ensure_net_tools
 palisade_log "cargo test (build output in $CARGO_TARGET_DIR)"
 cargo test --workspace --locked

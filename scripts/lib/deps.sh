@@ -75,5 +75,21 @@ ensure_strongswan() {
     fi
 }
 
+# What palisaded runs on and the end-to-end tests look with: iproute2 (namespaces,
+# routes), nftables and iptables (the fail-closed rules; iptables for the NFQUEUE
+# target), tcpdump (captures that prove only IKE and ESP cross a link). Root only, as
+# the tests that use them.
+ensure_net_tools() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local missing=()
+    command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+    command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+    command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
+    command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    palisade_log "installing network tools: ${missing[*]}"
+    apt_install "${missing[@]}"
+}
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/palisade/target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/palisade/target"
