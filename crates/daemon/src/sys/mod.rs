@@ -17,7 +17,9 @@ pub const DEFAULT_TUN: &str = "pal0";
 pub mod error;
 pub mod esp_socket;
 pub mod tun;
+pub mod udp;
 
 pub use error::SysError;
 pub use esp_socket::EspSocket;
 pub use tun::Tun;
+pub use udp::IkeSocket;
