@@ -8,7 +8,9 @@
 
 pub mod client;
 mod credentials;
+pub mod engine_service;
 pub mod error;
+pub mod field_values;
 mod framing;
 pub mod handler;
 pub mod protocol;
@@ -16,6 +18,7 @@ pub mod server;
 
 pub use client::{Client, EventStream};
 pub use credentials::peer_caller;
+pub use engine_service::EngineService;
 pub use error::{ClientError, ErrorCode};
 pub use handler::Handler;
 pub use protocol::{
