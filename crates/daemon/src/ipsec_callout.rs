@@ -1,1 +1,524 @@
-//! The IPsec callouts of the data plane (helper CALLOUT writes this).
+//! The IPsec callouts of the data plane (spec §3): the filter engine's view of each
+//! packet the daemon handles, as WFP's built-in IPsec callouts give it. Sans-IO: flows
+//! in, decisions out; the daemon owns the TUN, the sockets and the SAD.
+//!
+//! - [`IpsecCallout::outbound`] classifies at OUTBOUND_TRANSPORT_V4/V6. A filter calling
+//!   `FWPM_CALLOUT_IPSEC_OUTBOUND_TRANSPORT_*` or `..._OUTBOUND_TUNNEL_*` means protect
+//!   (transport mode; or tunnel mode between the endpoints of the filter's tunnel
+//!   provider context); `NEGOTIATE_DISCOVER` in its raw context (negotiation discovery)
+//!   allows clear text while no SA exists. A TCP SYN, and every protected flow, is also
+//!   classified at ALE_AUTH_CONNECT: a block there blocks the SYN, and
+//!   `FWPM_CALLOUT_IPSEC_ALE_CONNECT_*` with `REQUIRE_IPSEC_ENCRYPTION` (guaranteed
+//!   encryption) withdraws the clear fallback, and blocks the flow if the transport
+//!   layer would send it in clear.
+//! - [`IpsecCallout::inbound_clear`] classifies a clear-text packet at
+//!   INBOUND_TRANSPORT_V4/V6: an inbound transport or tunnel callout means the packet
+//!   should have been protected, so it is blocked, except that with
+//!   `PERSIST_CONNECTION_SECURITY` (negotiation discovery) clear text is allowed until
+//!   the flow has once arrived protected: after that, clear packets of that flow (same
+//!   addresses, protocol and ports) are blocked. The `ndAllowClearTimeoutSeconds` window
+//!   of WFP is not kept (that needs a clock). A TCP SYN is then classified at
+//!   ALE_AUTH_RECV_ACCEPT: a block there, or `INBOUND_INITIATE_SECURE` (negotiation
+//!   discovery with `inbound = "require"`, guaranteed encryption, remote identity
+//!   authorization), blocks it. Other protocols have no connection start the packet
+//!   shows, so ALE_AUTH_RECV_ACCEPT is not consulted for them.
+//! - [`IpsecCallout::inbound_protected`] checks a decapsulated packet: the SA's traffic
+//!   selectors must cover it; a transport callout demands a transport-mode SA, a tunnel
+//!   callout a tunnel-mode SA between its policy's endpoints; a TCP SYN is classified at
+//!   ALE_AUTH_RECV_ACCEPT with the peer's authenticated identities as
+//!   `ALE_REMOTE_MACHINE_ID`, and `REQUIRE_IPSEC_ENCRYPTION` needs an encrypting SA.
+//!   Protected packets where policy asks for none (exemptions, no filter) are accepted.
+//! - [`IpsecCallout::scopes`]: what to route into the TUN and which IKE peers exist.
+//!
+//! Not handled: the IPFORWARD layer (forwarded packets read from the TUN are classified
+//! at the transport layers, with their source as the local address: the compiled policy
+//! gives both the same conditions); `SUPPRESS_NEGOTIATION` and the
+//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag; the ALE layers for anything but a TCP SYN;
+//! application and user conditions (no socket owner is known from a packet); later
+//! fragments are classified without ports, so port-specific policy does not match them
+//! (the data plane reassembles, or keeps the first fragment's decision).
+
+mod cache;
+mod callouts;
+mod flow;
+mod sa_selectors;
+mod scopes;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use palisade_filter::guids as g;
+use palisade_filter::policy::TrafficSelector;
+use palisade_filter::{Decision, Engine, FieldValues, Layer, Snapshot};
+use palisade_ike::Traffic;
+
+use cache::{Direction, FlowCache};
+use callouts::{CalloutKind, Classifier, Verdict, fill, layer};
+pub use flow::Flow;
+pub use sa_selectors::SaSelectors;
+pub use scopes::Scopes;
+
+/// How many flows the cache and the set of secured flows hold before they are cleared.
+pub const FLOW_CACHE_BOUND: usize = 65_536;
+
+/// What to do with a packet we send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// Send it unchanged (marked, so it does not come back into the TUN).
+    Clear,
+    /// Drop it.
+    Block {
+        /// The deciding filter, if one matched.
+        filter_id: Option<u64>,
+    },
+    /// Send it through an SA; none yet: queue it and raise an Acquire.
+    Protect(Protection),
+}
+
+/// How a packet is to be protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    /// Transport, or tunnel between the policy's endpoints.
+    pub mode: ProtectionMode,
+    /// The IKE peer: the remote host, or the remote gateway.
+    pub peer: IpAddr,
+    /// Our IKE address: the packet's source, or our gateway address.
+    pub local: IpAddr,
+    /// The packet's selectors, for the Acquire (RFC 7296 §2.9: sent first in TSi/TSr).
+    /// One address each side, the protocol, and one port each side; ICMP and protocols
+    /// without ports (and later fragments) select every port.
+    pub traffic: Traffic,
+    /// The filter whose callout decided.
+    pub filter_id: u64,
+    /// Negotiation discovery (`NEGOTIATE_DISCOVER`): while no SA exists, or if IKE
+    /// fails, the packet may go out in clear instead of waiting.
+    pub clear_fallback: bool,
+    /// Guaranteed encryption: only an SA that encrypts may carry the flow.
+    pub require_encryption: bool,
+}
+
+/// Transport or tunnel mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtectionMode {
+    /// ESP between the two hosts.
+    Transport,
+    /// ESP inside a new outer header between two gateways.
+    Tunnel {
+        /// Our outer address.
+        local: IpAddr,
+        /// The peer gateway's outer address.
+        remote: IpAddr,
+    },
+}
+
+/// What to do with a packet we receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// Deliver it.
+    Permit,
+    /// Drop it and count the reason.
+    Block {
+        /// The deciding filter, if one matched (none when the SA's selectors refused).
+        filter_id: Option<u64>,
+        /// Why, for counters and net events.
+        reason: &'static str,
+    },
+}
+
+/// Why inbound packets are dropped.
+pub mod reason {
+    /// A BLOCK filter (or a block from a callout that is not an IPsec one).
+    pub const BLOCKED_BY_FILTER: &str = "blocked by filter";
+    /// Clear text where an inbound transport callout demands IPsec.
+    pub const CLEAR_WHERE_REQUIRED: &str = "clear text where policy requires IPsec";
+    /// Clear text where an inbound tunnel callout demands the tunnel.
+    pub const CLEAR_WHERE_TUNNEL: &str = "clear text where a tunnel policy requires IPsec";
+    /// Negotiation discovery: the flow arrived protected before, and stays so.
+    pub const CLEAR_AFTER_SECURED: &str = "clear text on a flow that arrived protected before";
+    /// A clear connection start where ALE_AUTH_RECV_ACCEPT demands a secured one.
+    pub const CLEAR_CONNECTION: &str = "clear connection where policy requires inbound IPsec";
+    /// ALE_AUTH_RECV_ACCEPT blocked the connection.
+    pub const CONNECTION_BLOCKED: &str = "inbound connection blocked by filter";
+    /// Decapsulated, but outside the selectors of the SA it came on.
+    pub const OUTSIDE_SELECTORS: &str = "outside the traffic selectors of its SA";
+    /// Arrived on a tunnel-mode SA where policy demands transport mode.
+    pub const WRONG_MODE: &str = "arrived on an SA of the wrong mode";
+    /// Arrived on an SA that is not the tunnel its policy names.
+    pub const WRONG_TUNNEL: &str = "arrived on an SA other than its policy's tunnel";
+    /// Guaranteed encryption, over an SA that does not encrypt.
+    pub const NOT_ENCRYPTED: &str = "connection requires encryption; its SA does not encrypt";
+}
+
+/// The IPsec callouts over one engine, with a flow cache that follows its snapshots.
+#[derive(Debug)]
+pub struct IpsecCallout {
+    engine: Engine,
+    snapshot: Arc<Snapshot>,
+    values: FieldValues,
+    outbound_cache: FlowCache<Outbound>,
+    inbound_cache: FlowCache<Verdict>,
+    /// Flows that arrived protected under `PERSIST_CONNECTION_SECURITY`.
+    secured: HashSet<Flow>,
+}
+
+impl IpsecCallout {
+    /// The callouts over `engine`'s current and future policy.
+    pub fn new(engine: Engine) -> Self {
+        let snapshot = engine.snapshot();
+        IpsecCallout {
+            engine,
+            snapshot,
+            values: FieldValues::new(),
+            outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
+            inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
+            secured: HashSet::new(),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Follows the engine to its latest snapshot, dropping cached decisions if it
+    /// changed. Returns whether it did: then [`IpsecCallout::scopes`] may have changed
+    /// too. Every query calls it.
+    pub fn sync(&mut self) -> bool {
+        let now = self.engine.snapshot();
+        if Arc::ptr_eq(&now, &self.snapshot) {
+            return false;
+        }
+        self.snapshot = now;
+        self.outbound_cache.clear();
+        self.inbound_cache.clear();
+        true
+    }
+
+    /// How many decisions are cached (both directions).
+    pub fn cached(&self) -> usize {
+        self.outbound_cache.len() + self.inbound_cache.len()
+    }
+
+    /// What to do with a packet we send.
+    pub fn outbound(&mut self, flow: &Flow) -> Outbound {
+        self.sync();
+        if let Some(hit) = self.outbound_cache.get(Direction::Outbound, flow) {
+            return hit;
+        }
+        let decided = outbound(Classifier::Indexed(&self.snapshot), &mut self.values, flow);
+        self.outbound_cache
+            .insert(Direction::Outbound, flow, decided);
+        decided
+    }
+
+    /// What to do with a clear-text packet from the network.
+    pub fn inbound_clear(&mut self, flow: &Flow) -> Inbound {
+        self.sync();
+        let verdict = match self.inbound_cache.get(Direction::InboundClear, flow) {
+            Some(v) => v,
+            None => {
+                let v = transport_in(
+                    Classifier::Indexed(&self.snapshot),
+                    &mut self.values,
+                    flow,
+                    false,
+                );
+                self.inbound_cache.insert(Direction::InboundClear, flow, v);
+                v
+            }
+        };
+        inbound_clear(
+            Classifier::Indexed(&self.snapshot),
+            &mut self.values,
+            &self.secured,
+            flow,
+            verdict,
+        )
+    }
+
+    /// Whether a decapsulated packet may be delivered, having arrived on the SA
+    /// `arrived_on`.
+    pub fn inbound_protected(&mut self, flow: &Flow, arrived_on: &SaSelectors) -> Inbound {
+        self.sync();
+        if !arrived_on.covers(flow) {
+            return Inbound::Block {
+                filter_id: None,
+                reason: reason::OUTSIDE_SELECTORS,
+            };
+        }
+        let verdict = match self.inbound_cache.get(Direction::InboundProtected, flow) {
+            Some(v) => v,
+            None => {
+                let v = transport_in(
+                    Classifier::Indexed(&self.snapshot),
+                    &mut self.values,
+                    flow,
+                    true,
+                );
+                self.inbound_cache
+                    .insert(Direction::InboundProtected, flow, v);
+                v
+            }
+        };
+        let decided = inbound_protected(
+            Classifier::Indexed(&self.snapshot),
+            &mut self.values,
+            flow,
+            arrived_on,
+            verdict,
+        );
+        if decided == Inbound::Permit
+            && let Some(hit) = verdict.permitted_hit()
+            && hit.raw_context & g::FWPM_CONTEXT_IPSEC_INBOUND_PERSIST_CONNECTION_SECURITY != 0
+        {
+            let key = persist_key(flow);
+            if !self.secured.contains(&key) {
+                if self.secured.len() >= FLOW_CACHE_BOUND {
+                    self.secured.clear();
+                }
+                self.secured.insert(key);
+            }
+        }
+        decided
+    }
+
+    /// [`IpsecCallout::outbound`] without the cache or the index, through
+    /// `Engine::classify_naive` and the same callouts: the reference the fast path is
+    /// tested against.
+    pub fn outbound_naive(&self, flow: &Flow) -> Outbound {
+        outbound(
+            Classifier::Naive(&self.engine),
+            &mut FieldValues::new(),
+            flow,
+        )
+    }
+
+    /// [`IpsecCallout::inbound_clear`] through `Engine::classify_naive`, uncached.
+    pub fn inbound_clear_naive(&self, flow: &Flow) -> Inbound {
+        let c = Classifier::Naive(&self.engine);
+        let mut values = FieldValues::new();
+        let v = transport_in(c, &mut values, flow, false);
+        inbound_clear(c, &mut values, &self.secured, flow, v)
+    }
+
+    /// [`IpsecCallout::inbound_protected`] through `Engine::classify_naive`, uncached,
+    /// remembering nothing.
+    pub fn inbound_protected_naive(&self, flow: &Flow, arrived_on: &SaSelectors) -> Inbound {
+        if !arrived_on.covers(flow) {
+            return Inbound::Block {
+                filter_id: None,
+                reason: reason::OUTSIDE_SELECTORS,
+            };
+        }
+        let c = Classifier::Naive(&self.engine);
+        let mut values = FieldValues::new();
+        let v = transport_in(c, &mut values, flow, true);
+        inbound_protected(c, &mut values, flow, arrived_on, v)
+    }
+
+    /// What the daemon routes into the TUN and which IKE peers policy names, from the
+    /// engine's current filters.
+    pub fn scopes(&self) -> Scopes {
+        scopes::scopes(&self.engine.snapshot())
+    }
+}
+
+/// The set of secured flows ignores what varies packet to packet.
+fn persist_key(flow: &Flow) -> Flow {
+    Flow {
+        tcp_syn: false,
+        later_fragment: false,
+        ..*flow
+    }
+}
+
+/// One side's selector for the Acquire.
+fn selector(flow: &Flow, addr: IpAddr, port: u16) -> TrafficSelector {
+    let exact_port = flow.has_ports() && !flow.is_icmp();
+    TrafficSelector {
+        protocol_id: flow.protocol,
+        port_start: if exact_port { port } else { 0 },
+        port_end: if exact_port { port } else { u16::MAX },
+        start_address: addr,
+        end_address: addr,
+    }
+}
+
+fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outbound {
+    fill(values, flow, true, false, None);
+    let at = layer(flow, Layer::OutboundTransportV4, Layer::OutboundTransportV6);
+    let v = c.classify(at, values);
+    let mut decided = match (v.decision, v.hit) {
+        (Decision::Block, _) => {
+            return Outbound::Block {
+                filter_id: v.decider,
+            };
+        }
+        (Decision::Permit, Some(hit))
+            if matches!(
+                hit.kind,
+                CalloutKind::OutboundTransport | CalloutKind::OutboundTunnel
+            ) =>
+        {
+            let (mode, local, peer) = match hit.tunnel {
+                Some((local, remote)) if hit.kind == CalloutKind::OutboundTunnel => {
+                    (ProtectionMode::Tunnel { local, remote }, local, remote)
+                }
+                _ => (ProtectionMode::Transport, flow.local, flow.remote),
+            };
+            Outbound::Protect(Protection {
+                mode,
+                peer,
+                local,
+                traffic: Traffic {
+                    local: selector(flow, flow.local, flow.local_port),
+                    remote: selector(flow, flow.remote, flow.remote_port),
+                },
+                filter_id: hit.filter_id,
+                clear_fallback: hit.raw_context & g::FWPM_CONTEXT_IPSEC_OUTBOUND_NEGOTIATE_DISCOVER
+                    != 0,
+                require_encryption: false,
+            })
+        }
+        _ => Outbound::Clear,
+    };
+    if !flow.tcp_syn && decided == Outbound::Clear {
+        return decided;
+    }
+    let ale = c.classify(
+        layer(flow, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6),
+        values,
+    );
+    if ale.decision == Decision::Block && flow.tcp_syn {
+        return Outbound::Block {
+            filter_id: ale.decider,
+        };
+    }
+    let encrypt = ale.permitted_hit().filter(|h| {
+        h.kind == CalloutKind::AleConnect
+            && h.raw_context & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION != 0
+    });
+    if let Some(h) = encrypt {
+        match &mut decided {
+            Outbound::Protect(p) => {
+                p.require_encryption = true;
+                p.clear_fallback = false;
+            }
+            _ => {
+                return Outbound::Block {
+                    filter_id: Some(h.filter_id),
+                };
+            }
+        }
+    }
+    decided
+}
+
+fn transport_in(
+    c: Classifier<'_>,
+    values: &mut FieldValues,
+    flow: &Flow,
+    secured: bool,
+) -> Verdict {
+    fill(values, flow, false, secured, None);
+    c.classify(
+        layer(flow, Layer::InboundTransportV4, Layer::InboundTransportV6),
+        values,
+    )
+}
+
+fn block(filter_id: Option<u64>, reason: &'static str) -> Inbound {
+    Inbound::Block { filter_id, reason }
+}
+
+fn inbound_clear(
+    c: Classifier<'_>,
+    values: &mut FieldValues,
+    secured: &HashSet<Flow>,
+    flow: &Flow,
+    v: Verdict,
+) -> Inbound {
+    if v.decision == Decision::Block {
+        return block(v.decider, reason::BLOCKED_BY_FILTER);
+    }
+    if let Some(hit) = v.hit {
+        let nd = hit.raw_context & g::FWPM_CONTEXT_IPSEC_INBOUND_PERSIST_CONNECTION_SECURITY != 0;
+        match hit.kind {
+            // Negotiation discovery: clear until the flow has arrived protected once.
+            CalloutKind::InboundTransport if nd && secured.contains(&persist_key(flow)) => {
+                return block(Some(hit.filter_id), reason::CLEAR_AFTER_SECURED);
+            }
+            CalloutKind::InboundTransport if nd => {}
+            CalloutKind::InboundTransport => {
+                return block(Some(hit.filter_id), reason::CLEAR_WHERE_REQUIRED);
+            }
+            CalloutKind::InboundTunnel => {
+                return block(Some(hit.filter_id), reason::CLEAR_WHERE_TUNNEL);
+            }
+            _ => {}
+        }
+    }
+    if !flow.tcp_syn {
+        return Inbound::Permit;
+    }
+    fill(values, flow, false, false, None);
+    let ale = c.classify(
+        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
+        values,
+    );
+    match (ale.decision, ale.hit) {
+        (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
+        (Decision::Permit, Some(h)) if h.kind == CalloutKind::InboundInitiateSecure => {
+            block(Some(h.filter_id), reason::CLEAR_CONNECTION)
+        }
+        _ => Inbound::Permit,
+    }
+}
+
+fn inbound_protected(
+    c: Classifier<'_>,
+    values: &mut FieldValues,
+    flow: &Flow,
+    sa: &SaSelectors,
+    v: Verdict,
+) -> Inbound {
+    if v.decision == Decision::Block {
+        return block(v.decider, reason::BLOCKED_BY_FILTER);
+    }
+    if let Some(hit) = v.hit {
+        match hit.kind {
+            CalloutKind::InboundTransport if sa.mode != ProtectionMode::Transport => {
+                return block(Some(hit.filter_id), reason::WRONG_MODE);
+            }
+            CalloutKind::InboundTunnel => {
+                let ok = matches!((sa.mode, hit.tunnel),
+                    (ProtectionMode::Tunnel { local, remote }, Some(t)) if (local, remote) == t);
+                if !ok {
+                    return block(Some(hit.filter_id), reason::WRONG_TUNNEL);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !flow.tcp_syn {
+        return Inbound::Permit;
+    }
+    fill(values, flow, false, true, Some(&sa.peer_names));
+    let ale = c.classify(
+        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
+        values,
+    );
+    match (ale.decision, ale.hit) {
+        (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
+        (Decision::Permit, Some(h))
+            if h.kind == CalloutKind::InboundInitiateSecure
+                && h.raw_context & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION
+                    != 0
+                && !sa.encrypting =>
+        {
+            block(Some(h.filter_id), reason::NOT_ENCRYPTED)
+        }
+        _ => Inbound::Permit,
+    }
+}
