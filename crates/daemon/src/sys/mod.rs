@@ -14,12 +14,15 @@ pub const NFQUEUE_NUM: u16 = 0x5041;
 /// The TUN device's default name.
 pub const DEFAULT_TUN: &str = "pal0";
 
+mod command;
 pub mod error;
 pub mod esp_socket;
+pub mod route;
 pub mod tun;
 pub mod udp;
 
 pub use error::SysError;
 pub use esp_socket::EspSocket;
+pub use route::PolicyRoutes;
 pub use tun::Tun;
 pub use udp::IkeSocket;
