@@ -56,6 +56,9 @@
 //!   (20 s), for as long as the IKE SA lives; the driver may report ESP
 //!   sent with [`Endpoint::handle_outbound_activity`] to save some.
 //! - SK payload protection via `palisade_crypto::IkeProtection`.
+//! - Key export for packet-capture decryption only: [`Endpoint::ike_sa_keys`]
+//!   hands out an IKE SA's SK_e/SK_a keys ([`IkeSaKeys`]) for a Wireshark key
+//!   log the operator turned on.
 //! - IKE fragmentation (RFC 7383, [`FragmentationConfig`]): negotiated with
 //!   IKEV2_FRAGMENTATION_SUPPORTED; IKE_AUTH messages too large for a
 //!   576-octet IPv4 or 1280-octet IPv6 packet go out as SKF fragments, each
@@ -191,6 +194,7 @@ mod fragment;
 mod identity;
 mod ike_sa;
 mod keepalive;
+mod key_export;
 mod limits;
 mod message;
 pub mod nat;
@@ -213,6 +217,7 @@ pub use error::{
 pub use event::{ChildSaDeleted, ChildSaRekeyed, Event, IkeSaId, IkeSaInfo};
 pub use fragment::FragmentationConfig;
 pub use identity::Identity;
+pub use key_export::IkeSaKeys;
 pub use policy::{
     Acquire, AdditionalKeyExchanges, ChildPolicy, IkePolicy, PolicyLookup, PolicyOrigin,
     QuickModePolicy, StaticPolicy, Traffic,
