@@ -37,7 +37,15 @@ pub enum SysError {
         /// iptables say why.
         stderr: String,
     },
-    /// A message from the kernel that does not parse as documented.
+    /// A value given to the OS layer that it cannot use.
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// Which value, e.g. `TUN device name`.
+        what: String,
+        /// What is wrong and what would do.
+        detail: String,
+    },
+    /// Output from the kernel or a tool that does not parse as documented.
     #[error("{what}: {detail}")]
     Protocol {
         /// Which exchange, e.g. `NFQUEUE 20545 packet`.
@@ -65,7 +73,7 @@ impl SysError {
     pub fn kind(&self) -> Option<io::ErrorKind> {
         match self {
             SysError::Syscall { error, .. } | SysError::Spawn { error, .. } => Some(error.kind()),
-            SysError::Command { .. } | SysError::Protocol { .. } => None,
+            SysError::Command { .. } | SysError::Invalid { .. } | SysError::Protocol { .. } => None,
         }
     }
 }

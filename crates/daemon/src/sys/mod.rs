@@ -17,12 +17,14 @@ pub const DEFAULT_TUN: &str = "pal0";
 mod command;
 pub mod error;
 pub mod esp_socket;
+pub mod firewall;
 pub mod route;
 pub mod tun;
 pub mod udp;
 
 pub use error::SysError;
 pub use esp_socket::EspSocket;
+pub use firewall::{Firewall, FirewallSpec};
 pub use route::PolicyRoutes;
 pub use tun::Tun;
 pub use udp::IkeSocket;
