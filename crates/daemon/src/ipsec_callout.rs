@@ -9,8 +9,8 @@
 //!   allows clear text while no SA exists. A TCP SYN, and every protected flow, is also
 //!   classified at ALE_AUTH_CONNECT: a block there blocks the SYN, and
 //!   `FWPM_CALLOUT_IPSEC_ALE_CONNECT_*` with `REQUIRE_IPSEC_ENCRYPTION` (guaranteed
-//!   encryption) withdraws the clear fallback, and blocks the flow if the transport
-//!   layer would send it in clear.
+//!   encryption) marks the protection as needing an encrypting SA and withdraws the
+//!   clear fallback. A flow the transport layer exempts stays clear.
 //! - [`IpsecCallout::inbound_clear`] classifies a clear-text packet at
 //!   INBOUND_TRANSPORT_V4/V6: an inbound transport or tunnel callout means the packet
 //!   should have been protected, so it is blocked, except that with
@@ -18,9 +18,10 @@
 //!   the flow has once arrived protected: after that, clear packets of that flow (same
 //!   addresses, protocol and ports) are blocked. The `ndAllowClearTimeoutSeconds` window
 //!   of WFP is not kept (that needs a clock). A TCP SYN is then classified at
-//!   ALE_AUTH_RECV_ACCEPT: a block there, or `INBOUND_INITIATE_SECURE` (negotiation
-//!   discovery with `inbound = "require"`, guaranteed encryption, remote identity
-//!   authorization), blocks it. Other protocols have no connection start the packet
+//!   ALE_AUTH_RECV_ACCEPT: a block there blocks it, and so does
+//!   `INBOUND_INITIATE_SECURE` (negotiation discovery with `inbound = "require"`,
+//!   guaranteed encryption, remote identity authorization) when the transport layer put
+//!   the flow under an IPsec callout (an exemption there exempts the connection too). Other protocols have no connection start the packet
 //!   shows, so ALE_AUTH_RECV_ACCEPT is not consulted for them.
 //! - [`IpsecCallout::inbound_protected`] checks a decapsulated packet: the SA's traffic
 //!   selectors must cover it; a transport callout demands a transport-mode SA, a tunnel
@@ -399,18 +400,13 @@ fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outboun
         h.kind == CalloutKind::AleConnect
             && h.raw_context & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION != 0
     });
-    if let Some(h) = encrypt {
-        match &mut decided {
-            Outbound::Protect(p) => {
-                p.require_encryption = true;
-                p.clear_fallback = false;
-            }
-            _ => {
-                return Outbound::Block {
-                    filter_id: Some(h.filter_id),
-                };
-            }
-        }
+    // Clear by an exemption stays clear: the exemption outranks the rule that demands
+    // encryption, as it does at the transport layer.
+    if encrypt.is_some()
+        && let Outbound::Protect(p) = &mut decided
+    {
+        p.require_encryption = true;
+        p.clear_fallback = false;
     }
     decided
 }
@@ -469,7 +465,13 @@ fn inbound_clear(
     );
     match (ale.decision, ale.hit) {
         (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
-        (Decision::Permit, Some(h)) if h.kind == CalloutKind::InboundInitiateSecure => {
+        // Only for flows the transport layer put under IPsec policy: an exemption there
+        // exempts the connection too (spec §4.1 step 5 puts exemptions on every layer
+        // with an IPsec callout filter; the policy compiler emits them at the transport
+        // layers only).
+        (Decision::Permit, Some(h))
+            if h.kind == CalloutKind::InboundInitiateSecure && v.hit.is_some() =>
+        {
             block(Some(h.filter_id), reason::CLEAR_CONNECTION)
         }
         _ => Inbound::Permit,
@@ -515,7 +517,8 @@ fn inbound_protected(
             if h.kind == CalloutKind::InboundInitiateSecure
                 && h.raw_context & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION
                     != 0
-                && !sa.encrypting =>
+                && !sa.encrypting
+                && v.hit.is_some() =>
         {
             block(Some(h.filter_id), reason::NOT_ENCRYPTED)
         }
