@@ -5,10 +5,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
+use palisade_filter::guids as g;
 use palisade_filter::policy::TrafficSelector;
 use palisade_filter::{
-    Action, Caller, Condition, ConditionValue, Engine, Family, Field, Filter, Layer, MatchType,
-    Scalar, SessionOptions, TxnKind, Weight,
+    Action, Caller, Callout, CalloutFlags, Condition, ConditionValue, Engine, Family, Field,
+    Filter, FilterFlags, Layer, MatchType, Scalar, SessionOptions, TxnKind, Weight,
 };
 use palisaded::ipsec_callout::{
     FLOW_CACHE_BOUND, Flow, Inbound, IpsecCallout, Outbound, Protection, ProtectionMode,
@@ -187,6 +188,14 @@ fn flows_are_read_from_our_side_with_icmp_type_and_code_in_the_ports() {
     let f = out_flow(&icmp("2001:db8::1", "2001:db8::2", 1, 4));
     assert_eq!(f.family, Family::V6);
     assert_eq!((f.protocol, f.local_port, f.remote_port), (ICMPV6, 1, 4));
+
+    // IPv4 with options (IHL 6): the ports come after them.
+    let mut opts = udp("192.0.2.10", 5000, "192.0.2.20", 53);
+    opts[0] = 0x46;
+    opts.splice(20..20, [1, 1, 1, 0]);
+    opts[3] += 4;
+    let f = out_flow(&opts);
+    assert_eq!((f.protocol, f.local_port, f.remote_port), (UDP, 5000, 53));
 
     // IPv6 with a Destination Options header before UDP: the ports come after it.
     let mut ext = vec![UDP, 0, 1, 4, 0, 0, 0, 0];
@@ -809,6 +818,110 @@ fn domain_isolation_requires_inbound_in_the_domain_and_exempts_infrastructure() 
     assert_eq!(s.route_prefixes, [net("10.0.0.0/8"), net("172.16.0.0/12")]);
 }
 
+#[test]
+fn callouts_that_cannot_do_their_work_fail_closed() {
+    let mut c = callout_for("transport-mode.toml");
+    let engine = c.engine().clone();
+    let mut s = engine
+        .open_session(Caller::root(), SessionOptions::default())
+        .expect("session");
+    let remote = |a: [u8; 4]| {
+        Condition::new(
+            Field::IpRemoteAddress,
+            MatchType::Equal,
+            ConditionValue::Scalar(Scalar::V4(Ipv4Addr::from(a))),
+        )
+    };
+    let mut txn = s.begin(TxnKind::Write).expect("txn");
+    for key in [0x5041, 0x5042] {
+        txn.add_callout(Callout {
+            key: uuid::Uuid::from_u128(key),
+            name: "a third party's callout, not registered".into(),
+            description: String::new(),
+            flags: CalloutFlags::NONE,
+            provider: None,
+            layer: Layer::OutboundTransportV4,
+        })
+        .expect("callout");
+    }
+    // A tunnel filter without a tunnel policy does not know where the tunnel goes.
+    let (_, tunnel) = txn
+        .add_filter(
+            Filter::new(
+                Layer::OutboundTransportV4,
+                Action::CalloutTerminating(g::FWPM_CALLOUT_IPSEC_OUTBOUND_TUNNEL_V4),
+            )
+            .condition(remote([192, 0, 2, 40])),
+        )
+        .expect("tunnel filter");
+    // A callout no one registered acts as a block...
+    let (_, unknown) = txn
+        .add_filter(
+            Filter::new(
+                Layer::OutboundTransportV4,
+                Action::CalloutTerminating(uuid::Uuid::from_u128(0x5041)),
+            )
+            .condition(remote([192, 0, 2, 41])),
+        )
+        .expect("unknown callout filter");
+    // ...unless the filter says PERMIT_IF_CALLOUT_UNREGISTERED.
+    txn.add_filter(
+        Filter::new(
+            Layer::OutboundTransportV4,
+            Action::CalloutTerminating(uuid::Uuid::from_u128(0x5042)),
+        )
+        .flags(FilterFlags::PERMIT_IF_CALLOUT_UNREGISTERED)
+        .condition(remote([192, 0, 2, 42])),
+    )
+    .expect("permit-if-unregistered filter");
+    txn.commit().expect("commit");
+
+    let to = |dst: &str| out_flow(&tcp("192.0.2.10", 40000, dst, 80, true));
+    for (dst, id) in [("192.0.2.40", tunnel), ("192.0.2.41", unknown)] {
+        let want = Outbound::Block {
+            filter_id: Some(id),
+        };
+        assert_eq!(c.outbound(&to(dst)), want, "{dst}");
+        assert_eq!(c.outbound_naive(&to(dst)), want, "{dst}");
+    }
+    assert_eq!(c.outbound(&to("192.0.2.42")), Outbound::Clear);
+    // The tunnel filter names no peer, but its remote is routed.
+    let routed = c.scopes().route_prefixes;
+    assert!(routed.contains(&net("192.0.2.40/32")), "{routed:?}");
+}
+
+#[test]
+fn policy_is_for_unicast_traffic() {
+    let mut c = callout_for("remote-identity-authorization.toml");
+    assert!(matches!(
+        c.outbound(&out_flow(&tcp(
+            "192.0.2.1",
+            5555,
+            "192.0.2.77",
+            40000,
+            false
+        ))),
+        Outbound::Protect(_)
+    ));
+    for dst in ["224.0.0.251", "255.255.255.255"] {
+        assert_eq!(
+            c.outbound(&out_flow(&tcp("192.0.2.1", 5555, dst, 40000, false))),
+            Outbound::Clear,
+            "{dst}"
+        );
+    }
+    assert_eq!(
+        c.outbound(&out_flow(&tcp(
+            "2001:db8::1",
+            5555,
+            "ff02::1",
+            40000,
+            false
+        ))),
+        Outbound::Clear
+    );
+}
+
 // ---- the cache ----
 
 #[test]
@@ -974,7 +1087,7 @@ fn any_sa() -> impl Strategy<Value = SaSelectors> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// Through the index and the cache, twice (a miss, then a hit), every decision is
     /// the one `Engine::classify_naive` gives through the same callouts.
