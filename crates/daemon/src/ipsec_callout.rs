@@ -16,7 +16,9 @@
 //!   should have been protected, so it is blocked, except that with
 //!   `PERSIST_CONNECTION_SECURITY` (negotiation discovery) clear text is allowed until
 //!   the flow has once arrived protected: after that, clear packets of that flow (same
-//!   addresses, protocol and ports) are blocked. The `ndAllowClearTimeoutSeconds` window
+//!   addresses, protocol and ports) are blocked; callouts made by
+//!   [`IpsecCallout::share`] (one per thread) share that memory. The
+//!   `ndAllowClearTimeoutSeconds` window
 //!   of WFP is not kept (that needs a clock). A TCP SYN is then classified at
 //!   ALE_AUTH_RECV_ACCEPT: a block there blocks it, and so does
 //!   `INBOUND_INITIATE_SECURE` (negotiation discovery with `inbound = "require"`,
@@ -44,8 +46,8 @@ mod callouts;
 mod flow;
 mod sa_selectors;
 mod scopes;
+mod secured;
 
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -59,6 +61,7 @@ use callouts::{CalloutKind, Classifier, Verdict, fill, layer};
 pub use flow::Flow;
 pub use sa_selectors::SaSelectors;
 pub use scopes::Scopes;
+use secured::SecuredFlows;
 
 /// How many flows the cache and the set of secured flows hold before they are cleared.
 pub const FLOW_CACHE_BOUND: usize = 65_536;
@@ -159,8 +162,9 @@ pub struct IpsecCallout {
     values: FieldValues,
     outbound_cache: FlowCache<Outbound>,
     inbound_cache: FlowCache<Verdict>,
-    /// Flows that arrived protected under `PERSIST_CONNECTION_SECURITY`.
-    secured: HashSet<Flow>,
+    /// Flows that arrived protected under `PERSIST_CONNECTION_SECURITY`, shared with
+    /// the callouts made by [`IpsecCallout::share`].
+    secured: SecuredFlows,
 }
 
 impl IpsecCallout {
@@ -173,7 +177,22 @@ impl IpsecCallout {
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
             inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
-            secured: HashSet::new(),
+            secured: SecuredFlows::new(FLOW_CACHE_BOUND),
+        }
+    }
+
+    /// Callouts for another thread over the same engine: their own cache, and the same
+    /// set of flows that arrived protected, so that negotiation discovery's "once
+    /// secure, no clear" holds between the thread that decapsulates and the one that
+    /// judges clear packets.
+    pub fn share(&self) -> Self {
+        IpsecCallout {
+            engine: self.engine.clone(),
+            snapshot: self.engine.snapshot(),
+            values: FieldValues::new(),
+            outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
+            inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
+            secured: self.secured.share(),
         }
     }
 
@@ -273,13 +292,7 @@ impl IpsecCallout {
             && let Some(hit) = verdict.permitted_hit()
             && hit.raw_context & g::FWPM_CONTEXT_IPSEC_INBOUND_PERSIST_CONNECTION_SECURITY != 0
         {
-            let key = persist_key(flow);
-            if !self.secured.contains(&key) {
-                if self.secured.len() >= FLOW_CACHE_BOUND {
-                    self.secured.clear();
-                }
-                self.secured.insert(key);
-            }
+            self.secured.record(flow);
         }
         decided
     }
@@ -322,15 +335,6 @@ impl IpsecCallout {
     /// engine's current filters.
     pub fn scopes(&self) -> Scopes {
         scopes::scopes(&self.engine.snapshot())
-    }
-}
-
-/// The set of secured flows ignores what varies packet to packet.
-fn persist_key(flow: &Flow) -> Flow {
-    Flow {
-        tcp_syn: false,
-        later_fragment: false,
-        ..*flow
     }
 }
 
@@ -431,7 +435,7 @@ fn block(filter_id: Option<u64>, reason: &'static str) -> Inbound {
 fn inbound_clear(
     c: Classifier<'_>,
     values: &mut FieldValues,
-    secured: &HashSet<Flow>,
+    secured: &SecuredFlows,
     flow: &Flow,
     v: Verdict,
 ) -> Inbound {
@@ -442,7 +446,7 @@ fn inbound_clear(
         let nd = hit.raw_context & g::FWPM_CONTEXT_IPSEC_INBOUND_PERSIST_CONNECTION_SECURITY != 0;
         match hit.kind {
             // Negotiation discovery: clear until the flow has arrived protected once.
-            CalloutKind::InboundTransport if nd && secured.contains(&persist_key(flow)) => {
+            CalloutKind::InboundTransport if nd && secured.contains(flow) => {
                 return block(Some(hit.filter_id), reason::CLEAR_AFTER_SECURED);
             }
             CalloutKind::InboundTransport if nd => {}

@@ -650,6 +650,31 @@ fn guaranteed_encryption_needs_an_encrypting_sa_and_never_falls_back_to_clear() 
 }
 
 #[test]
+fn callouts_shared_between_threads_remember_secured_flows_together() {
+    let mut data_plane = callout_for("negotiation-discovery.toml");
+    let mut queue = data_plane.share();
+    let mut unrelated = IpsecCallout::new(data_plane.engine().clone());
+    let flow = in_flow(&tcp("198.51.100.7", 40000, "192.0.2.1", 80, false));
+    let sa = transport_sa(
+        range("192.0.2.1", "192.0.2.1"),
+        range("198.51.100.7", "198.51.100.7"),
+    );
+    assert_eq!(queue.inbound_clear(&flow), Inbound::Permit);
+    assert_eq!(data_plane.inbound_protected(&flow, &sa), Inbound::Permit);
+    assert!(matches!(
+        queue.inbound_clear(&flow),
+        Inbound::Block {
+            reason: reason::CLEAR_AFTER_SECURED,
+            ..
+        }
+    ));
+    assert_eq!(unrelated.inbound_clear(&flow), Inbound::Permit);
+    // Another flow of the same peer is still in negotiation discovery's clear window.
+    let other = in_flow(&tcp("198.51.100.7", 40001, "192.0.2.1", 80, false));
+    assert_eq!(queue.inbound_clear(&other), Inbound::Permit);
+}
+
+#[test]
 fn negotiation_discovery_allows_clear_fallback_and_secures_the_ring_inbound() {
     let mut c = callout_for("negotiation-discovery.toml");
 
