@@ -243,6 +243,43 @@ fn later_fragments_have_no_ports_and_malformed_packets_no_flow() {
     }
 }
 
+#[test]
+fn sa_selectors_cover_by_address_protocol_and_port() {
+    let ports = |ts: TrafficSelector, protocol: u8, lo: u16, hi: u16| TrafficSelector {
+        protocol_id: protocol,
+        port_start: lo,
+        port_end: hi,
+        ..ts
+    };
+    let us = range("192.0.2.1", "192.0.2.1");
+    let them = range("192.0.2.0", "192.0.2.255");
+    let flow = in_flow(&tcp("192.0.2.9", 40000, "192.0.2.1", 443, false));
+    assert!(transport_sa(us, them).covers(&flow));
+    assert!(transport_sa(ports(us, TCP, 443, 443), ports(them, TCP, 1024, 65535)).covers(&flow));
+    assert!(!transport_sa(ports(us, TCP, 80, 80), them).covers(&flow));
+    assert!(!transport_sa(ports(us, UDP, 443, 443), them).covers(&flow));
+    assert!(!transport_sa(us, range("192.0.2.10", "192.0.2.255")).covers(&flow));
+    assert!(!transport_sa(range("::", "::1"), them).covers(&flow));
+
+    // ICMP type and code as RFC 7296 §3.13.1 encodes them: type high, code low.
+    let echo = in_flow(&icmp("192.0.2.9", "192.0.2.1", 8, 0));
+    assert!(
+        transport_sa(
+            ports(us, ICMP, 0x0800, 0x0800),
+            ports(them, ICMP, 0x0800, 0x08ff)
+        )
+        .covers(&echo)
+    );
+    assert!(!transport_sa(ports(us, ICMP, 0x0300, 0x03ff), them).covers(&echo));
+
+    // A later fragment has no ports: only selectors of every port hold it.
+    let mut frag = udp("192.0.2.9", 5000, "192.0.2.1", 53);
+    frag[7] = 0x10;
+    let frag = in_flow(&frag);
+    assert!(transport_sa(ports(us, UDP, 0, 65535), them).covers(&frag));
+    assert!(!transport_sa(ports(us, UDP, 53, 53), them).covers(&frag));
+}
+
 // ---- scenarios ----
 
 #[test]
