@@ -188,12 +188,9 @@ impl EngineService {
             layer,
             ..FilterTemplate::default()
         };
-        let objects = txn
-            .catalog()
-            .enum_filters(caller, &template)
-            .iter()
-            .map(|f| to_json(f.as_ref()))
-            .collect();
+        let mut filters = txn.catalog().enum_filters(caller, &template);
+        filters.sort_by_key(|f| f.id);
+        let objects = filters.iter().map(|f| to_json(f.as_ref())).collect();
         Ok(Response::Objects { objects })
     }
 
@@ -219,11 +216,14 @@ impl EngineService {
                 .filter(|r| readable(r.object.key))
                 .map(|r| to_json(r.as_ref()))
                 .collect(),
-            ObjectKind::ProviderContext => catalog
-                .provider_contexts()
-                .filter(|r| readable(r.object.key))
-                .map(|r| to_json(r.as_ref()))
-                .collect(),
+            ObjectKind::ProviderContext => {
+                let mut contexts: Vec<_> = catalog
+                    .provider_contexts()
+                    .filter(|r| readable(r.object.key))
+                    .collect();
+                contexts.sort_by_key(|r| r.id);
+                contexts.iter().map(|r| to_json(r.as_ref())).collect()
+            }
             ObjectKind::Callout => catalog
                 .callouts()
                 .filter(|r| readable(r.object.key))
