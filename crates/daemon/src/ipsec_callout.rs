@@ -37,9 +37,13 @@
 //! at the transport layers, with their source as the local address: the compiled policy
 //! gives both the same conditions); `SUPPRESS_NEGOTIATION` and the
 //! `IPSEC_NO_ACQUIRE_INITIATE` filter flag; the ALE layers for anything but a TCP SYN;
-//! application and user conditions (no socket owner is known from a packet); later
-//! fragments are classified without ports, so port-specific policy does not match them
-//! (the data plane reassembles, or keeps the first fragment's decision).
+//! application and user conditions (no socket owner is known from a packet).
+//!
+//! Later fragments carry no ports: they are classified without them, and where an IPsec
+//! filter would match them but for its port conditions, they are treated as that
+//! filter says (outbound: blocked, not sent in clear, unless negotiation discovery;
+//! inbound: judged by its callout). Reassembling first (conntrack before NFQUEUE) gives
+//! the exact answer; this is the fail-closed one.
 
 mod cache;
 mod callouts;
@@ -388,6 +392,17 @@ fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outboun
         }
         _ => Outbound::Clear,
     };
+    // A later fragment of a flow that a port-specific IPsec filter may cover is not
+    // sent in clear (negotiation discovery allows clear text anyway).
+    if flow.later_fragment
+        && decided == Outbound::Clear
+        && let Some(h) = c.ipsec_ignoring_ports(at, values, &v)
+        && h.raw_context & g::FWPM_CONTEXT_IPSEC_OUTBOUND_NEGOTIATE_DISCOVER == 0
+    {
+        return Outbound::Block {
+            filter_id: Some(h.filter_id),
+        };
+    }
     if !flow.tcp_syn && decided == Outbound::Clear {
         return decided;
     }
@@ -422,10 +437,17 @@ fn transport_in(
     secured: bool,
 ) -> Verdict {
     fill(values, flow, false, secured, None);
-    c.classify(
-        layer(flow, Layer::InboundTransportV4, Layer::InboundTransportV6),
-        values,
-    )
+    let at = layer(flow, Layer::InboundTransportV4, Layer::InboundTransportV6);
+    let mut v = c.classify(at, values);
+    // A later fragment of a flow that a port-specific IPsec filter may cover is judged
+    // as that filter would judge it.
+    if flow.later_fragment
+        && v.decision == Decision::Permit
+        && let Some(h) = c.ipsec_ignoring_ports(at, values, &v)
+    {
+        v.hit = Some(h);
+    }
+    v
 }
 
 fn block(filter_id: Option<u64>, reason: &'static str) -> Inbound {

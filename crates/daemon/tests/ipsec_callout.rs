@@ -984,6 +984,83 @@ fn policy_is_for_unicast_traffic() {
     );
 }
 
+const PORT_POLICY: &str = r#"
+[policy]
+name = "ports"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "a secret"
+
+[[rules]]
+name = "udp-to-60"
+remote = "192.0.2.60"
+protocol = "udp"
+action = "exempt"
+
+[[rules]]
+name = "syslog"
+remote = ["192.0.2.50", "192.0.2.60"]
+protocol = "udp"
+remote_ports = [514]
+action = "require"
+auth = "psk"
+"#;
+
+#[test]
+fn later_fragments_of_flows_port_specific_policy_may_protect_are_not_clear() {
+    let compiled =
+        palisade_policy::compile_str("ports.toml", PORT_POLICY).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new();
+    let mut s = engine
+        .open_session(Caller::root(), SessionOptions::default())
+        .expect("session");
+    palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = IpsecCallout::new(engine);
+    let out_id = filter_id(
+        &c,
+        Layer::OutboundTransportV4,
+        "syslog: outbound-transport-v4",
+    );
+    let in_id = filter_id(
+        &c,
+        Layer::InboundTransportV4,
+        "syslog: inbound-transport-v4",
+    );
+    let later = |mut p: Vec<u8>| {
+        p[7] = 0x10;
+        p
+    };
+
+    let whole = out_flow(&udp("192.0.2.1", 5000, "192.0.2.50", 514));
+    assert!(matches!(c.outbound(&whole), Outbound::Protect(p) if p.filter_id == out_id));
+    let frag = out_flow(&later(udp("192.0.2.1", 5000, "192.0.2.50", 514)));
+    assert_eq!(
+        c.outbound(&frag),
+        Outbound::Block {
+            filter_id: Some(out_id)
+        }
+    );
+    assert_eq!(c.outbound_naive(&frag), c.outbound(&frag));
+    let frag_in = in_flow(&later(udp("192.0.2.50", 514, "192.0.2.1", 5000)));
+    assert_eq!(
+        c.inbound_clear(&frag_in),
+        Inbound::Block {
+            filter_id: Some(in_id),
+            reason: reason::CLEAR_WHERE_REQUIRED
+        }
+    );
+    assert_eq!(c.inbound_clear_naive(&frag_in), c.inbound_clear(&frag_in));
+
+    // No policy for that host, or an exemption that outranks the rule: clear.
+    for dst in ["192.0.2.51", "192.0.2.60"] {
+        let frag = out_flow(&later(udp("192.0.2.1", 5000, dst, 514)));
+        assert_eq!(c.outbound(&frag), Outbound::Clear, "{dst}");
+        let frag_in = in_flow(&later(udp(dst, 514, "192.0.2.1", 5000)));
+        assert_eq!(c.inbound_clear(&frag_in), Inbound::Permit, "{dst}");
+    }
+}
+
 // ---- the cache ----
 
 #[test]

@@ -10,14 +10,16 @@
 //! SA a packet arrives on varies.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use palisade_filter::catalog::Record;
 use palisade_filter::guids as g;
 use palisade_filter::layer::LayerKind;
 use palisade_filter::policy::ProviderContextPolicy;
 use palisade_filter::value::condition_flag;
 use palisade_filter::{
-    CalloutCall, CalloutVerdict, Callouts, Classification, Decision, Engine, Field, FieldValues,
-    Layer, Scalar, Snapshot, Token, Value,
+    CalloutCall, CalloutVerdict, Callouts, Classification, Condition, Decision, Engine, Field,
+    FieldValues, Layer, ProviderContext, Scalar, Snapshot, Token, Value,
 };
 
 use super::Flow;
@@ -109,19 +111,12 @@ impl Callouts for IpsecCallouts {
         let kind = CalloutKind::of(call.callout, call.layer)?;
         let tunnel = match kind {
             CalloutKind::OutboundTunnel | CalloutKind::InboundTunnel => {
-                let endpoints = call.provider_context.and_then(|c| match &c.object.policy {
-                    ProviderContextPolicy::Tunnel { policy, .. } => Some((
-                        policy.tunnel_endpoints.local_address,
-                        policy.tunnel_endpoints.remote_address,
-                    )),
-                    _ => None,
-                });
                 // A tunnel filter without a tunnel policy cannot say where the tunnel
                 // goes: the callout fails closed.
-                if endpoints.is_none() {
+                let Some(endpoints) = tunnel_endpoints(call.provider_context) else {
                     return Some(CalloutVerdict::BLOCK);
-                }
-                endpoints
+                };
+                Some(endpoints)
             }
             _ => None,
         };
@@ -135,6 +130,17 @@ impl Callouts for IpsecCallouts {
         }
         Some(CalloutVerdict::PERMIT)
     }
+}
+
+/// The outer addresses (local, remote) of a tunnel policy.
+fn tunnel_endpoints(context: Option<&Arc<Record<ProviderContext>>>) -> Option<(IpAddr, IpAddr)> {
+    context.and_then(|c| match &c.object.policy {
+        ProviderContextPolicy::Tunnel { policy, .. } => Some((
+            policy.tunnel_endpoints.local_address,
+            policy.tunnel_endpoints.remote_address,
+        )),
+        _ => None,
+    })
 }
 
 /// The outcome of classifying a flow at one layer.
@@ -168,6 +174,62 @@ pub(crate) enum Classifier<'a> {
 }
 
 impl Classifier<'_> {
+    /// For a later fragment, whose ports are unknown: the first transport or tunnel
+    /// callout filter, in arbitration order, that matches the flow when its port
+    /// conditions are left out, unless the filter that decided `v` comes before it in
+    /// its sublayer (an exemption or block that outranks it). `None` when such a filter
+    /// would not have changed anything (it called its callout, or matched nothing).
+    pub fn ipsec_ignoring_ports(
+        &self,
+        layer: Layer,
+        values: &FieldValues,
+        v: &Verdict,
+    ) -> Option<Hit> {
+        if v.hit.is_some() {
+            return None;
+        }
+        let held;
+        let snapshot: &Snapshot = match self {
+            Classifier::Indexed(s) => s,
+            Classifier::Naive(e) => {
+                held = e.snapshot();
+                &held
+            }
+        };
+        let filters = &snapshot.layer(layer).filters;
+        let decider = v
+            .decider
+            .and_then(|id| filters.iter().position(|f| f.id() == id));
+        for (pos, f) in filters.iter().enumerate() {
+            let Some(kind) = f.action().callout().and_then(|k| CalloutKind::of(k, layer)) else {
+                continue;
+            };
+            if !matches!(
+                kind,
+                CalloutKind::OutboundTransport
+                    | CalloutKind::OutboundTunnel
+                    | CalloutKind::InboundTransport
+                    | CalloutKind::InboundTunnel
+            ) || !matches_ignoring_ports(f.conditions(), values)
+            {
+                continue;
+            }
+            let outranked = decider.is_some_and(|d| {
+                d < pos && filters.get(d).is_some_and(|df| df.sublayer == f.sublayer)
+            });
+            if outranked {
+                return None;
+            }
+            return Some(Hit {
+                kind,
+                filter_id: f.id(),
+                raw_context: f.raw_context().unwrap_or(0),
+                tunnel: tunnel_endpoints(f.provider_context.as_ref()),
+            });
+        }
+        None
+    }
+
     pub fn classify(&self, layer: Layer, values: &FieldValues) -> Verdict {
         let mut callouts = IpsecCallouts::default();
         let c: Classification = match self {
@@ -180,6 +242,15 @@ impl Classifier<'_> {
             hit: callouts.hit,
         }
     }
+}
+
+/// Whether every group of conditions (consecutive conditions on one field, ORed) other
+/// than those on ports has a match.
+fn matches_ignoring_ports(conditions: &[Condition], values: &FieldValues) -> bool {
+    conditions
+        .chunk_by(|a, b| a.field == b.field)
+        .filter(|g| !matches!(g[0].field, Field::IpLocalPort | Field::IpRemotePort))
+        .all(|g| g.iter().any(|c| c.matches(values.get(c.field))))
 }
 
 /// Which layer of a pair, by the flow's family.
