@@ -120,3 +120,44 @@ fn sys_esp_send_refuses_what_is_not_ipv4() {
         "a truncated header is refused"
     );
 }
+
+#[test]
+fn sys_esp_ipv6_packet_arrives_with_its_header_rebuilt() {
+    if !netns::root_or_skip("sys_esp_ipv6_packet_arrives_with_its_header_rebuilt") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    sys_common::enable_ipv6(&pair.a, sys_common::V6_A);
+    sys_common::enable_ipv6(&pair.b, sys_common::V6_B);
+    let tx = pair
+        .a
+        .run(|| EspSocket::open_v6(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open_v6(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+
+    let mut esp = SPI.to_be_bytes().to_vec();
+    esp.extend_from_slice(&9u32.to_be_bytes());
+    esp.extend_from_slice(b"opaque v6 ciphertext");
+    let packet = sys_common::ipv6(sys_common::V6_A, sys_common::V6_B, PROTO_ESP, &esp);
+    assert!(
+        tx.send(&ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 1, b""))
+            .is_err()
+    );
+    assert_eq!(tx.send(&packet).expect("send"), packet.len());
+
+    let got = recv_matching(
+        &rx,
+        |s, b| s.recv(b),
+        Duration::from_secs(3),
+        |p| p.len() > 40 && p[6] == PROTO_ESP,
+    )
+    .expect("the IPv6 ESP packet reaches b's raw socket");
+    // No router on the way: the rebuilt header equals the one sent, hop limit included.
+    assert_eq!(got, packet);
+}

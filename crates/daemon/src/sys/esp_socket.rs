@@ -9,13 +9,19 @@
 //! never receive. Both carry the mark, so what we send skips the policy rule that would
 //! route it back into the TUN.
 //!
-//! IPv4 only: IPv6 raw sockets hand over the payload without the IPv6 header, which
-//! would have to be rebuilt from `IPV6_RECVPKTINFO`; not done yet.
+//! IPv6 ([`EspSocket::open_v6`]) differs on receive: an IPv6 raw socket hands over the
+//! payload without the IPv6 header, so the header is rebuilt from the source address,
+//! `IPV6_PKTINFO` (destination) and `IPV6_HOPLIMIT`. Extension headers the packet had
+//! are not rebuilt (the kernel has processed them); flow label and traffic class read
+//! as zero.
 
-use std::io::{self, Read};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::cell::RefCell;
+use std::io::{self, IoSliceMut, Read};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+use nix::libc;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::io_context;
@@ -24,12 +30,28 @@ use super::error::io_context;
 const IPPROTO_ESP: i32 = 50;
 /// `IPPROTO_RAW`: send-only, header included.
 const IPPROTO_RAW: i32 = 255;
+/// The fixed IPv6 header (RFC 8200).
+const IPV6_HEADER: usize = 40;
+
+thread_local! {
+    /// Room for `IPV6_PKTINFO` and `IPV6_HOPLIMIT`, per thread so that `recv` neither
+    /// allocates nor needs `&mut self`, and aligned for `cmsghdr` (a heap buffer).
+    static CMSG_V6: RefCell<Vec<u8>> =
+        RefCell::new(nix::cmsg_space!(libc::in6_pktinfo, libc::c_int));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
 
 /// The raw ESP receive socket and the raw IP send socket, both marked.
 #[derive(Debug)]
 pub struct EspSocket {
     rx: Socket,
     tx: Socket,
+    family: Family,
 }
 
 impl EspSocket {
@@ -48,21 +70,117 @@ impl EspSocket {
         // Implied by IPPROTO_RAW; said explicitly so that the socket does not depend on it.
         tx.set_header_included_v4(true)
             .map_err(io_context("setsockopt(IP_HDRINCL)", "IP send socket"))?;
-        Ok(EspSocket { rx, tx })
+        Ok(EspSocket {
+            rx,
+            tx,
+            family: Family::V4,
+        })
     }
 
-    /// Receives one ESP packet, IPv4 header included.
+    /// The IPv6 pair: `IPPROTO_ESP` with `IPV6_RECVPKTINFO` and `IPV6_RECVHOPLIMIT` for
+    /// receive, `IPPROTO_RAW` with `IPV6_HDRINCL` for send.
+    pub fn open_v6(mark: u32) -> io::Result<EspSocket> {
+        let what = "IPv6 ESP receive socket";
+        let rx = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_ESP)))
+            .map_err(io_context("socket(AF_INET6, SOCK_RAW, IPPROTO_ESP)", what))?;
+        rx.set_mark(mark)
+            .map_err(io_context("setsockopt(SO_MARK)", what))?;
+        setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true)
+            .map_err(|e| io_context("setsockopt(IPV6_RECVPKTINFO)", what)(e.into()))?;
+        setsockopt(&rx, sockopt::Ipv6RecvHopLimit, &true)
+            .map_err(|e| io_context("setsockopt(IPV6_RECVHOPLIMIT)", what)(e.into()))?;
+        let what = "IPv6 send socket";
+        let tx = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_RAW)))
+            .map_err(io_context("socket(AF_INET6, SOCK_RAW, IPPROTO_RAW)", what))?;
+        tx.set_mark(mark)
+            .map_err(io_context("setsockopt(SO_MARK)", what))?;
+        tx.set_header_included_v6(true)
+            .map_err(io_context("setsockopt(IPV6_HDRINCL)", what))?;
+        Ok(EspSocket {
+            rx,
+            tx,
+            family: Family::V6,
+        })
+    }
+
+    /// Receives one ESP packet, IP header included (rebuilt for IPv6, see the module
+    /// comment); `buf` must have room for the header too.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.rx).read(buf)
+        match self.family {
+            Family::V4 => (&self.rx).read(buf),
+            Family::V6 => self.recv_v6(buf),
+        }
     }
 
-    /// Sends one whole IPv4 packet (ESP or any other), to the destination in its header.
-    /// The kernel fills in the header checksum, the total length and a zero ID.
+    /// Sends one whole IP packet of the socket's family (ESP or any other protocol), to
+    /// the destination in its header. For IPv4 the kernel fills in the header checksum,
+    /// the total length and a zero ID; an IPv6 header goes out as it is.
     pub fn send(&self, packet: &[u8]) -> io::Result<usize> {
-        let dst = ipv4_destination(packet)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IPv4 packet"))?;
-        self.tx
-            .send_to(packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
+        let dst = match self.family {
+            Family::V4 => ipv4_destination(packet).map(|d| SockAddr::from(SocketAddrV4::new(d, 0))),
+            Family::V6 => {
+                ipv6_destination(packet).map(|d| SockAddr::from(SocketAddrV6::new(d, 0, 0, 0)))
+            }
+        };
+        let dst = dst.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not an {:?} packet", self.family),
+            )
+        })?;
+        self.tx.send_to(packet, &dst)
+    }
+
+    fn recv_v6(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (header, payload) = buf.split_at_mut_checked(IPV6_HEADER).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer shorter than an IPv6 header",
+            )
+        })?;
+        CMSG_V6.with_borrow_mut(|cmsg| {
+            let mut iov = [IoSliceMut::new(payload)];
+            let msg = recvmsg::<SockaddrIn6>(
+                self.rx.as_raw_fd(),
+                &mut iov,
+                Some(cmsg.as_mut_slice()),
+                MsgFlags::empty(),
+            )?;
+            if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "IPv6 ESP packet longer than the buffer",
+                ));
+            }
+            let src = msg
+                .address
+                .map(|a| a.ip())
+                .ok_or_else(|| io::Error::other("recvmsg gave no source address"))?;
+            let mut dst = None;
+            let mut hop_limit = 0;
+            for c in msg.cmsgs()? {
+                match c {
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                    }
+                    ControlMessageOwned::Ipv6HopLimit(h) => {
+                        hop_limit = u8::try_from(h).unwrap_or(0)
+                    }
+                    _ => {}
+                }
+            }
+            let dst = dst.ok_or_else(|| io::Error::other("recvmsg gave no IPV6_PKTINFO"))?;
+            let len = u16::try_from(msg.bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "IPv6 jumbogram"))?;
+            header.fill(0);
+            header[0] = 0x60;
+            header[4..6].copy_from_slice(&len.to_be_bytes());
+            header[6] = IPPROTO_ESP as u8;
+            header[7] = hop_limit;
+            header[8..24].copy_from_slice(&src.octets());
+            header[24..40].copy_from_slice(&dst.octets());
+            Ok(IPV6_HEADER + msg.bytes)
+        })
     }
 
     /// Nonblocking receive, for a loop that polls the receive side through [`AsFd`].
@@ -77,6 +195,7 @@ impl EspSocket {
         Ok(EspSocket {
             rx: self.rx.try_clone()?,
             tx: self.tx.try_clone()?,
+            family: self.family,
         })
     }
 }
@@ -92,4 +211,10 @@ fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
     let version = packet.first()? >> 4;
     let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
     (version == 4).then_some(Ipv4Addr::from(dst))
+}
+
+fn ipv6_destination(packet: &[u8]) -> Option<Ipv6Addr> {
+    let version = packet.first()? >> 4;
+    let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+    (version == 6).then_some(Ipv6Addr::from(dst))
 }

@@ -1,60 +1,86 @@
 //! The UDP sockets of IKE (port 500) and of IKE plus ESP in UDP (port 4500, RFC 3948).
 //!
 //! Bound to the wildcard address so one socket serves every local address, with
-//! `IP_PKTINFO`: each received datagram says which local address it was sent to, and
-//! each reply is sent from the address the peer used (an IKE SA is bound to that pair,
-//! and a peer drops a reply from another address). Marked, so that IKE and ESP in UDP
-//! to a protected peer skip the rule that routes protected traffic into the TUN.
-//!
-//! IPv4 only for now; an IPv6 twin needs `IPV6_RECVPKTINFO` the same way.
+//! `IP_PKTINFO` (`IPV6_RECVPKTINFO`): each received datagram says which local address it
+//! was sent to, and each reply is sent from the address the peer used (an IKE SA is
+//! bound to that pair, and a peer drops a reply from another address). Marked, so that
+//! IKE and ESP in UDP to a protected peer skip the rule that routes protected traffic
+//! into the TUN. One socket per family: the IPv6 one is `IPV6_V6ONLY`, so both can bind
+//! the same port and IPv4 never shows up as mapped addresses.
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt,
-    sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, RecvMsg, SockaddrIn, SockaddrIn6, SockaddrLike,
+    recvmsg, sendmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::io_context;
 
 thread_local! {
-    /// Room for the `IP_PKTINFO` control message, per thread so that `recv` neither
-    /// allocates nor needs `&mut self`; a heap buffer is aligned for `cmsghdr`, which a
-    /// byte array on the stack need not be.
-    static CMSG: RefCell<Vec<u8>> = RefCell::new(nix::cmsg_space!(libc::in_pktinfo));
+    /// Room for the packet-info control message of either family, per thread so that
+    /// `recv` neither allocates nor needs `&mut self`; a heap buffer is aligned for
+    /// `cmsghdr`, which a byte array on the stack need not be.
+    static CMSG: RefCell<Vec<u8>> = RefCell::new(nix::cmsg_space!(libc::in6_pktinfo));
 }
 
-/// A marked UDP socket on `0.0.0.0:port` that reports and chooses local addresses.
+/// A marked UDP socket on `0.0.0.0:port` or `[::]:port` that reports and chooses local
+/// addresses.
 #[derive(Debug)]
 pub struct IkeSocket {
     socket: UdpSocket,
     port: u16,
+    v6: bool,
 }
 
 impl IkeSocket {
-    /// Binds `0.0.0.0:port` with `SO_MARK` = `mark` and `IP_PKTINFO` on.
+    /// Binds `0.0.0.0:port` with `SO_MARK` = `mark` and `IP_PKTINFO` on. Port 0 asks the
+    /// kernel for one ([`IkeSocket::port`] says which).
     pub fn bind(port: u16, mark: u32) -> io::Result<IkeSocket> {
         let what = format!("UDP port {port}");
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
             .map_err(io_context("socket(AF_INET, SOCK_DGRAM)", &what))?;
-        socket
-            .set_mark(mark)
-            .map_err(io_context("setsockopt(SO_MARK)", &what))?;
         setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)
             .map_err(|e| io_context("setsockopt(IP_PKTINFO)", &what)(e.into()))?;
         let local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+        IkeSocket::finish(socket, mark, local.into(), &what, false)
+    }
+
+    /// Binds `[::]:port`, IPv6 only, with `SO_MARK` = `mark` and `IPV6_RECVPKTINFO` on.
+    pub fn bind_v6(port: u16, mark: u32) -> io::Result<IkeSocket> {
+        let what = format!("UDP port {port} (IPv6)");
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(io_context("socket(AF_INET6, SOCK_DGRAM)", &what))?;
+        socket
+            .set_only_v6(true)
+            .map_err(io_context("setsockopt(IPV6_V6ONLY)", &what))?;
+        setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
+            .map_err(|e| io_context("setsockopt(IPV6_RECVPKTINFO)", &what)(e.into()))?;
+        let local = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
+        IkeSocket::finish(socket, mark, local.into(), &what, true)
+    }
+
+    fn finish(
+        socket: Socket,
+        mark: u32,
+        local: SocketAddr,
+        what: &str,
+        v6: bool,
+    ) -> io::Result<IkeSocket> {
+        socket
+            .set_mark(mark)
+            .map_err(io_context("setsockopt(SO_MARK)", what))?;
         socket
             .bind(&SockAddr::from(local))
-            .map_err(io_context("bind", &what))?;
+            .map_err(io_context("bind", what))?;
         let socket = UdpSocket::from(socket);
-        // Port 0 asks the kernel for one (tests); the driver needs the real number.
         let port = socket.local_addr()?.port();
-        Ok(IkeSocket { socket, port })
+        Ok(IkeSocket { socket, port, v6 })
     }
 
     /// The port bound.
@@ -67,44 +93,58 @@ impl IkeSocket {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, SocketAddr)> {
         CMSG.with_borrow_mut(|cmsg| {
             let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<SockaddrIn>(
-                self.socket.as_raw_fd(),
-                &mut iov,
-                Some(cmsg.as_mut_slice()),
-                MsgFlags::empty(),
-            )?;
-            if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("UDP datagram on port {} longer than the buffer", self.port),
-                ));
-            }
-            let remote = msg
-                .address
-                .map(|a| SocketAddr::from(SocketAddrV4::new(a.ip(), a.port())))
-                .ok_or_else(|| io::Error::other("recvmsg gave no source address"))?;
-            let local = msg
-                .cmsgs()?
-                .find_map(|c| match c {
-                    ControlMessageOwned::Ipv4PacketInfo(info) => {
-                        Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)))
+            let (n, remote, local) = if self.v6 {
+                let msg = self.recvmsg::<SockaddrIn6>(&mut iov, cmsg)?;
+                let remote = msg.address.map(|a| {
+                    SocketAddr::from(SocketAddrV6::new(a.ip(), a.port(), 0, a.scope_id()))
+                });
+                let local = msg.cmsgs()?.find_map(|c| match c {
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).into())
                     }
                     _ => None,
-                })
-                .ok_or_else(|| io::Error::other("recvmsg gave no IP_PKTINFO"))?;
-            Ok((msg.bytes, remote, SocketAddr::from((local, self.port))))
+                });
+                (msg.bytes, remote, local)
+            } else {
+                let msg = self.recvmsg::<SockaddrIn>(&mut iov, cmsg)?;
+                let remote = msg
+                    .address
+                    .map(|a| SocketAddr::from(SocketAddrV4::new(a.ip(), a.port())));
+                let local = msg.cmsgs()?.find_map(|c| match c {
+                    ControlMessageOwned::Ipv4PacketInfo(info) => {
+                        Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)).into())
+                    }
+                    _ => None,
+                });
+                (msg.bytes, remote, local)
+            };
+            let remote =
+                remote.ok_or_else(|| io::Error::other("recvmsg gave no source address"))?;
+            let local: std::net::IpAddr =
+                local.ok_or_else(|| io::Error::other("recvmsg gave no packet info"))?;
+            Ok((n, remote, SocketAddr::from((local, self.port))))
         })
     }
 
-    /// Sends `bytes` to `remote` from the local address `local` (its port must be this
-    /// socket's, or 0); an unspecified `local` lets the kernel choose.
-    pub fn send(&self, bytes: &[u8], local: SocketAddr, remote: SocketAddr) -> io::Result<usize> {
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
+    fn recvmsg<'a, S: SockaddrLike + 'a>(
+        &self,
+        iov: &'a mut [IoSliceMut<'_>],
+        cmsg: &'a mut [u8],
+    ) -> io::Result<RecvMsg<'a, 'a, S>> {
+        let msg = recvmsg::<S>(self.socket.as_raw_fd(), iov, Some(cmsg), MsgFlags::empty())?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
             return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the IKE socket is IPv4 only",
+                io::ErrorKind::InvalidData,
+                format!("UDP datagram on port {} longer than the buffer", self.port),
             ));
-        };
+        }
+        Ok(msg)
+    }
+
+    /// Sends `bytes` to `remote` from the local address `local` (its port must be this
+    /// socket's, or 0); an unspecified `local` lets the kernel choose. Both addresses
+    /// must be of the socket's family.
+    pub fn send(&self, bytes: &[u8], local: SocketAddr, remote: SocketAddr) -> io::Result<usize> {
         if local.port() != self.port && local.port() != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -115,26 +155,52 @@ impl IkeSocket {
                 ),
             ));
         }
-        let info = libc::in_pktinfo {
-            ipi_ifindex: 0,
-            ipi_spec_dst: libc::in_addr {
-                s_addr: u32::from(*local.ip()).to_be(),
-            },
-            ipi_addr: libc::in_addr { s_addr: 0 },
+        let fd = self.socket.as_raw_fd();
+        let iov = [IoSlice::new(bytes)];
+        let sent = match (self.v6, local, remote) {
+            (false, SocketAddr::V4(local), SocketAddr::V4(remote)) => {
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(*local.ip()).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
+                let cmsg: &[ControlMessage] = if local.ip().is_unspecified() {
+                    &[]
+                } else {
+                    &cmsg
+                };
+                let to = SockaddrIn::from(remote);
+                sendmsg(fd, &iov, cmsg, MsgFlags::empty(), Some(&to))?
+            }
+            (true, SocketAddr::V6(local), SocketAddr::V6(remote)) => {
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: local.ip().octets(),
+                    },
+                    ipi6_ifindex: 0,
+                };
+                let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
+                let cmsg: &[ControlMessage] = if local.ip().is_unspecified() {
+                    &[]
+                } else {
+                    &cmsg
+                };
+                let to = SockaddrIn6::from(remote);
+                sendmsg(fd, &iov, cmsg, MsgFlags::empty(), Some(&to))?
+            }
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{local} -> {remote} on the IPv{} IKE socket",
+                        if self.v6 { 6 } else { 4 }
+                    ),
+                ));
+            }
         };
-        let cmsgs = [ControlMessage::Ipv4PacketInfo(&info)];
-        let cmsgs: &[ControlMessage] = if local.ip().is_unspecified() {
-            &[]
-        } else {
-            &cmsgs
-        };
-        let sent = sendmsg(
-            self.socket.as_raw_fd(),
-            &[IoSlice::new(bytes)],
-            cmsgs,
-            MsgFlags::empty(),
-            Some(&SockaddrIn::from(remote)),
-        )?;
         Ok(sent)
     }
 
@@ -149,6 +215,7 @@ impl IkeSocket {
         Ok(IkeSocket {
             socket: self.socket.try_clone()?,
             port: self.port,
+            v6: self.v6,
         })
     }
 }

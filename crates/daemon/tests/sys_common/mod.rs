@@ -98,3 +98,48 @@ pub fn recv_matching<S: AsFd>(
     }
     None
 }
+
+/// Unique-local addresses for the IPv6 tests, `a` and `b` ends of the veth.
+pub const V6_A: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0x5041, 0, 0, 0, 0, 0, 1);
+pub const V6_B: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0x5041, 0, 0, 0, 0, 0, 2);
+
+/// Turns IPv6 back on in a namespace (netns.rs turns it off) and gives its veth end
+/// `addr`/64, without duplicate address detection so it is usable at once.
+pub fn enable_ipv6(ns: &super::netns::Netns, addr: std::net::Ipv6Addr) {
+    let links = ns.ip(&["-o", "link", "show"]).expect("links");
+    let veth = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_owned())
+        .find(|name| name != "lo")
+        .expect("the veth end");
+    ns.run(|| {
+        for conf in ["all", "default", "lo", veth.as_str()] {
+            std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "0")
+                .expect("enable IPv6");
+        }
+    })
+    .expect("setns");
+    ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{addr}/64"),
+        "dev",
+        &veth,
+        "nodad",
+    ])
+    .expect("IPv6 address");
+}
+
+/// An IPv6 packet (no extension headers, hop limit 64) around `payload`.
+pub fn ipv6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, next: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len()).expect("small packet");
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&len.to_be_bytes());
+    p.extend_from_slice(&[next, 64]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(payload);
+    p
+}
