@@ -227,8 +227,8 @@ impl IpsecCallout {
     /// What to do with a packet we send.
     pub fn outbound(&mut self, flow: &Flow) -> Outbound {
         self.sync();
-        if let Some(hit) = self.outbound_cache.get(Direction::Outbound, flow) {
-            return hit;
+        if let Some(cached) = self.outbound_cache.get(Direction::Outbound, flow) {
+            return cached;
         }
         let decided = outbound(Classifier::Indexed(&self.snapshot), &mut self.values, flow);
         self.outbound_cache
