@@ -485,3 +485,52 @@ fn events_and_follow() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The real peer credentials of another user: run as `nobody` (root only; skipped
+/// otherwise), the default access list lets it look and refuses it changes.
+#[test]
+fn another_user_may_look_but_not_change() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let probe = TempDir::new("cli-root");
+    if std::fs::metadata(&probe.0).expect("stat").uid() != 0 {
+        eprintln!("skipped: needs root to run the command as another user");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let srv = start(Engine::new());
+    // The ACL decides, not the socket's mode: let every user connect.
+    std::fs::set_permissions(&srv.socket, std::fs::Permissions::from_mode(0o777))
+        .expect("chmod the socket");
+    std::fs::set_permissions(&srv.dir.0, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the directory");
+    let file = policy_file(&srv.dir, "lab.toml", POLICY);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(args)
+            .env("PALISADE_SOCKET", &srv.socket)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .expect("run palisade as nobody");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let r = as_nobody(&["policy", "apply", &file]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("(access_denied)"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("uid {NOBODY}")), "{}", r.stderr);
+    assert_eq!(filter_count(&srv), 0);
+
+    run(&srv.socket, &["policy", "apply", &file]).ok();
+    let r = as_nobody(&["filter", "list"]).ok();
+    assert!(r.stdout.contains("peer: ipsec-v4"), "{}", r.stdout);
+    let r = as_nobody(&["filter", "delete", "peer: ipsec-v4"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("(access_denied)"), "{}", r.stderr);
+}
