@@ -19,7 +19,7 @@ use palisade_filter::policy::{
     SaTransform, TrafficSelector, TunnelEndpoints,
 };
 use palisade_ike::{
-    Acquire, ChildSa, Endpoint, EndpointConfig, Event, IkePolicy, IkeSaInfo, IkeSaKeys,
+    Acquire, ChildSa, Endpoint, EndpointConfig, EsnPolicy, Event, IkePolicy, IkeSaInfo, IkeSaKeys,
     QuickModePolicy, StaticPolicy,
 };
 use palisaded::keylog::{self, KeyLog, PREFERENCES};
@@ -97,11 +97,18 @@ struct Negotiation {
 }
 
 impl Negotiation {
-    fn run((policy_a, policy_b): (StaticPolicy, StaticPolicy)) -> Negotiation {
+    fn run(policies: (StaticPolicy, StaticPolicy)) -> Negotiation {
+        Self::run_with(policies, EndpointConfig::default())
+    }
+
+    fn run_with(
+        (policy_a, policy_b): (StaticPolicy, StaticPolicy),
+        config: EndpointConfig,
+    ) -> Negotiation {
         let now = Instant::now();
         let mut n = Negotiation {
-            a: Endpoint::new(EndpointConfig::default(), policy_a),
-            b: Endpoint::new(EndpointConfig::default(), policy_b),
+            a: Endpoint::new(config, policy_a),
+            b: Endpoint::new(config, policy_b),
             events_a: Vec::new(),
             events_b: Vec::new(),
             datagrams: Vec::new(),
@@ -600,11 +607,33 @@ fn tshark_decrypts_esp_in_transport_and_tunnel_mode_with_the_entries() {
     if !tshark() {
         return;
     }
+    // Without ESN tshark 4.0 also checks every ICV, which proves the integrity keys.
+    let icv = esp_capture(EsnPolicy::Off);
+    for row in &icv {
+        assert_eq!(
+            (row[1].as_str(), row[2].as_str()),
+            ("1", "0"),
+            "ICV good: {icv:?}"
+        );
+    }
+    // With ESN (the default) the payloads still decrypt; tshark 4.0's 8-field entry has
+    // no ESN flag, so its ICV check would fail (docs/operations.md says so).
+    esp_capture(EsnPolicy::Either);
+}
+
+/// Negotiates a transport-mode AES-GCM and a tunnel-mode AES-CBC+HMAC-SHA256 CHILD_SA,
+/// seals an ICMP echo each way on each, and has tshark decrypt them with the key file;
+/// returns tshark's ICV verdicts (frame, good, bad) with the authentication check on.
+fn esp_capture(esn: EsnPolicy) -> Vec<Vec<String>> {
     let dir = TempDir::new("esp");
     let keys = dir.0.join("keys.txt");
     let gcm = MainModeProposal::new(IkeCipher::AesGcm128, IkeIntegrity::Sha256, DhGroup::Ecp256);
-    let t = Negotiation::run(transport(gcm, IpsecProposal::esp_aes128_gcm()));
-    let u = Negotiation::run(tunnel(gcm, IpsecProposal::esp_aes128_cbc_sha256()));
+    let config = EndpointConfig {
+        esn,
+        ..EndpointConfig::default()
+    };
+    let t = Negotiation::run_with(transport(gcm, IpsecProposal::esp_aes128_gcm()), config);
+    let u = Negotiation::run_with(tunnel(gcm, IpsecProposal::esp_aes128_cbc_sha256()), config);
     let (ta, tb) = (
         Negotiation::child(&t.events_a),
         Negotiation::child(&t.events_b),
@@ -614,6 +643,10 @@ fn tshark_decrypts_esp_in_transport_and_tunnel_mode_with_the_entries() {
         Negotiation::child(&u.events_b),
     );
     assert_eq!((ta.mode, ua.mode), (Mode::Transport, Mode::Tunnel));
+    assert_eq!(
+        (ta.esn, ua.esn),
+        (esn != EsnPolicy::Off, esn != EsnPolicy::Off)
+    );
     {
         let mut log = KeyLog::open(&keys).expect("open");
         log.log_child_sa(ta).expect("transport SA");
@@ -633,7 +666,7 @@ fn tshark_decrypts_esp_in_transport_and_tunnel_mode_with_the_entries() {
     assert_eq!(blind.trim(), "", "without keys no ICMP is visible");
     let seen = run_tshark(&pcap, &tshark_options(&keys), &fields, "icmp");
     let rows: Vec<Vec<&str>> = seen.lines().map(|l| l.split('\t').collect()).collect();
-    assert_eq!(rows.len(), 4, "every packet decrypted:\n{seen}");
+    assert_eq!(rows.len(), 4, "every packet decrypted ({esn:?}):\n{seen}");
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(
             row[2],
@@ -645,6 +678,24 @@ fn tshark_decrypts_esp_in_transport_and_tunnel_mode_with_the_entries() {
     // Tunnel mode: the inner header's destination follows the outer one.
     assert!(rows[2][3].ends_with("10.2.0.1"), "{:?}", rows[2]);
     assert!(rows[3][3].ends_with("10.1.0.1"), "{:?}", rows[3]);
+
+    let mut checked = tshark_options(&keys);
+    checked.extend([
+        "-o".to_owned(),
+        "esp.enable_authentication_check:TRUE".to_owned(),
+    ]);
+    let icv = run_tshark(
+        &pcap,
+        &checked,
+        &["frame.number", "esp.icv_good", "esp.icv_bad"],
+        "esp",
+    );
+    let icv: Vec<Vec<String>> = icv
+        .lines()
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(icv.len(), 4, "{icv:?}");
+    icv
 }
 
 /// The datagrams as IPv4/UDP packets (checksum 0: allowed for UDP over IPv4).
@@ -697,5 +748,26 @@ fn tshark_decrypts_ike_auth_with_the_entry() {
         // Frame 3 is the IKE_AUTH request (IDi = A), frame 4 the response (IDr = B).
         assert_eq!((rows[0][0], rows[0][2]), ("3", "192.0.2.1"), "{seen}");
         assert_eq!((rows[1][0], rows[1][2]), ("4", "192.0.2.2"), "{seen}");
+
+        // With an HMAC, tshark checks SK_ai/SK_ar: no "incorrect" with the keys written,
+        // and "incorrect" on both messages when SK_ai and SK_ar are flipped.
+        if !cipher.is_aead() {
+            let bad_icd = "isakmp.ikev2.integrity_checksum";
+            let good = run_tshark(&pcap, &tshark_options(&keys), &["frame.number"], bad_icd);
+            assert_eq!(good.trim(), "", "integrity keys correct");
+            let flipped: Vec<String> = tshark_options(&keys)
+                .into_iter()
+                .map(|o| match o.strip_prefix("uat:ikev2_decryption_table:") {
+                    Some(body) => {
+                        let mut f: Vec<&str> = body.split(',').collect();
+                        f.swap(5, 6);
+                        format!("uat:ikev2_decryption_table:{}", f.join(","))
+                    }
+                    None => o,
+                })
+                .collect();
+            let bad = run_tshark(&pcap, &flipped, &["frame.number"], bad_icd);
+            assert_eq!(bad.lines().count(), 2, "the check can fail: {bad}");
+        }
     }
 }
