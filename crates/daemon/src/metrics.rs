@@ -254,6 +254,12 @@ pub fn serve_listener(
     source: Arc<dyn Fn() -> String + Send + Sync>,
 ) -> io::Result<JoinHandle<()>> {
     let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            %local,
+            "metrics endpoint on a non-loopback address: it has no TLS and no authentication"
+        );
+    }
     std::thread::Builder::new()
         .name("metrics".to_owned())
         .spawn(move || {
