@@ -432,6 +432,9 @@ fn resolve(
                 .map(|r| r.object.key)
                 .into_iter()
                 .collect(),
+            // Every filter, readable or not (root's view is the only whole list the
+            // catalog hands out): the caller's rights are checked on the one named, as
+            // when it is named by key.
             None => by_name(
                 catalog
                     .enum_filters(&Caller::root(), &FilterTemplate::default())
