@@ -257,6 +257,23 @@ fn follow_streams_backlog_then_live_events_until_the_client_goes() -> Result<(),
 }
 
 #[test]
+fn a_followed_stream_ends_when_the_daemon_stops_sending() -> Result<(), ClientError> {
+    let srv = start(Engine::new());
+    let mut stream = Client::connect(&srv.socket)?.follow_events(None)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while srv.daemon.followers() == 0 {
+        assert!(Instant::now() < deadline, "follower never registered");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    srv.daemon.raise("drop", "last");
+    assert_eq!(stream.next().expect("an event")?.summary, "last");
+    srv.daemon.stop_following();
+    assert!(stream.next().is_none(), "the stream should end");
+    assert!(stream.next().is_none());
+    Ok(())
+}
+
+#[test]
 fn connections_beyond_the_bound_are_told_busy() -> Result<(), ClientError> {
     let srv = start_with(
         Engine::new(),

@@ -75,6 +75,11 @@ impl FakeDaemon {
         event
     }
 
+    /// Ends every followed stream, as a daemon that stops does.
+    pub fn stop_following(&self) {
+        self.followers.lock().expect("followers").clear();
+    }
+
     /// Followers whose stream is still open (after the last `raise`).
     pub fn followers(&self) -> usize {
         self.followers.lock().expect("followers").len()
