@@ -77,7 +77,7 @@ ensure_strongswan() {
 
 # What palisaded runs on and the end-to-end tests look with: iproute2 (namespaces,
 # routes), nftables and iptables (the fail-closed rules; iptables for the NFQUEUE
-# target), tcpdump (captures that prove only IKE and ESP cross a link). Root only, as
+# target), ping, tcpdump (captures that prove only IKE and ESP cross a link). Root only, as
 # the tests that use them.
 ensure_net_tools() {
     [ "$(id -u)" -eq 0 ] || return 0
@@ -86,6 +86,7 @@ ensure_net_tools() {
     command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
     command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
     command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
+    command -v ping >/dev/null 2>&1 || [ -x /usr/bin/ping ] || missing+=(iputils-ping)
     [ "${#missing[@]}" -eq 0 ] && return 0
     palisade_log "installing network tools: ${missing[*]}"
     apt_install "${missing[@]}"

@@ -3,12 +3,17 @@
 //!
 //! The binary is `src/main.rs`; the modules are a library so that tests can drive them.
 
+pub mod clear_inbound;
 pub mod config;
+pub mod dataplane;
 pub mod events;
 pub mod ipsec_callout;
+pub mod keying;
 pub mod keylog;
 pub mod metrics;
 pub mod net;
 pub mod sa_table;
+pub mod scopes;
+pub mod service;
 pub mod stats;
 pub mod sys;

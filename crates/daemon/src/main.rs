@@ -1,1 +1,340 @@
-fn main() {}
+//! palisaded: one daemon per host (docs/operations.md).
+//!
+//! Start order is fail-closed order: the firewall that drops clear text to and from
+//! protected peers goes in first, then the TUN, sockets and routes, then the threads; the
+//! control socket opens last, when the daemon can answer.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use nix::sys::signal::{SigSet, Signal};
+use palisade_filter::{Engine, SessionOptions, Store};
+use palisade_ike::{Endpoint, EndpointConfig, EnginePolicy};
+use palisaded::config::{Config, DEFAULT_CONFIG};
+use palisaded::dataplane::{DataCommand, DataIo, Dataplane};
+use palisaded::events::EventRing;
+use palisaded::ipsec_callout::IpsecCallout;
+use palisaded::keying::{Keying, KeyingInput};
+use palisaded::keylog::KeyLog;
+use palisaded::scopes::ScopeKeeper;
+use palisaded::service::{Service, ServiceParts};
+use palisaded::stats::{DataStats, IkeStats};
+use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Tun};
+use tracing::{error, info, warn};
+
+/// How many net events the ring keeps.
+const EVENT_RING: usize = 4096;
+
+#[derive(Parser, Debug)]
+#[command(name = "palisaded", version, about = "The Palisade IPsec daemon")]
+struct Args {
+    /// Configuration file (a missing default file means the defaults).
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Overrides `state_dir`.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Overrides `control_socket`.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// Overrides `policy_file`.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Overrides `tun.name`.
+    #[arg(long)]
+    tun: Option<String>,
+    /// Check the configuration (and the policy file) and exit.
+    #[arg(long)]
+    check: bool,
+    /// Remove the fail-closed firewall rules and exit: protected traffic is then sent
+    /// in clear while no daemon runs.
+    #[arg(long)]
+    remove_rules: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("palisaded: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let default = args.config == Path::new(DEFAULT_CONFIG);
+    let mut config = Config::load(&args.config, default)?;
+    if let Some(d) = args.state_dir {
+        config.state_dir = d;
+    }
+    if let Some(s) = args.control_socket {
+        config.control_socket = s;
+    }
+    if let Some(p) = args.policy {
+        config.policy_file = Some(p);
+    }
+    if let Some(t) = args.tun {
+        config.tun.name = t;
+    }
+    init_logging(&config.log);
+
+    if args.check {
+        if let Some(p) = &config.policy_file {
+            palisade_policy::compile_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        println!("configuration OK");
+        return Ok(());
+    }
+    if args.remove_rules {
+        Firewall::remove_all().context("removing the firewall rules")?;
+        println!(
+            "firewall rules removed: protected traffic is no longer blocked while palisaded is down"
+        );
+        return Ok(());
+    }
+
+    // Signals are taken synchronously by the main thread; every thread spawned from
+    // here on inherits the mask.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGHUP);
+    signals.thread_block().context("blocking signals")?;
+
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let store_path = config.store_path();
+    let store = Store::open(&store_path)
+        .with_context(|| format!("opening the filter store {}", store_path.display()))?;
+    let engine = Engine::open(store).context("loading the stored filters")?;
+    let events = Arc::new(EventRing::new(EVENT_RING));
+    if let Some(path) = &config.policy_file {
+        apply_policy_file(&engine, path, &events);
+    }
+
+    let ike_ports = [config.ike.port, config.ike.natt_port];
+    let mut scopes = ScopeKeeper::new(engine.clone(), config.tun.name.clone(), ike_ports);
+    scopes
+        .install_firewall()
+        .context("installing the fail-closed firewall rules")?;
+    let tun = Tun::create(&config.tun.name, config.tun.mtu)
+        .with_context(|| format!("creating the TUN device {}", config.tun.name))?;
+    let esp = EspSocket::open(sys::FWMARK).context("opening the raw ESP socket")?;
+    let ike = IkeSocket::bind(config.ike.port, sys::FWMARK)
+        .with_context(|| format!("binding UDP port {}", config.ike.port))?;
+    let natt = IkeSocket::bind(config.ike.natt_port, sys::FWMARK)
+        .with_context(|| format!("binding UDP port {}", config.ike.natt_port))?;
+    scopes
+        .install_routes()
+        .context("installing the policy routes")?;
+    let scopes = Arc::new(Mutex::new(scopes));
+
+    let data_stats = Arc::new(DataStats::default());
+    let ike_stats = Arc::new(IkeStats::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (keying_tx, keying_rx) = channel();
+    let callout = IpsecCallout::new(engine.clone());
+    // Shared with the NFQUEUE thread: negotiation discovery's "once secured, never
+    // clear" memory is written by the data plane and read there.
+    let clear_callout = callout.share();
+    let (dataplane, data) = Dataplane::new(
+        DataIo {
+            tun,
+            esp,
+            natt: natt.try_clone()?,
+        },
+        callout,
+        keying_tx.clone(),
+        data_stats.clone(),
+        events.clone(),
+        ready.clone(),
+        config.dataplane.queue_per_peer,
+        config.ike.port,
+    )?;
+
+    // KeyLog::open warns in the log that key export is on.
+    let keylog = match &config.key_export.file {
+        Some(path) => {
+            Some(KeyLog::open(path).with_context(|| format!("opening {}", path.display()))?)
+        }
+        None => None,
+    };
+    let sockets = BTreeMap::from([
+        (config.ike.port, ike.try_clone()?),
+        (config.ike.natt_port, natt),
+    ]);
+    let keying_parts = (
+        engine.clone(),
+        sockets,
+        config.ike.natt_port,
+        data.clone(),
+        events.clone(),
+        keylog,
+        ike_stats.clone(),
+    );
+    let mut threads = Vec::new();
+    threads.push(spawn("dataplane", move || dataplane.run())?);
+    // The IKE endpoint is not Send (its policy and random source are trait objects):
+    // it is made on the thread that owns it.
+    threads.push(spawn("keying", move || {
+        let (engine, sockets, natt_port, data, events, keylog, stats) = keying_parts;
+        let endpoint = Endpoint::new(EndpointConfig::default(), EnginePolicy::new(engine));
+        Keying::new(endpoint, sockets, natt_port, data, events, keylog, stats).run(keying_rx)
+    })?);
+    {
+        let tx = keying_tx.clone();
+        let stats = ike_stats.clone();
+        // Port 500 carries IKE only; its reader just hands datagrams on.
+        spawn("ike-rx", move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match ike.recv(&mut buf) {
+                    Ok((n, remote, local)) => {
+                        stats.received();
+                        let msg = KeyingInput::Datagram {
+                            bytes: buf[..n].to_vec(),
+                            local,
+                            remote,
+                        };
+                        if tx.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "IKE receive failed"),
+                }
+            }
+        })?;
+    }
+    match NfQueue::open(sys::NFQUEUE_NUM) {
+        Ok(queue) => {
+            let stats = data_stats.clone();
+            spawn("nfqueue", move || {
+                palisaded::clear_inbound::run(queue, clear_callout, stats)
+            })?;
+        }
+        Err(e) => warn!(
+            error = %e,
+            "NFQUEUE unavailable: clear-text packets from protected peers are all dropped (exemptions do not apply inbound)"
+        ),
+    }
+
+    let service = Arc::new(Service::new(ServiceParts {
+        engine: engine.clone(),
+        events: events.clone(),
+        data: data.clone(),
+        keying: keying_tx.clone(),
+        data_stats,
+        ike_stats,
+        tun: config.tun.name.clone(),
+        policy_file: config.policy_file.as_ref().map(|p| p.display().to_string()),
+        ready,
+        scopes: scopes.clone(),
+    }));
+    let listener = control_listener(&config.control_socket)?;
+    palisade_control::server::serve(listener, service.clone());
+    if let Some(addr) = config.metrics.listen {
+        let s = service.clone();
+        palisaded::metrics::serve(addr, Arc::new(move || s.metrics_text()))
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        info!(%addr, "Prometheus metrics at http://{addr}/metrics");
+    }
+    info!(
+        socket = %config.control_socket.display(),
+        tun = %config.tun.name,
+        "palisaded ready"
+    );
+
+    let signal = signals.wait().context("waiting for signals")?;
+    info!(?signal, "stopping");
+    let _ = keying_tx.send(KeyingInput::Shutdown);
+    data.send(DataCommand::Shutdown);
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Ok(mut s) = scopes.lock()
+        && let Err(e) = s.remove_routes()
+    {
+        warn!(error = %e, "removing the policy routes");
+    }
+    let _ = std::fs::remove_file(&config.control_socket);
+    info!(
+        "stopped; the firewall rules stay, so protected traffic stays blocked until palisaded runs again"
+    );
+    Ok(())
+}
+
+/// Applies the configured policy file; a bad file is reported and the stored policy stays.
+fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
+    let compiled = match palisade_policy::compile_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("policy file not applied, the stored policy stays: {e}");
+            events.push(
+                "policy_rejected",
+                format!("{e}"),
+                serde_json::json!({ "file": path.display().to_string() }),
+            );
+            return;
+        }
+    };
+    let result = engine
+        .open_session(palisade_filter::Caller::root(), SessionOptions::default())
+        .map_err(|e| e.to_string())
+        .and_then(|mut s| {
+            palisade_policy::apply(engine, &mut s, &compiled).map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(_) => info!(file = %path.display(), "policy applied"),
+        Err(e) => {
+            error!(file = %path.display(), "policy file not applied, the stored policy stays: {e}")
+        }
+    }
+}
+
+fn control_listener(path: &Path) -> Result<std::os::unix::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    // A socket file left by a daemon that died; a live daemon answers on it.
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        bail!(
+            "another palisaded answers on {}; stop it first",
+            path.display()
+        );
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the control socket {}", path.display()))?;
+    // Who may do what is the engine's access control; the file mode only keeps out
+    // users who are not in the socket's group.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .with_context(|| format!("starting the {name} thread"))
+}
+
+fn init_logging(directive: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(directive))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

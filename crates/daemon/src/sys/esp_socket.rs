@@ -62,6 +62,7 @@ impl EspSocket {
         )?;
         rx.set_mark(mark)
             .map_err(io_context("setsockopt(SO_MARK)", "ESP receive socket"))?;
+        deep_receive_queue(&rx)?;
         let tx = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_RAW))).map_err(
             io_context("socket(AF_INET, SOCK_RAW, IPPROTO_RAW)", "IP send"),
         )?;
@@ -85,6 +86,7 @@ impl EspSocket {
             .map_err(io_context("socket(AF_INET6, SOCK_RAW, IPPROTO_ESP)", what))?;
         rx.set_mark(mark)
             .map_err(io_context("setsockopt(SO_MARK)", what))?;
+        deep_receive_queue(&rx)?;
         setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true)
             .map_err(|e| io_context("setsockopt(IPV6_RECVPKTINFO)", what)(e.into()))?;
         setsockopt(&rx, sockopt::Ipv6RecvHopLimit, &true)
@@ -217,4 +219,17 @@ fn ipv6_destination(packet: &[u8]) -> Option<Ipv6Addr> {
     let version = packet.first()? >> 4;
     let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
     (version == 6).then_some(Ipv6Addr::from(dst))
+}
+
+/// Receive queue of the raw ESP socket. This kernel answers ESP that finds the queue
+/// full with ICMP "protocol unreachable" (seen in the tunnel-mode end-to-end test under
+/// a TCP burst): clear text on the wire, and the peer may take it for a dead SA. A deep
+/// queue rides out bursts; root may exceed `net.core.rmem_max` (SO_RCVBUFFORCE).
+fn deep_receive_queue(rx: &Socket) -> io::Result<()> {
+    const QUEUE: usize = 8 << 20;
+    if setsockopt(rx, sockopt::RcvBufForce, &QUEUE).is_ok() {
+        return Ok(());
+    }
+    rx.set_recv_buffer_size(QUEUE)
+        .map_err(io_context("setsockopt(SO_RCVBUF)", "ESP receive socket"))
 }

@@ -1,0 +1,612 @@
+//! The data-plane thread: owns the SAD and moves packets between the TUN device and the
+//! IPsec sockets, asking the IPsec callouts what policy wants for each flow.
+//!
+//! One thread, one `poll(2)` over the TUN, the raw ESP socket, the NAT-T socket and a
+//! wake-up socket for commands; the SAD is never shared, so no lock is taken per packet
+//! and packets of one SA stay in order.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use palisade_esp::{
+    Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, SaHandle, Sad,
+};
+use palisade_ike::{Acquire, ChildSa, Expiry};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::events::EventRing;
+use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound, SaSelectors};
+use crate::keying::KeyingInput;
+use crate::sa_table::{ChildEntry, FlowKey, SaTable};
+use crate::stats::DataStats;
+use crate::sys::{EspSocket, IkeSocket, Tun};
+
+/// Largest packet handled (jumbo frames are not expected on the TUN).
+const MAX_PACKET: usize = 9216;
+/// Packets read from one source before the others get a turn.
+const BURST: usize = 64;
+/// Negotiation discovery: how long clear traffic to a peer goes without a new acquire.
+const ND_RETRY: Duration = Duration::from_secs(10);
+
+/// What other threads ask of the data plane.
+pub enum DataCommand {
+    /// Install a negotiated CHILD_SA pair and send what waited for it.
+    Install(Box<ChildSa>),
+    /// Remove the pair one of whose SPIs is `spi`.
+    Delete {
+        /// Either SPI.
+        spi: u32,
+    },
+    /// The negotiation with this peer failed: drop what waited for it.
+    PeerFailed(IpAddr),
+    /// Report the SAs and counters.
+    Snapshot(Sender<DataSnapshot>),
+    /// Stop.
+    Shutdown,
+}
+
+/// The data plane's view for `sa list` and `stats`.
+#[derive(Debug, Clone, Default)]
+pub struct DataSnapshot {
+    /// Each pair with its two SAs' counters.
+    pub children: Vec<ChildSnapshot>,
+    /// Drops over all SAs by reason (the SAD's global counters).
+    pub drops: Vec<(&'static str, u64)>,
+}
+
+/// One pair.
+#[derive(Debug, Clone)]
+pub struct ChildSnapshot {
+    /// The pair.
+    pub entry: ChildEntry,
+    /// Inbound counters.
+    pub inbound: palisade_esp::SaCounters,
+    /// Outbound counters.
+    pub outbound: palisade_esp::SaCounters,
+    /// Seconds since installation.
+    pub age: Duration,
+}
+
+/// Sends commands to the data-plane thread and wakes it.
+#[derive(Clone)]
+pub struct DataHandle {
+    tx: Sender<DataCommand>,
+    wake: Arc<UnixDatagram>,
+}
+
+impl DataHandle {
+    /// Queues `cmd`; a stopped data plane ignores it.
+    pub fn send(&self, cmd: DataCommand) {
+        if self.tx.send(cmd).is_ok() {
+            // A full wake socket already means a wake-up is pending.
+            let _ = self.wake.send(&[1]);
+        }
+    }
+
+    /// The SAs and counters, or `None` if the data plane does not answer in time.
+    pub fn snapshot(&self) -> Option<DataSnapshot> {
+        let (tx, rx) = channel();
+        self.send(DataCommand::Snapshot(tx));
+        rx.recv_timeout(Duration::from_secs(2)).ok()
+    }
+}
+
+/// The OS objects the data plane runs on.
+pub struct DataIo {
+    /// Protected traffic from the kernel, decapsulated traffic to it.
+    pub tun: Tun,
+    /// Raw ESP in, all IPsec out.
+    pub esp: EspSocket,
+    /// The NAT-T port: ESP in UDP in, IKE to be passed on.
+    pub natt: IkeSocket,
+}
+
+/// The data plane's state.
+pub struct Dataplane {
+    io: DataIo,
+    sad: Sad,
+    table: SaTable,
+    selectors: HashMap<SaHandle, SaSelectors>,
+    callout: IpsecCallout,
+    commands: Receiver<DataCommand>,
+    wake: UnixDatagram,
+    keying: Sender<KeyingInput>,
+    stats: Arc<DataStats>,
+    events: Arc<EventRing>,
+    ready: Arc<AtomicBool>,
+    ike_port: u16,
+    buf: Vec<u8>,
+    lifetime_events: Vec<LifetimeEvent>,
+    /// Negotiation discovery: when each peer was last asked for an SA.
+    nd_acquired: HashMap<IpAddr, Instant>,
+}
+
+impl Dataplane {
+    /// A data plane over `io`, and the handle that commands it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        io: DataIo,
+        callout: IpsecCallout,
+        keying: Sender<KeyingInput>,
+        stats: Arc<DataStats>,
+        events: Arc<EventRing>,
+        ready: Arc<AtomicBool>,
+        queue_per_peer: usize,
+        ike_port: u16,
+    ) -> io::Result<(Dataplane, DataHandle)> {
+        // One poll(2) serves all three: each is drained until it would block.
+        io.tun.set_nonblocking(true)?;
+        io.esp.set_nonblocking(true)?;
+        io.natt.set_nonblocking(true)?;
+        let (tx, commands) = channel();
+        let (wake_tx, wake) = UnixDatagram::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake.set_nonblocking(true)?;
+        let handle = DataHandle {
+            tx,
+            wake: Arc::new(wake_tx),
+        };
+        let dp = Dataplane {
+            io,
+            sad: Sad::new(),
+            table: SaTable::new(queue_per_peer),
+            selectors: HashMap::new(),
+            callout,
+            commands,
+            wake,
+            keying,
+            stats,
+            events,
+            ready,
+            ike_port,
+            buf: vec![0; MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256],
+            lifetime_events: Vec::new(),
+            nd_acquired: HashMap::new(),
+        };
+        Ok((dp, handle))
+    }
+
+    /// Runs until `Shutdown` or until every handle is gone.
+    pub fn run(mut self) {
+        self.ready.store(true, Ordering::Release);
+        info!(tun = self.io.tun.name(), "data plane running");
+        loop {
+            let timeout = self
+                .sad
+                .next_deadline()
+                .map_or(Duration::from_secs(1), |d| {
+                    d.saturating_duration_since(Instant::now())
+                })
+                .min(Duration::from_secs(1));
+            let (tun, esp, natt, wake) = {
+                let mut fds = [
+                    PollFd::new(self.io.tun.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.io.esp.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.io.natt.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+                ];
+                let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+                match poll(&mut fds, ms) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        warn!(error = %e, "poll failed; data plane stops");
+                        break;
+                    }
+                }
+                let ready = |f: &PollFd| {
+                    f.revents()
+                        .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+                };
+                (
+                    ready(&fds[0]),
+                    ready(&fds[1]),
+                    ready(&fds[2]),
+                    ready(&fds[3]),
+                )
+            };
+            if wake && !self.commands() {
+                break;
+            }
+            if tun {
+                self.drain(Source::Tun);
+            }
+            if esp {
+                self.drain(Source::Esp);
+            }
+            if natt {
+                self.drain(Source::Natt);
+            }
+            self.lifetimes();
+        }
+        self.ready.store(false, Ordering::Release);
+        info!("data plane stopped");
+    }
+
+    /// Runs the queued commands; false on `Shutdown` or when all handles are gone.
+    fn commands(&mut self) -> bool {
+        let mut sink = [0u8; 64];
+        while self.wake.recv(&mut sink).is_ok() {}
+        loop {
+            match self.commands.try_recv() {
+                Ok(DataCommand::Install(child)) => self.install(&child),
+                Ok(DataCommand::Delete { spi }) => self.delete(spi),
+                Ok(DataCommand::PeerFailed(peer)) => {
+                    let n = self.table.drop_held(peer) as u64;
+                    self.stats
+                        .acquire_failed_drops
+                        .fetch_add(n, Ordering::Relaxed);
+                    self.stats
+                        .queued
+                        .store(self.table.held() as u64, Ordering::Relaxed);
+                }
+                Ok(DataCommand::Snapshot(reply)) => {
+                    let _ = reply.send(self.snapshot());
+                }
+                Ok(DataCommand::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn install(&mut self, child: &ChildSa) {
+        let now = Instant::now();
+        let [inbound, outbound] = child.sa_configs();
+        let inbound = match self.sad.install(inbound.config, inbound.keymat, now) {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(error = %e, "inbound SA refused by the SAD");
+                return;
+            }
+        };
+        let outbound = match self.sad.install(outbound.config, outbound.keymat, now) {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(error = %e, "outbound SA refused by the SAD");
+                let _ = self.sad.remove(inbound);
+                return;
+            }
+        };
+        self.selectors
+            .insert(inbound, SaSelectors::from_child_sa(child));
+        self.table
+            .insert(SaTable::entry_for(child, inbound, outbound, now));
+        // What waited for this peer goes out now (or waits again if it needs another SA).
+        for packet in self.table.take_held(child.remote) {
+            let n = packet.len();
+            self.buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
+            self.outbound(n);
+        }
+        self.stats
+            .queued
+            .store(self.table.held() as u64, Ordering::Relaxed);
+    }
+
+    fn delete(&mut self, spi: u32) {
+        if let Some(entry) = self.table.remove(spi) {
+            self.selectors.remove(&entry.inbound);
+            let _ = self.sad.remove(entry.inbound);
+            let _ = self.sad.remove(entry.outbound);
+            debug!(
+                inbound_spi = format_args!("{:#010x}", entry.inbound_spi),
+                "SA pair removed"
+            );
+        }
+    }
+
+    fn snapshot(&self) -> DataSnapshot {
+        let now = Instant::now();
+        let counters = |h| self.sad.get(h).map(|sa| *sa.counters()).unwrap_or_default();
+        DataSnapshot {
+            children: self
+                .table
+                .iter()
+                .map(|e| ChildSnapshot {
+                    entry: e.clone(),
+                    inbound: counters(e.inbound),
+                    outbound: counters(e.outbound),
+                    age: now.saturating_duration_since(e.installed),
+                })
+                .collect(),
+            drops: self
+                .sad
+                .drops()
+                .iter()
+                .map(|(r, n)| (r.name(), n))
+                .collect(),
+        }
+    }
+
+    fn drain(&mut self, source: Source) {
+        for _ in 0..BURST {
+            let start = MAX_HEADROOM;
+            let end = start + MAX_PACKET;
+            let got = match source {
+                Source::Tun => self
+                    .io
+                    .tun
+                    .recv(&mut self.buf[start..end])
+                    .map(|n| (n, None)),
+                Source::Esp => self
+                    .io
+                    .esp
+                    .recv(&mut self.buf[start..end])
+                    .map(|n| (n, None)),
+                Source::Natt => self
+                    .io
+                    .natt
+                    .recv(&mut self.buf[start..end])
+                    .map(|(n, remote, local)| (n, Some((remote, local)))),
+            };
+            let (n, addrs) = match got {
+                Ok(v) => v,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!(?source, error = %e, "receive failed");
+                    return;
+                }
+            };
+            match (source, addrs) {
+                (Source::Tun, _) => {
+                    DataStats::bump(&self.stats.tun_rx);
+                    self.outbound(n);
+                }
+                (Source::Esp, _) => {
+                    DataStats::bump(&self.stats.esp_rx);
+                    self.inbound(start, n);
+                }
+                (Source::Natt, Some((remote, local))) => {
+                    DataStats::bump(&self.stats.udp_rx);
+                    self.natt_datagram(n, remote, local);
+                }
+                (Source::Natt, None) => {}
+            }
+        }
+    }
+
+    /// A packet from the TUN at `buf[MAX_HEADROOM..][..n]`.
+    fn outbound(&mut self, n: usize) {
+        let start = MAX_HEADROOM;
+        let Some(flow) = Flow::outbound(&self.buf[start..start + n]) else {
+            DataStats::bump(&self.stats.malformed);
+            return;
+        };
+        match self.callout.outbound(&flow) {
+            Outbound::Clear => {
+                DataStats::bump(&self.stats.clear_permitted);
+                self.send_ip(start, n);
+            }
+            Outbound::Block { .. } => DataStats::bump(&self.stats.clear_blocked),
+            Outbound::Protect(p) => {
+                let key = flow_key(&flow);
+                let Some(entry) = self.table.select(p.peer, &key) else {
+                    if p.clear_fallback {
+                        // Negotiation discovery: clear while IKE is tried, at most one
+                        // acquire per peer per ND_RETRY.
+                        let now = Instant::now();
+                        let due = self
+                            .nd_acquired
+                            .get(&p.peer)
+                            .is_none_or(|t| now.duration_since(*t) > ND_RETRY);
+                        if due {
+                            self.nd_acquired.insert(p.peer, now);
+                            let _ = self.keying.send(KeyingInput::Acquire(Acquire {
+                                local: SocketAddr::new(p.local, self.ike_port),
+                                remote: SocketAddr::new(p.peer, self.ike_port),
+                                traffic: Some(p.traffic),
+                            }));
+                        }
+                        DataStats::bump(&self.stats.clear_permitted);
+                        self.send_ip(start, n);
+                        return;
+                    }
+                    match self.table.hold(p.peer, &self.buf[start..start + n]) {
+                        Ok(true) => {
+                            let _ = self.keying.send(KeyingInput::Acquire(Acquire {
+                                local: SocketAddr::new(p.local, self.ike_port),
+                                remote: SocketAddr::new(p.peer, self.ike_port),
+                                traffic: Some(p.traffic),
+                            }));
+                        }
+                        Ok(false) => {}
+                        Err(_) => DataStats::bump(&self.stats.queue_drops),
+                    }
+                    self.stats
+                        .queued
+                        .store(self.table.held() as u64, Ordering::Relaxed);
+                    return;
+                };
+                let (handle, spi, ike_sa, udp) = (
+                    entry.outbound,
+                    entry.outbound_spi,
+                    entry.ike_sa,
+                    entry.udp_encap.is_some(),
+                );
+                let now = Instant::now();
+                let mut pkt = Packet::new(&mut self.buf, start, n);
+                match self.sad.encapsulate(handle, &mut pkt, now) {
+                    Ok(enc) => {
+                        let range = pkt.range();
+                        if enc.soft_expired {
+                            let _ = self.keying.send(KeyingInput::Expiry {
+                                spi,
+                                expiry: Expiry::Soft,
+                            });
+                        }
+                        if udp {
+                            let _ = self.keying.send(KeyingInput::Activity(ike_sa));
+                        }
+                        self.send_ip(range.start, range.len());
+                    }
+                    Err(e) => self.encap_failed(spi, e),
+                }
+            }
+        }
+    }
+
+    fn encap_failed(&mut self, spi: u32, e: EspError) {
+        // The SAD counted it; a hard expiry also tells IKE, which deletes the pair.
+        if matches!(e, EspError::LifetimeExpired) {
+            let _ = self.keying.send(KeyingInput::Expiry {
+                spi,
+                expiry: Expiry::Hard,
+            });
+        }
+        debug!(spi = format_args!("{spi:#010x}"), error = %e, "encapsulation failed");
+    }
+
+    /// An IPsec packet at `buf[start..][..n]` (outer header included).
+    fn inbound(&mut self, start: usize, n: usize) {
+        let now = Instant::now();
+        let mut pkt = Packet::new(&mut self.buf, start, n);
+        let opened = match self.sad.decapsulate(&mut pkt, now) {
+            Ok(d) => d,
+            Err(e) => {
+                self.decap_failed(e);
+                return;
+            }
+        };
+        let range = pkt.range();
+        if opened.opened.soft_expired
+            && let Some(entry) = self.table.by_inbound(opened.sa)
+        {
+            let _ = self.keying.send(KeyingInput::Expiry {
+                spi: entry.inbound_spi,
+                expiry: Expiry::Soft,
+            });
+        }
+        let inner = &self.buf[range.clone()];
+        let verdict = match (Flow::inbound(inner), self.selectors.get(&opened.sa)) {
+            (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
+            _ => Inbound::Block {
+                filter_id: None,
+                reason: "not an IP packet inside ESP",
+            },
+        };
+        match verdict {
+            Inbound::Permit => match self.io.tun.send(inner) {
+                Ok(_) => DataStats::bump(&self.stats.tun_tx),
+                Err(e) => {
+                    DataStats::bump(&self.stats.send_errors);
+                    debug!(error = %e, "TUN write failed");
+                }
+            },
+            Inbound::Block { reason, .. } => {
+                DataStats::bump(&self.stats.wrong_sa);
+                debug!(reason, "decapsulated packet refused");
+            }
+        }
+    }
+
+    fn decap_failed(&mut self, e: EspError) {
+        // Counted by reason in the SAD; integrity failures and replays also become net
+        // events (rate-limited by the ring's size, not per packet logging).
+        if matches!(e, EspError::Integrity | EspError::Replay) {
+            self.events.push(
+                "drop",
+                format!("inbound IPsec packet dropped: {e}"),
+                json!({ "reason": e.reason().name() }),
+            );
+        }
+        debug!(error = %e, "decapsulation failed");
+    }
+
+    /// A datagram on the NAT-T port at `buf[MAX_HEADROOM..][..n]`: IKE (non-ESP marker),
+    /// a NAT keepalive, or ESP in UDP (RFC 3948 §2).
+    fn natt_datagram(&mut self, n: usize, remote: SocketAddr, local: SocketAddr) {
+        let start = MAX_HEADROOM;
+        let payload = &self.buf[start..start + n];
+        if n == 1 && payload[0] == 0xff {
+            return;
+        }
+        if n >= 4 && payload[..4] == [0, 0, 0, 0] {
+            let _ = self.keying.send(KeyingInput::Datagram {
+                bytes: payload[4..].to_vec(),
+                local,
+                remote,
+            });
+            return;
+        }
+        // The SAD opens whole packets: put back the IPv4 and UDP headers the socket took.
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (remote.ip(), local.ip()) else {
+            DataStats::bump(&self.stats.malformed);
+            return;
+        };
+        let hdr = start - 28;
+        let total = (n + 28) as u16;
+        let h = &mut self.buf[hdr..start];
+        h.fill(0);
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[8] = 64;
+        h[9] = 17;
+        h[12..16].copy_from_slice(&src.octets());
+        h[16..20].copy_from_slice(&dst.octets());
+        h[20..22].copy_from_slice(&remote.port().to_be_bytes());
+        h[22..24].copy_from_slice(&local.port().to_be_bytes());
+        h[24..26].copy_from_slice(&((n + 8) as u16).to_be_bytes());
+        self.inbound(hdr, n + 28);
+    }
+
+    /// Sends the IP packet at `buf[start..][..len]` as it is (marked, so it leaves).
+    fn send_ip(&mut self, start: usize, len: usize) {
+        match self.io.esp.send(&self.buf[start..start + len]) {
+            Ok(_) => DataStats::bump(&self.stats.esp_tx),
+            Err(e) => {
+                DataStats::bump(&self.stats.send_errors);
+                debug!(error = %e, "send failed");
+            }
+        }
+    }
+
+    fn lifetimes(&mut self) {
+        let now = Instant::now();
+        if self.sad.next_deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        self.lifetime_events.clear();
+        self.sad.poll_lifetimes(now, &mut self.lifetime_events);
+        for ev in std::mem::take(&mut self.lifetime_events) {
+            let Some(entry) = self.table.by_handle(ev.sa) else {
+                continue;
+            };
+            let expiry = match ev.expiry {
+                palisade_esp::lifetime::Expiry::HardExpired => Expiry::Hard,
+                _ => Expiry::Soft,
+            };
+            // IKE rekeys (soft) or deletes (hard) the pair; either SPI names it.
+            let spi = match self.sad.get(ev.sa).map(|sa| sa.config().direction) {
+                Some(Direction::Inbound) => entry.inbound_spi,
+                _ => entry.outbound_spi,
+            };
+            let _ = self.keying.send(KeyingInput::Expiry { spi, expiry });
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Tun,
+    Esp,
+    Natt,
+}
+
+fn flow_key(flow: &Flow) -> FlowKey {
+    FlowKey {
+        local: flow.local,
+        remote: flow.remote,
+        protocol: flow.protocol,
+        local_port: flow.local_port,
+        remote_port: flow.remote_port,
+    }
+}

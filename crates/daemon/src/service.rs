@@ -1,0 +1,445 @@
+//! The control API's answers: the daemon's own requests (status, SAs, statistics, events)
+//! here, the engine's (policy, filters, sublayers, providers, contexts, explain) through
+//! palisade-control's `EngineService`, which opens an engine session as the caller.
+//!
+//! The daemon's own requests are guarded by the engine's access control list too (as WFP
+//! guards IPsec SA queries with the engine's security descriptor): reading needs
+//! READ_STATS, deleting an SA needs WRITE.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use palisade_control::EngineService;
+use palisade_control::ErrorCode;
+use palisade_control::handler::Handler;
+use palisade_control::protocol::{
+    ChildSaView, IkeSaView, NetEvent, Request, Response, SaCounters, Stats, Status,
+};
+use palisade_filter::policy::TrafficSelector;
+use palisade_filter::{Caller, Engine, Rights};
+use palisade_ike::IkeSaId;
+use tracing::{info, warn};
+
+use crate::dataplane::{ChildSnapshot, DataHandle};
+use crate::events::EventRing;
+use crate::keying::{IkeSaEntry, KeyingInput};
+use crate::scopes::ScopeKeeper;
+use crate::stats::{DataStats, IkeStats};
+
+/// What the control API reaches in the daemon.
+pub struct Service {
+    engine: Engine,
+    engine_service: EngineService,
+    events: Arc<EventRing>,
+    data: DataHandle,
+    keying: Mutex<Sender<KeyingInput>>,
+    data_stats: Arc<DataStats>,
+    ike_stats: Arc<IkeStats>,
+    started: Instant,
+    tun: String,
+    policy_file: Option<String>,
+    ready: Arc<AtomicBool>,
+    scopes: Arc<Mutex<ScopeKeeper>>,
+}
+
+/// The parts the service is built from.
+pub struct ServiceParts {
+    /// The filtering engine.
+    pub engine: Engine,
+    /// The net-event ring.
+    pub events: Arc<EventRing>,
+    /// The data plane.
+    pub data: DataHandle,
+    /// The keying thread.
+    pub keying: Sender<KeyingInput>,
+    /// Data-plane counters.
+    pub data_stats: Arc<DataStats>,
+    /// IKE datagram counters.
+    pub ike_stats: Arc<IkeStats>,
+    /// The TUN device's name.
+    pub tun: String,
+    /// The policy file applied at start.
+    pub policy_file: Option<String>,
+    /// Whether the data plane runs.
+    pub ready: Arc<AtomicBool>,
+    /// Routes and firewall rules, refreshed when policy changes.
+    pub scopes: Arc<Mutex<ScopeKeeper>>,
+}
+
+impl Service {
+    /// The service over its parts.
+    pub fn new(p: ServiceParts) -> Service {
+        Service {
+            engine_service: EngineService::new(p.engine.clone()),
+            engine: p.engine,
+            events: p.events,
+            data: p.data,
+            keying: Mutex::new(p.keying),
+            data_stats: p.data_stats,
+            ike_stats: p.ike_stats,
+            started: Instant::now(),
+            tun: p.tun,
+            policy_file: p.policy_file,
+            ready: p.ready,
+            scopes: p.scopes,
+        }
+    }
+
+    fn allowed(&self, caller: &Caller, wanted: Rights) -> Result<(), Response> {
+        self.engine.check_access(caller, wanted).map_err(|e| {
+            Response::error_hint(
+                ErrorCode::AccessDenied,
+                e.to_string(),
+                "run the command as root, or have the engine's access control list grant \
+                 your user or group this right",
+            )
+        })
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> KeyingInput) -> Option<T> {
+        let (tx, rx): (Sender<T>, Receiver<T>) = channel();
+        let sent = self
+            .keying
+            .lock()
+            .map(|k| k.send(make(tx)).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return None;
+        }
+        rx.recv_timeout(Duration::from_secs(2)).ok()
+    }
+
+    fn sa_views(&self) -> Result<Vec<IkeSaView>, Response> {
+        let unavailable = || {
+            Response::error_hint(
+                ErrorCode::Internal,
+                "the daemon's threads did not answer",
+                "see the daemon's log (journalctl -u palisaded)",
+            )
+        };
+        let ike = self.ask(KeyingInput::List).ok_or_else(unavailable)?;
+        let data = self.data.snapshot().ok_or_else(unavailable)?;
+        let mut views: Vec<IkeSaView> = ike.iter().map(ike_view).collect();
+        for child in &data.children {
+            let view = child_view(child);
+            match views.iter_mut().find(|v| v.id == child.entry.ike_sa.0) {
+                Some(v) => v.child_sas.push(view),
+                // A pair whose IKE SA is gone from the list (being rekeyed or deleted).
+                None => views.push(IkeSaView {
+                    id: child.entry.ike_sa.0,
+                    remote: child.entry.peer.to_string(),
+                    state: "deleting".into(),
+                    child_sas: vec![view],
+                    ..IkeSaView::default()
+                }),
+            }
+        }
+        Ok(views)
+    }
+
+    fn stats(&self) -> Result<Stats, Response> {
+        let data = self
+            .data
+            .snapshot()
+            .ok_or_else(|| Response::error(ErrorCode::Internal, "the data plane did not answer"))?;
+        let s = &self.data_stats;
+        let get = DataStats::get;
+        let mut global_drops: BTreeMap<String, u64> = data
+            .drops
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| ((*r).to_owned(), *n))
+            .collect();
+        for (name, counter) in [
+            ("queue_full", &s.queue_drops),
+            ("acquire_failed", &s.acquire_failed_drops),
+            ("wrong_sa", &s.wrong_sa),
+            ("not_ip", &s.malformed),
+            ("send_error", &s.send_errors),
+        ] {
+            let n = get(counter);
+            if n > 0 {
+                global_drops.insert(name.to_owned(), n);
+            }
+        }
+        let (sent, received) = self.ike_stats.get();
+        let mut sas = Vec::new();
+        for c in &data.children {
+            sas.push((c.entry.inbound_spi, counters(&c.inbound)));
+            sas.push((c.entry.outbound_spi, counters(&c.outbound)));
+        }
+        Ok(Stats {
+            global_drops,
+            tun_rx: get(&s.tun_rx),
+            tun_tx: get(&s.tun_tx),
+            esp_rx: get(&s.esp_rx),
+            esp_tx: get(&s.esp_tx),
+            udp_rx: get(&s.udp_rx),
+            udp_tx: sent,
+            queued: get(&s.queued),
+            queue_drops: get(&s.queue_drops),
+            clear_permitted: get(&s.clear_permitted),
+            clear_blocked: get(&s.clear_blocked),
+            ike: BTreeMap::from([
+                ("datagrams_sent".to_owned(), sent),
+                ("datagrams_received".to_owned(), received),
+            ]),
+            sas,
+        })
+    }
+
+    /// Prometheus text for the metrics endpoint.
+    pub fn metrics_text(&self) -> String {
+        match (self.stats(), self.sa_views()) {
+            (Ok(stats), Ok(views)) => {
+                use crate::metrics::SaDirection;
+                let children: Vec<&ChildSaView> = views.iter().flat_map(|v| &v.child_sas).collect();
+                let direction = |spi: u32| {
+                    children.iter().find_map(|c| {
+                        if c.inbound_spi == spi {
+                            Some(SaDirection::Inbound)
+                        } else if c.outbound_spi == spi {
+                            Some(SaDirection::Outbound)
+                        } else {
+                            None
+                        }
+                    })
+                };
+                crate::metrics::render_with_directions(
+                    &stats,
+                    views.len(),
+                    children.len(),
+                    &direction,
+                )
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn delete_sa(&self, id: &str) -> Response {
+        let not_found = || {
+            Response::error_hint(
+                ErrorCode::NotFound,
+                format!("no SA `{id}`"),
+                "`palisade sa list` shows the IKE SA ids and the CHILD_SA SPIs (0x...)",
+            )
+        };
+        let done = if let Some(spi) = parse_spi(id) {
+            self.ask(|tx| KeyingInput::DeleteChildSa(spi, tx))
+        } else if let Ok(n) = id.parse::<u64>() {
+            self.ask(|tx| KeyingInput::DeleteIkeSa(IkeSaId(n), tx))
+        } else {
+            return Response::error_hint(
+                ErrorCode::InvalidRequest,
+                format!("`{id}` is neither an IKE SA id nor an SPI"),
+                "give an IKE SA id (a number) or a CHILD_SA SPI in hex (0x1234abcd)",
+            );
+        };
+        match done {
+            Some(true) => Response::Ok,
+            _ => not_found(),
+        }
+    }
+
+    /// After the engine changed: routes and firewall follow the new scopes.
+    fn policy_changed(&self, what: &str) {
+        match self.scopes.lock() {
+            Ok(mut s) => {
+                if let Err(e) = s.refresh() {
+                    warn!(error = %e, "routes or firewall not updated after a policy change");
+                }
+            }
+            Err(_) => warn!("scope keeper poisoned; routes not updated"),
+        }
+        info!(what, "policy changed");
+        self.events.push(
+            "policy_changed",
+            format!("policy changed ({what})"),
+            serde_json::json!({ "request": what }),
+        );
+    }
+}
+
+impl Handler for Service {
+    fn handle(&self, caller: &Caller, request: Request) -> Response {
+        let read = || self.allowed(caller, Rights::READ_STATS);
+        match request {
+            Request::Status => {
+                if let Err(e) = self.allowed(caller, Rights::OPEN) {
+                    return e;
+                }
+                let views = self.sa_views().unwrap_or_default();
+                Response::Status(Status {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    pid: std::process::id(),
+                    uptime_secs: self.started.elapsed().as_secs(),
+                    tun: self.tun.clone(),
+                    policy_file: self.policy_file.clone(),
+                    filters: filter_count(&self.engine),
+                    ike_sas: views.iter().filter(|v| v.state == "established").count(),
+                    child_sas: views.iter().map(|v| v.child_sas.len()).sum(),
+                    ready: self.ready.load(Ordering::Acquire),
+                })
+            }
+            Request::SaList => match read().and_then(|()| self.sa_views()) {
+                Ok(sas) => Response::Sas { sas },
+                Err(e) => e,
+            },
+            Request::SaShow { id } => {
+                let views = match read().and_then(|()| self.sa_views()) {
+                    Ok(v) => v,
+                    Err(e) => return e,
+                };
+                let spi = parse_spi(&id);
+                let found = views.into_iter().find(|v| {
+                    Some(v.id) == id.parse().ok()
+                        || v.child_sas
+                            .iter()
+                            .any(|c| Some(c.inbound_spi) == spi || Some(c.outbound_spi) == spi)
+                });
+                found.map(|v| Response::Sa(Box::new(v))).unwrap_or_else(|| {
+                    Response::error_hint(
+                        ErrorCode::NotFound,
+                        format!("no SA `{id}`"),
+                        "`palisade sa list` shows the IKE SA ids and CHILD_SA SPIs",
+                    )
+                })
+            }
+            Request::SaDelete { id } => match self.allowed(caller, Rights::WRITE) {
+                Ok(()) => self.delete_sa(&id),
+                Err(e) => e,
+            },
+            Request::Stats => match read().and_then(|()| self.stats()) {
+                Ok(s) => Response::Stats(Box::new(s)),
+                Err(e) => e,
+            },
+            other => {
+                let mutating = is_mutation(&other);
+                let kind = other.kind();
+                match self.engine_service.handle(caller, &other) {
+                    Some(response) => {
+                        if mutating && !matches!(response, Response::Error { .. }) {
+                            self.policy_changed(kind);
+                        }
+                        response
+                    }
+                    None => Response::error(
+                        ErrorCode::InvalidRequest,
+                        format!("request `{kind}` is not handled by this daemon"),
+                    ),
+                }
+            }
+        }
+    }
+
+    fn events(
+        &self,
+        caller: &Caller,
+        since: Option<u64>,
+    ) -> Result<(Vec<NetEvent>, Receiver<NetEvent>), Response> {
+        self.allowed(caller, Rights::READ_STATS)?;
+        Ok(self.events.subscribe(since))
+    }
+}
+
+/// Filters over every layer, as the compiled snapshot holds them.
+fn filter_count(engine: &Engine) -> usize {
+    let snapshot = engine.snapshot();
+    palisade_filter::Layer::ALL
+        .iter()
+        .map(|l| snapshot.layer(*l).filters.len())
+        .sum()
+}
+
+fn is_mutation(r: &Request) -> bool {
+    match r {
+        Request::PolicyApply { dry_run, .. } => !dry_run,
+        Request::FilterAdd { .. }
+        | Request::FilterDelete { .. }
+        | Request::SublayerAdd { .. }
+        | Request::SublayerDelete { .. }
+        | Request::ProviderAdd { .. }
+        | Request::ProviderDelete { .. }
+        | Request::ContextAdd { .. }
+        | Request::ContextDelete { .. } => true,
+        _ => false,
+    }
+}
+
+/// `0x1234abcd` (an SPI), as `sa show|delete` take it.
+fn parse_spi(id: &str) -> Option<u32> {
+    let hex = id.strip_prefix("0x").or_else(|| id.strip_prefix("0X"))?;
+    u32::from_str_radix(hex, 16).ok()
+}
+
+fn ike_view(e: &IkeSaEntry) -> IkeSaView {
+    let i = &e.info;
+    IkeSaView {
+        id: i.id.0,
+        role: format!("{:?}", i.role).to_lowercase(),
+        local: i.local.to_string(),
+        remote: i.remote.to_string(),
+        state: "established".into(),
+        local_id: i.local_id.to_string(),
+        peer_id: i.peer_id.to_string(),
+        transforms: format!("{:?}", i.transforms),
+        established_secs: e.established.elapsed().as_secs(),
+        nat: i.nat.any(),
+        child_sas: Vec::new(),
+    }
+}
+
+fn child_view(c: &ChildSnapshot) -> ChildSaView {
+    let e = &c.entry;
+    let ts = |list: &[TrafficSelector]| list.iter().map(selector_text).collect();
+    ChildSaView {
+        inbound_spi: e.inbound_spi,
+        outbound_spi: e.outbound_spi,
+        protocol: "esp".into(),
+        mode: format!("{:?}", e.mode).to_lowercase(),
+        suite: e.suite.clone(),
+        local_ts: ts(&e.local_selectors),
+        remote_ts: ts(&e.remote_selectors),
+        udp_encap: e.udp_encap.is_some(),
+        inbound: counters(&c.inbound),
+        outbound: counters(&c.outbound),
+        lifetime: String::new(),
+        age_secs: c.age.as_secs(),
+    }
+}
+
+fn selector_text(ts: &TrafficSelector) -> String {
+    let addrs = if ts.start_address == ts.end_address {
+        ts.start_address.to_string()
+    } else {
+        format!("{}-{}", ts.start_address, ts.end_address)
+    };
+    let proto = match ts.protocol_id {
+        0 => String::new(),
+        p => format!(" proto {p}"),
+    };
+    let ports = if ts.port_start == 0 && ts.port_end == u16::MAX {
+        String::new()
+    } else if ts.port_start == ts.port_end {
+        format!(" port {}", ts.port_start)
+    } else {
+        format!(" ports {}-{}", ts.port_start, ts.port_end)
+    };
+    format!("{addrs}{proto}{ports}")
+}
+
+fn counters(c: &palisade_esp::SaCounters) -> SaCounters {
+    SaCounters {
+        packets: c.packets,
+        bytes: c.bytes,
+        drops: c
+            .drops
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.name().to_owned(), n))
+            .collect(),
+    }
+}

@@ -1,0 +1,248 @@
+//! A palisaded per test host: its configuration and policy in a private directory, the
+//! daemon started inside the host's namespace, a control client, and a guard that stops
+//! it (and shows its log when the test failed).
+
+// Each e2e test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use palisade_control::{Client, IkeSaView, Request, Response, Stats};
+
+use crate::netns::Netns;
+
+/// One running daemon.
+pub struct Daemon {
+    name: String,
+    ns_name: String,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts palisaded inside `ns` with `policy` (TOML) and waits until it answers.
+    pub fn start(ns: &Netns, name: &str, policy: &str) -> io::Result<Daemon> {
+        let dir = std::env::temp_dir().join(format!("{}-{name}", ns.name()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("state"))?;
+        std::fs::write(dir.join("policy.toml"), policy)?;
+        std::fs::write(
+            dir.join("palisaded.toml"),
+            format!(
+                "state_dir = \"{d}/state\"\ncontrol_socket = \"{d}/control.sock\"\n\
+                 policy_file = \"{d}/policy.toml\"\nlog = \"info,palisaded=debug\"\n",
+                d = dir.display()
+            ),
+        )?;
+        let mut d = Daemon {
+            name: name.to_owned(),
+            ns_name: ns.name().to_owned(),
+            dir,
+            child: None,
+        };
+        d.spawn(ns)?;
+        Ok(d)
+    }
+
+    /// Starts the daemon process (again, after a kill).
+    pub fn spawn(&mut self, ns: &Netns) -> io::Result<()> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("palisaded.log"))?;
+        let child = ns
+            .command(env!("CARGO_BIN_EXE_palisaded"))
+            .arg("--config")
+            .arg(self.dir.join("palisaded.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(mut c) = Client::connect(self.socket())
+                && let Ok(Response::Status(s)) = c.call(Request::Status)
+                && s.ready
+            {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(io::Error::other(format!(
+                    "palisaded {} exited with {status}:\n{}",
+                    self.name,
+                    self.log()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "palisaded {} did not become ready:\n{}",
+                    self.name,
+                    self.log()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    /// The private directory (config, policy, state, log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("palisaded.log")).unwrap_or_default()
+    }
+
+    /// One request.
+    pub fn call(&self, request: Request) -> Response {
+        let mut c = Client::connect(self.socket())
+            .unwrap_or_else(|e| panic!("{}: connect: {e}\n{}", self.name, self.log()));
+        c.call(request)
+            .unwrap_or_else(|e| panic!("{}: call: {e}\n{}", self.name, self.log()))
+    }
+
+    /// The IKE SAs with their CHILD_SAs.
+    pub fn sas(&self) -> Vec<IkeSaView> {
+        match self.call(Request::SaList) {
+            Response::Sas { sas } => sas,
+            other => panic!("{}: sa list: {other:?}", self.name),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        match self.call(Request::Stats) {
+            Response::Stats(s) => *s,
+            other => panic!("{}: stats: {other:?}", self.name),
+        }
+    }
+
+    /// Waits until `f` holds for the SA list, or panics with the logs.
+    pub fn wait_for_sas(&self, what: &str, f: impl Fn(&[IkeSaView]) -> bool) -> Vec<IkeSaView> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let sas = self.sas();
+            if f(&sas) {
+                return sas;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out waiting for {what}; SAs: {sas:#?}\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: no cleanup at all, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- palisaded {} ({}) log ----\n{}",
+                self.name,
+                self.ns_name,
+                self.log()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The veth device inside `ns` (VethPair makes exactly one).
+pub fn veth_of(ns: &Netns) -> String {
+    let out = ns
+        .ip(&["-o", "link", "show", "type", "veth"])
+        .expect("ip link");
+    out.split(':')
+        .nth(1)
+        .and_then(|s| s.trim().split('@').next())
+        .map(str::to_owned)
+        .expect("a veth device")
+}
+
+/// A packet capture on `dev` inside `ns` (tcpdump), stopped and read by `finish`.
+pub struct Capture {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing everything on `dev`.
+    pub fn start(ns: &Netns, dev: &str, file: PathBuf) -> io::Result<Capture> {
+        let child = ns
+            .command("tcpdump")
+            .args(["-i", dev, "-n", "-U", "-s", "200", "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        // tcpdump needs a moment before it sees packets.
+        std::thread::sleep(Duration::from_millis(700));
+        Ok(Capture { child, file })
+    }
+
+    /// Stops and returns one summary line per packet (`tcpdump -r -nn`).
+    pub fn finish(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+        }
+        let _ = self.child.wait();
+        let out = std::process::Command::new("tcpdump")
+            .args(["-nn", "-r"])
+            .arg(&self.file)
+            .output()
+            .expect("tcpdump -r");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -1,0 +1,2 @@
+//! Support shared by the end-to-end tests.
+pub mod daemon;

@@ -1,0 +1,173 @@
+//! Palisade to Palisade in tunnel mode, end to end: two gateways in network namespaces,
+//! each with a host on a subnet behind it; traffic between the hosts crosses the
+//! gateways' link as ESP only. Root only; skipped otherwise.
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::daemon::{Capture, Daemon, veth_of};
+use netns::{Netns, VethPair, root_or_skip, run_checked};
+
+fn policy(local_net: &str, remote_net: &str, me: Ipv4Addr, peer: Ipv4Addr) -> String {
+    format!(
+        r#"
+[policy]
+name = "e2e-tunnel"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "e2e tunnel secret"
+
+[[rules]]
+name = "site"
+local = "{local_net}"
+remote = "{remote_net}"
+action = "require"
+mode = "tunnel"
+tunnel = {{ local = "{me}", remote = "{peer}" }}
+auth = "psk"
+"#
+    )
+}
+
+/// A host namespace behind `gw` on `net` (x.y.z.0/24): the gateway is .1, the host .2.
+fn host_behind(gw: &Netns, tag: char, net: [u8; 3]) -> Netns {
+    let host = Netns::create(format!("{}-h{tag}", gw.name())).expect("host namespace");
+    let pid = std::process::id();
+    let (g, h) = (format!("pg{pid:x}{tag}"), format!("ph{pid:x}{tag}"));
+    run_checked(std::process::Command::new("ip").args([
+        "link",
+        "add",
+        &g,
+        "netns",
+        gw.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &h,
+        "netns",
+        host.name(),
+    ]))
+    .expect("veth");
+    let [x, y, z] = net;
+    gw.ip(&["addr", "add", &format!("{x}.{y}.{z}.1/24"), "dev", &g])
+        .expect("addr");
+    gw.ip(&["link", "set", &g, "up"]).expect("up");
+    host.ip(&["addr", "add", &format!("{x}.{y}.{z}.2/24"), "dev", &h])
+        .expect("addr");
+    host.ip(&["link", "set", &h, "up"]).expect("up");
+    host.ip(&["route", "add", "default", "via", &format!("{x}.{y}.{z}.1")])
+        .expect("route");
+    gw.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
+        .expect("ns")
+        .expect("forwarding");
+    host
+}
+
+#[test]
+fn tunnel_mode_carries_subnet_traffic_as_esp_between_gateways() {
+    if !root_or_skip("tunnel_mode_carries_subnet_traffic_as_esp_between_gateways") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let h1 = host_behind(&pair.a, '1', [10, 1, 0]);
+    let h2 = host_behind(&pair.b, '2', [10, 2, 0]);
+    let (ga, gb) = (VethPair::ADDR_A, VethPair::ADDR_B);
+    let a = Daemon::start(
+        &pair.a,
+        "gw-a",
+        &policy("10.1.0.0/24", "10.2.0.0/24", ga, gb),
+    )
+    .expect("daemon a");
+    let b = Daemon::start(
+        &pair.b,
+        "gw-b",
+        &policy("10.2.0.0/24", "10.1.0.0/24", gb, ga),
+    )
+    .expect("daemon b");
+    let veth = veth_of(&pair.a);
+    let capture = Capture::start(&pair.a, &veth, a.dir().join("wire.pcap")).expect("tcpdump");
+
+    let ping = h1
+        .command("ping")
+        .args(["-c", "5", "-i", "0.2", "-W", "3", "10.2.0.2"])
+        .output()
+        .expect("ping");
+    assert!(
+        ping.status.success(),
+        "ping h1 -> h2 failed:\n{}\n--- gw-a ---\n{}\n--- gw-b ---\n{}",
+        String::from_utf8_lossy(&ping.stdout),
+        a.log(),
+        b.log()
+    );
+
+    let listen: SocketAddr = (Ipv4Addr::new(10, 2, 0, 2), 5201).into();
+    let listener = h2
+        .run(|| TcpListener::bind(listen))
+        .expect("ns")
+        .expect("bind");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 65536];
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        loop {
+            match s.read(&mut buf).expect("read") {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    });
+    let mut c = h1
+        .run(|| TcpStream::connect_timeout(&listen, Duration::from_secs(10)))
+        .expect("ns")
+        .expect("connect");
+    let chunk = vec![7u8; 65536];
+    for _ in 0..64 {
+        c.write_all(&chunk).expect("write");
+    }
+    drop(c);
+    assert_eq!(server.join().expect("server"), 64 * 65536);
+
+    let lines = capture.finish();
+    if let Some(i) = lines.iter().position(|l| l.contains("unreachable")) {
+        eprintln!("AROUND: {:#?}", &lines[i.saturating_sub(12)..(i + 4).min(lines.len())]);
+    }
+    let inner: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("10.1.0.2") || l.contains("10.2.0.2"))
+        .collect();
+    assert!(
+        inner.is_empty(),
+        "inner addresses visible between the gateways: {inner:#?}"
+    );
+    let outer: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(&ga.to_string()) && l.contains(&gb.to_string()))
+        .collect();
+    assert!(
+        outer.iter().any(|l| l.contains("ESP(")),
+        "no ESP: {lines:#?}"
+    );
+    let clear: Vec<&&String> = outer
+        .iter()
+        .filter(|l| !(l.contains("ESP(") || l.contains(".500: isakmp") || l.contains(".4500: ")))
+        .collect();
+    assert!(clear.is_empty(), "clear text between the gateways: {clear:#?}\nall: {:#?}", &lines[lines.len().saturating_sub(30)..]);
+    for d in [&a, &b] {
+        let sas = d.wait_for_sas("a tunnel CHILD_SA", |s| {
+            s.iter()
+                .any(|i| i.child_sas.iter().any(|c| c.mode == "tunnel"))
+        });
+        let c = &sas[0].child_sas[0];
+        assert!(c.inbound.packets > 0 && c.outbound.packets > 0, "{c:?}");
+    }
+}
