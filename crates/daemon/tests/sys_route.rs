@@ -262,3 +262,92 @@ fn sys_route_errors_name_the_command_and_the_reason() {
         .expect("setns")
         .expect("remove");
 }
+
+#[test]
+fn sys_route_ipv6_prefix_goes_into_the_tun() {
+    if !netns::root_or_skip("sys_route_ipv6_prefix_goes_into_the_tun") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    sys_common::enable_ipv6(&pair.a, sys_common::V6_A);
+    sys_common::enable_ipv6(&pair.b, sys_common::V6_B);
+    let peer: std::net::Ipv6Addr = "fd00:9::5".parse().expect("addr");
+    pair.a
+        .ip(&[
+            "-6",
+            "route",
+            "add",
+            "fd00:9::/64",
+            "via",
+            &sys_common::V6_B.to_string(),
+        ])
+        .expect("route");
+    pair.b
+        .ip(&["-6", "addr", "add", "fd00:9::5/128", "dev", "lo"])
+        .expect("address");
+    let at_peer = pair.b.udp_socket((peer, 9000).into()).expect("socket");
+    let tun = pair
+        .a
+        .run(|| Tun::create("pal0", 1400))
+        .expect("setns")
+        .expect("tun");
+    tun.set_nonblocking(true).expect("nonblocking");
+    let routes = pair
+        .a
+        .run(|| PolicyRoutes::install("pal0", &[prefix("fd00:9::/64")]))
+        .expect("setns")
+        .expect("install");
+
+    let send = |data: &[u8]| {
+        let s = pair
+            .a
+            .udp_socket((std::net::Ipv6Addr::UNSPECIFIED, 0).into())?;
+        s.send_to(data, (peer, 9000))
+    };
+    send(b"v6 unmarked").expect("send");
+    let seen = recv_matching(
+        &tun,
+        |t, b| t.recv(b),
+        Duration::from_secs(2),
+        |p| p.first().is_some_and(|v| v >> 4 == 6) && p.ends_with(b"v6 unmarked"),
+    );
+    assert!(
+        seen.is_some(),
+        "an unmarked IPv6 datagram comes out of the TUN"
+    );
+    assert!(!arrives(
+        &at_peer,
+        b"v6 unmarked",
+        Duration::from_millis(300)
+    ));
+
+    let marked = pair
+        .a
+        .run(|| IkeSocket::bind_v6(0, FWMARK))
+        .expect("setns")
+        .expect("bind");
+    let any = SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
+    marked
+        .send(b"v6 marked", any, (peer, 9000).into())
+        .expect("send");
+    assert!(
+        arrives(&at_peer, b"v6 marked", Duration::from_secs(2)),
+        "marked: out of the veth"
+    );
+
+    drop(tun);
+    let _ = send(b"v6 after the tun");
+    assert!(
+        !arrives(&at_peer, b"v6 after the tun", Duration::from_millis(500)),
+        "blackholed"
+    );
+    pair.a
+        .run(|| routes.remove())
+        .expect("setns")
+        .expect("remove");
+    send(b"v6 clear").expect("send");
+    assert!(
+        arrives(&at_peer, b"v6 clear", Duration::from_secs(2)),
+        "removed: main again"
+    );
+}

@@ -6,7 +6,8 @@
 //!   traffic in clear (policy routing missing or bypassed): dropped and counted in the
 //!   `leaked` counter.
 //! - Input and forward: a packet from a protected prefix that did not come through the
-//!   TUN (so it was not decapsulated) and is neither ESP nor UDP to an IKE port is clear
+//!   TUN (so it was not decapsulated) and is neither ESP, UDP to an IKE port nor IPv6
+//!   neighbor discovery is clear
 //!   text that policy may require to be protected. The daemon decides (ipsec_callout):
 //!   nftables marks it with [`QUEUE_MARK`] and counts it in `queued`, and an iptables
 //!   rule hands marked packets to NFQUEUE. The queue has no bypass flag, so with no
@@ -168,6 +169,12 @@ fn run_iptables_check(rule: &QueueRule) -> Result<bool, SysError> {
     }
 }
 
+/// ICMPv6 neighbor discovery (RFC 4861) with a protected peer on the link must pass in
+/// clear both ways: without it the peer's address never resolves, and ESP and IKE to
+/// it fail with the rest.
+const NEIGHBOR_DISCOVERY: &str = "nd-router-solicit, nd-router-advert, nd-neighbor-solicit, \
+     nd-neighbor-advert, nd-redirect";
+
 /// The nft script that creates or replaces the table. `add` + `flush` first, so that
 /// the same script works on a first install and on a replace, in one transaction;
 /// the named counters are declared again, which keeps their values.
@@ -224,15 +231,18 @@ pub fn nft_ruleset(spec: &FirewallSpec) -> Result<String, SysError> {
     chain leak_check {{
         meta mark {mark} return
         oifname "{tun}" return
+        icmpv6 type {{ {nd} }} return
         ip daddr @protected4 counter name leaked drop
         ip6 daddr @protected6 counter name leaked drop
     }}
     chain from_protected {{
         meta l4proto esp accept
+        icmpv6 type {{ {nd} }} accept
         udp dport {{ {ike_a}, {ike_b} }} accept
         counter name queued meta mark set {queue_mark}
     }}
 }}"#,
+        nd = NEIGHBOR_DISCOVERY,
         e4 = elements(&v4),
         e6 = elements(&v6),
     );
