@@ -102,6 +102,16 @@ fn sys_nfqueue_verdicts_decide_delivery() {
     let err = queue.recv().expect_err("nothing more is queued");
     assert_eq!(err.kind(), Some(std::io::ErrorKind::WouldBlock), "{err}");
 
+    // A verdict for a packet the kernel does not hold is refused; the refusal comes
+    // back on the next recv, after which the queue goes on.
+    queue.verdict(0xdead, true).expect("sent");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    assert!(readable_before(&queue, deadline), "the kernel answers");
+    let err = queue.recv().expect_err("unknown packet id");
+    assert_eq!(err.kind(), Some(std::io::ErrorKind::NotFound), "{err}");
+    let err = queue.recv().expect_err("nothing queued");
+    assert_eq!(err.kind(), Some(std::io::ErrorKind::WouldBlock), "{err}");
+
     // Once the queue is closed, the kernel drops again (no bypass): fail closed.
     drop(queue);
     tx.send_to(b"no listener", (VethPair::ADDR_A, 9000))
@@ -126,4 +136,46 @@ fn sys_nfqueue_a_queue_has_one_listener() {
         .expect("setns")
         .expect_err("a second listener on the same queue is refused");
     assert!(err.to_string().contains("another palisaded"), "{err}");
+}
+
+#[test]
+fn sys_nfqueue_ipv6_is_queued_too() {
+    if !netns::root_or_skip("sys_nfqueue_ipv6_is_queued_too") {
+        return;
+    }
+    use sys_common::{V6_A, V6_B};
+    let pair = VethPair::new().expect("namespaces");
+    sys_common::enable_ipv6(&pair.a, V6_A);
+    sys_common::enable_ipv6(&pair.b, V6_B);
+    let spec = FirewallSpec {
+        protected: vec![format!("{V6_B}/128").parse().expect("prefix")],
+        ..spec()
+    };
+    pair.a
+        .run(|| Firewall::install(&spec))
+        .expect("setns")
+        .expect("firewall");
+    let mut queue = pair
+        .a
+        .run(|| NfQueue::open(NFQUEUE_NUM))
+        .expect("setns")
+        .expect("open");
+    queue.set_nonblocking(true).expect("nonblocking");
+    let rx = pair.a.udp_socket((V6_A, 9000).into()).expect("socket");
+    let tx = pair.b.udp_socket((V6_B, 0).into()).expect("socket");
+
+    tx.send_to(b"v6 exempt", (V6_A, 9000)).expect("send");
+    let p = next_queued(&mut queue);
+    assert_eq!(
+        p.packet.first().map(|v| v >> 4),
+        Some(6),
+        "a whole IPv6 packet"
+    );
+    assert_eq!(&p.packet[8..24], &V6_B.octets(), "from the peer");
+    assert!(p.packet.ends_with(b"v6 exempt"));
+    queue.verdict(p.id, true).expect("accept");
+    assert!(
+        arrives(&rx, b"v6 exempt", Duration::from_secs(2)),
+        "accepted: delivered"
+    );
 }

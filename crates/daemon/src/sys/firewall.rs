@@ -50,7 +50,8 @@ pub struct FirewallSpec {
     pub ike_ports: [u16; 2],
 }
 
-/// The installed firewall.
+/// The installed firewall. Dropping it leaves the rules in place (fail closed);
+/// [`Firewall::remove`] takes them away.
 #[derive(Debug)]
 pub struct Firewall {
     spec: FirewallSpec,

@@ -29,7 +29,8 @@ pub const TUN_METRIC: u32 = 100;
 /// Metric of the blackhole routes that stand in when the TUN is gone.
 pub const BLACKHOLE_METRIC: u32 = 4000;
 
-/// The installed rules and routes for one TUN device.
+/// The installed rules and routes for one TUN device. Dropping it leaves them in place
+/// (fail closed); [`PolicyRoutes::remove`] takes them away.
 #[derive(Debug)]
 pub struct PolicyRoutes {
     tun: String,
