@@ -161,3 +161,32 @@ fn sys_esp_ipv6_packet_arrives_with_its_header_rebuilt() {
     // No router on the way: the rebuilt header equals the one sent, hop limit included.
     assert_eq!(got, packet);
 }
+
+#[test]
+fn sys_esp_a_packet_longer_than_the_buffer_is_refused() {
+    if !netns::root_or_skip("sys_esp_a_packet_longer_than_the_buffer_is_refused") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let tx = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+    let packet = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 3, &[0xaa; 200]);
+    tx.send(&packet).expect("send");
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    assert!(
+        sys_common::readable_before(&rx, deadline),
+        "the packet arrives"
+    );
+    let mut small = [0u8; 100];
+    let err = rx.recv(&mut small).expect_err("cut");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+}

@@ -16,12 +16,14 @@
 //! as zero.
 
 use std::cell::RefCell;
-use std::io::{self, IoSliceMut, Read};
+use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::libc;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, setsockopt, sockopt};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrIn6, recv, recvmsg, setsockopt, sockopt,
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::io_context;
@@ -109,7 +111,18 @@ impl EspSocket {
     /// comment); `buf` must have room for the header too.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self.family {
-            Family::V4 => (&self.rx).read(buf),
+            Family::V4 => {
+                // MSG_TRUNC makes the kernel return the real length, so a cut packet is
+                // seen (and refused) rather than decrypted as garbage.
+                let n = recv(self.rx.as_raw_fd(), buf, MsgFlags::MSG_TRUNC)?;
+                if n > buf.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("ESP packet of {n} bytes longer than the buffer"),
+                    ));
+                }
+                Ok(n)
+            }
             Family::V6 => self.recv_v6(buf),
         }
     }
