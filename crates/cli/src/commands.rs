@@ -88,6 +88,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Events { follow, since } => events(&ctx, follow, since),
         Command::Stats => stats(&ctx),
         Command::Explain { layer, fields } => explain(&ctx, layer, &fields),
+        Command::Lab(args) => crate::lab::lab(&args).map_err(|e| {
+            Failure::new(
+                format!("{e:#}"),
+                "the lab removed what it created; run it again, or with --keep to look around",
+                1,
+            )
+        }),
     }
 }
 
@@ -443,7 +450,7 @@ fn sa(ctx: &Ctx, command: SaCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn render_sas(sas: &[IkeSaView]) -> String {
+pub(crate) fn render_sas(sas: &[IkeSaView]) -> String {
     if sas.is_empty() {
         return "no IKE SAs\n".into();
     }

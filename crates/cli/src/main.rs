@@ -4,6 +4,7 @@
 
 mod commands;
 mod failure;
+mod lab;
 mod objects;
 mod render;
 
@@ -67,7 +68,9 @@ enum Command {
         #[arg(value_name = "FIELD=VALUE")]
         fields: Vec<String>,
     },
-    // `palisade lab` is added by its own module (lab.rs).
+    /// A live demonstration: two hosts in network namespaces, palisaded on each with a
+    /// transport-mode policy, traffic between them, and what crossed the link (root)
+    Lab(lab::LabArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,7 +27,7 @@ use palisaded::keylog::KeyLog;
 use palisaded::scopes::ScopeKeeper;
 use palisaded::service::{Service, ServiceParts};
 use palisaded::stats::{DataStats, IkeStats};
-use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Tun};
+use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, PolicyRoutes, Tun};
 use tracing::{error, info, warn};
 
 /// How many net events the ring keeps.
@@ -97,8 +97,9 @@ fn run(args: Args) -> Result<()> {
     }
     if args.remove_rules {
         Firewall::remove_all().context("removing the firewall rules")?;
+        PolicyRoutes::remove_all().context("removing the policy routes")?;
         println!(
-            "firewall rules removed: protected traffic is no longer blocked while palisaded is down"
+            "firewall rules and policy routes removed: protected traffic is no longer blocked while palisaded is down"
         );
         return Ok(());
     }

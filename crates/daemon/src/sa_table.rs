@@ -138,7 +138,10 @@ impl SaTable {
             remote_selectors: child.remote_selectors.clone(),
             installed: now,
             peer_id: child.peer_id.to_string(),
-            suite: format!("{:?}", child.protocol),
+            suite: match child.protocol {
+                palisade_ike::ChildProtocol::Esp(suite) => suite.name().to_owned(),
+                palisade_ike::ChildProtocol::Ah(integ) => format!("ah-{integ:?}").to_lowercase(),
+            },
         }
     }
 

@@ -398,7 +398,12 @@ fn child_view(c: &ChildSnapshot) -> ChildSaView {
     ChildSaView {
         inbound_spi: e.inbound_spi,
         outbound_spi: e.outbound_spi,
-        protocol: "esp".into(),
+        protocol: if e.suite.starts_with("ah-") {
+            "ah"
+        } else {
+            "esp"
+        }
+        .into(),
         mode: format!("{:?}", e.mode).to_lowercase(),
         suite: e.suite.clone(),
         local_ts: ts(&e.local_selectors),
