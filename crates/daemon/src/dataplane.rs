@@ -108,6 +108,10 @@ pub struct DataIo {
     pub esp: EspSocket,
     /// The NAT-T port: ESP in UDP in, IKE to be passed on.
     pub natt: IkeSocket,
+    /// The IPv6 raw ESP socket, where the host has IPv6.
+    pub esp6: Option<EspSocket>,
+    /// The IPv6 NAT-T socket, where the host has IPv6.
+    pub natt6: Option<IkeSocket>,
 }
 
 /// The data plane's state.
@@ -147,6 +151,12 @@ impl Dataplane {
         io.tun.set_nonblocking(true)?;
         io.esp.set_nonblocking(true)?;
         io.natt.set_nonblocking(true)?;
+        if let Some(s) = &io.esp6 {
+            s.set_nonblocking(true)?;
+        }
+        if let Some(s) = &io.natt6 {
+            s.set_nonblocking(true)?;
+        }
         let (tx, commands) = channel();
         let (wake_tx, wake) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
@@ -187,13 +197,16 @@ impl Dataplane {
                     d.saturating_duration_since(Instant::now())
                 })
                 .min(Duration::from_secs(1));
-            let (tun, esp, natt, wake) = {
-                let mut fds = [
-                    PollFd::new(self.io.tun.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.io.esp.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.io.natt.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
-                ];
+            let mut sources = vec![Source::Tun, Source::Esp, Source::Natt];
+            sources.extend(self.io.esp6.as_ref().map(|_| Source::Esp6));
+            sources.extend(self.io.natt6.as_ref().map(|_| Source::Natt6));
+            let (ready, wake) = {
+                let mut fds: Vec<PollFd> = sources
+                    .iter()
+                    .filter_map(|s| self.fd(*s))
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                    .collect();
+                fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
                 let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
                 match poll(&mut fds, ms) {
                     Ok(_) => {}
@@ -203,33 +216,36 @@ impl Dataplane {
                         break;
                     }
                 }
-                let ready = |f: &PollFd| {
+                let is_ready = |f: &PollFd| {
                     f.revents()
                         .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
                 };
-                (
-                    ready(&fds[0]),
-                    ready(&fds[1]),
-                    ready(&fds[2]),
-                    ready(&fds[3]),
-                )
+                let wake = fds.last().is_some_and(is_ready);
+                let ready: Vec<bool> = fds.iter().map(is_ready).collect();
+                (ready, wake)
             };
             if wake && !self.commands() {
                 break;
             }
-            if tun {
-                self.drain(Source::Tun);
-            }
-            if esp {
-                self.drain(Source::Esp);
-            }
-            if natt {
-                self.drain(Source::Natt);
+            for (source, ready) in sources.into_iter().zip(ready) {
+                if ready {
+                    self.drain(source);
+                }
             }
             self.lifetimes();
         }
         self.ready.store(false, Ordering::Release);
         info!("data plane stopped");
+    }
+
+    fn fd(&self, source: Source) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match source {
+            Source::Tun => Some(self.io.tun.as_fd()),
+            Source::Esp => Some(self.io.esp.as_fd()),
+            Source::Natt => Some(self.io.natt.as_fd()),
+            Source::Esp6 => self.io.esp6.as_ref().map(|s| s.as_fd()),
+            Source::Natt6 => self.io.natt6.as_ref().map(|s| s.as_fd()),
+        }
     }
 
     /// Runs the queued commands; false on `Shutdown` or when all handles are gone.
@@ -330,22 +346,23 @@ impl Dataplane {
         for _ in 0..BURST {
             let start = MAX_HEADROOM;
             let end = start + MAX_PACKET;
+            let buf = &mut self.buf[start..end];
+            let udp = |s: &IkeSocket, buf: &mut [u8]| {
+                s.recv(buf)
+                    .map(|(n, remote, local)| (n, Some((remote, local))))
+            };
             let got = match source {
-                Source::Tun => self
-                    .io
-                    .tun
-                    .recv(&mut self.buf[start..end])
-                    .map(|n| (n, None)),
-                Source::Esp => self
-                    .io
-                    .esp
-                    .recv(&mut self.buf[start..end])
-                    .map(|n| (n, None)),
-                Source::Natt => self
-                    .io
-                    .natt
-                    .recv(&mut self.buf[start..end])
-                    .map(|(n, remote, local)| (n, Some((remote, local)))),
+                Source::Tun => self.io.tun.recv(buf).map(|n| (n, None)),
+                Source::Esp => self.io.esp.recv(buf).map(|n| (n, None)),
+                Source::Natt => udp(&self.io.natt, buf),
+                Source::Esp6 => match &self.io.esp6 {
+                    Some(s) => s.recv(buf).map(|n| (n, None)),
+                    None => return,
+                },
+                Source::Natt6 => match &self.io.natt6 {
+                    Some(s) => udp(s, buf),
+                    None => return,
+                },
             };
             let (n, addrs) = match got {
                 Ok(v) => v,
@@ -361,15 +378,15 @@ impl Dataplane {
                     DataStats::bump(&self.stats.tun_rx);
                     self.outbound(n);
                 }
-                (Source::Esp, _) => {
+                (Source::Esp | Source::Esp6, _) => {
                     DataStats::bump(&self.stats.esp_rx);
                     self.inbound(start, n);
                 }
-                (Source::Natt, Some((remote, local))) => {
+                (Source::Natt | Source::Natt6, Some((remote, local))) => {
                     DataStats::bump(&self.stats.udp_rx);
                     self.natt_datagram(n, remote, local);
                 }
-                (Source::Natt, None) => {}
+                (Source::Natt | Source::Natt6, None) => {}
             }
         }
     }
@@ -537,30 +554,59 @@ impl Dataplane {
             });
             return;
         }
-        // The SAD opens whole packets: put back the IPv4 and UDP headers the socket took.
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (remote.ip(), local.ip()) else {
-            DataStats::bump(&self.stats.malformed);
-            return;
+        // The SAD opens whole packets: put back the IP and UDP headers the socket took.
+        let udp_len = n + 8;
+        let hdr = match (remote.ip(), local.ip()) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let hdr = start - 28;
+                let h = &mut self.buf[hdr..start - 8];
+                h.fill(0);
+                h[0] = 0x45;
+                h[2..4].copy_from_slice(&((udp_len + 20) as u16).to_be_bytes());
+                h[8] = 64;
+                h[9] = 17;
+                h[12..16].copy_from_slice(&src.octets());
+                h[16..20].copy_from_slice(&dst.octets());
+                hdr
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                let hdr = start - 48;
+                let h = &mut self.buf[hdr..start - 8];
+                h.fill(0);
+                h[0] = 0x60;
+                h[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+                h[6] = 17;
+                h[7] = 64;
+                h[8..24].copy_from_slice(&src.octets());
+                h[24..40].copy_from_slice(&dst.octets());
+                hdr
+            }
+            _ => {
+                DataStats::bump(&self.stats.malformed);
+                return;
+            }
         };
-        let hdr = start - 28;
-        let total = (n + 28) as u16;
-        let h = &mut self.buf[hdr..start];
-        h.fill(0);
-        h[0] = 0x45;
-        h[2..4].copy_from_slice(&total.to_be_bytes());
-        h[8] = 64;
-        h[9] = 17;
-        h[12..16].copy_from_slice(&src.octets());
-        h[16..20].copy_from_slice(&dst.octets());
-        h[20..22].copy_from_slice(&remote.port().to_be_bytes());
-        h[22..24].copy_from_slice(&local.port().to_be_bytes());
-        h[24..26].copy_from_slice(&((n + 8) as u16).to_be_bytes());
-        self.inbound(hdr, n + 28);
+        let u = &mut self.buf[start - 8..start];
+        u[0..2].copy_from_slice(&remote.port().to_be_bytes());
+        u[2..4].copy_from_slice(&local.port().to_be_bytes());
+        u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        u[6..8].fill(0);
+        self.inbound(hdr, start + n - hdr);
     }
 
     /// Sends the IP packet at `buf[start..][..len]` as it is (marked, so it leaves).
     fn send_ip(&mut self, start: usize, len: usize) {
-        match self.io.esp.send(&self.buf[start..start + len]) {
+        let packet = &self.buf[start..start + len];
+        let socket = match packet.first().map(|b| b >> 4) {
+            Some(6) => self.io.esp6.as_ref(),
+            _ => Some(&self.io.esp),
+        };
+        let Some(socket) = socket else {
+            DataStats::bump(&self.stats.send_errors);
+            debug!("an IPv6 packet to send, and no IPv6 socket");
+            return;
+        };
+        match socket.send(packet) {
             Ok(_) => DataStats::bump(&self.stats.esp_tx),
             Err(e) => {
                 DataStats::bump(&self.stats.send_errors);
@@ -599,6 +645,8 @@ enum Source {
     Tun,
     Esp,
     Natt,
+    Esp6,
+    Natt6,
 }
 
 fn flow_key(flow: &Flow) -> FlowKey {

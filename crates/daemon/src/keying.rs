@@ -65,7 +65,8 @@ pub struct IkeSaEntry {
 /// The keying thread's state.
 pub struct Keying {
     endpoint: Endpoint,
-    sockets: BTreeMap<u16, IkeSocket>,
+    /// By local port and family (true: IPv6).
+    sockets: BTreeMap<(u16, bool), IkeSocket>,
     natt_port: u16,
     data: DataHandle,
     events: Arc<EventRing>,
@@ -77,10 +78,10 @@ pub struct Keying {
 }
 
 impl Keying {
-    /// A keying module sending on `sockets` (by local port).
+    /// A keying module sending on `sockets` (by local port and family, true for IPv6).
     pub fn new(
         endpoint: Endpoint,
-        sockets: BTreeMap<u16, IkeSocket>,
+        sockets: BTreeMap<(u16, bool), IkeSocket>,
         natt_port: u16,
         data: DataHandle,
         events: Arc<EventRing>,
@@ -179,8 +180,8 @@ impl Keying {
     }
 
     fn send(&self, bytes: &[u8], local: SocketAddr, remote: SocketAddr, keepalive: bool) {
-        let Some(socket) = self.sockets.get(&local.port()) else {
-            warn!(%local, "no IKE socket on this port; datagram not sent");
+        let Some(socket) = self.sockets.get(&(local.port(), local.is_ipv6())) else {
+            warn!(%local, "no IKE socket on this port and family; datagram not sent");
             return;
         };
         let result = if local.port() == self.natt_port && !keepalive {

@@ -135,6 +135,21 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("binding UDP port {}", config.ike.port))?;
     let natt = IkeSocket::bind(config.ike.natt_port, sys::FWMARK)
         .with_context(|| format!("binding UDP port {}", config.ike.natt_port))?;
+    // IPv6 where the host has it: a host (or namespace) with IPv6 off runs on IPv4 alone.
+    let v6 = (|| -> std::io::Result<_> {
+        Ok((
+            EspSocket::open_v6(sys::FWMARK)?,
+            IkeSocket::bind_v6(config.ike.port, sys::FWMARK)?,
+            IkeSocket::bind_v6(config.ike.natt_port, sys::FWMARK)?,
+        ))
+    })();
+    let (esp6, ike6, natt6) = match v6 {
+        Ok((e, i, n)) => (Some(e), Some(i), Some(n)),
+        Err(e) => {
+            warn!(error = %e, "no IPv6 sockets: IPv4 only");
+            (None, None, None)
+        }
+    };
     scopes
         .install_routes()
         .context("installing the policy routes")?;
@@ -153,6 +168,8 @@ fn run(args: Args) -> Result<()> {
             tun,
             esp,
             natt: natt.try_clone()?,
+            esp6,
+            natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
         },
         callout,
         keying_tx.clone(),
@@ -170,10 +187,14 @@ fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let sockets = BTreeMap::from([
-        (config.ike.port, ike.try_clone()?),
-        (config.ike.natt_port, natt),
+    let mut sockets = BTreeMap::from([
+        ((config.ike.port, false), ike.try_clone()?),
+        ((config.ike.natt_port, false), natt),
     ]);
+    if let (Some(i), Some(n)) = (&ike6, natt6) {
+        sockets.insert((config.ike.port, true), i.try_clone()?);
+        sockets.insert((config.ike.natt_port, true), n);
+    }
     let keying_parts = (
         engine.clone(),
         sockets,
@@ -192,14 +213,15 @@ fn run(args: Args) -> Result<()> {
         let endpoint = Endpoint::new(EndpointConfig::default(), EnginePolicy::new(engine));
         Keying::new(endpoint, sockets, natt_port, data, events, keylog, stats).run(keying_rx)
     })?);
-    {
+    for (family, socket) in [("ike-rx", Some(ike)), ("ike6-rx", ike6)] {
+        let Some(socket) = socket else { continue };
         let tx = keying_tx.clone();
         let stats = ike_stats.clone();
-        // Port 500 carries IKE only; its reader just hands datagrams on.
-        spawn("ike-rx", move || {
+        // Port 500 carries IKE only; its readers just hand datagrams on.
+        spawn(family, move || {
             let mut buf = vec![0u8; 65536];
             loop {
-                match ike.recv(&mut buf) {
+                match socket.recv(&mut buf) {
                     Ok((n, remote, local)) => {
                         stats.received();
                         let msg = KeyingInput::Datagram {
