@@ -6,14 +6,15 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use palisade_control::{Client, IkeSaView, Request, Response, Stats};
+use palisade_control::{Client, IkeSaView, Request, Response, Stats, Status};
 
 use crate::netns::Netns;
 
@@ -123,6 +124,14 @@ impl Daemon {
         match self.call(Request::SaList) {
             Response::Sas { sas } => sas,
             other => panic!("{}: sa list: {other:?}", self.name),
+        }
+    }
+
+    /// The daemon's status.
+    pub fn status(&self) -> Status {
+        match self.call(Request::Status) {
+            Response::Status(s) => s,
+            other => panic!("{}: status: {other:?}", self.name),
         }
     }
 
@@ -245,4 +254,78 @@ impl Capture {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// `ping -c count` from inside `ns` to `to`, each reply awaited at most 3 s.
+pub fn ping(ns: &Netns, to: IpAddr, count: u32) -> Output {
+    ns.command("ping")
+        .args([
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "3",
+            &to.to_string(),
+        ])
+        .output()
+        .expect("ping")
+}
+
+/// Sends `len` bytes over TCP from `from` to a listener at `to` opened inside `at`, and
+/// returns how many arrived (an error if connecting, writing or reading failed).
+pub fn tcp_transfer(from: &Netns, at: &Netns, to: SocketAddr, len: usize) -> io::Result<usize> {
+    let listener = at.run(|| TcpListener::bind(to))??;
+    let server = std::thread::spawn(move || -> io::Result<usize> {
+        let (mut s, _) = listener.accept()?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut buf = vec![0u8; 65536];
+        let mut got = 0;
+        loop {
+            match s.read(&mut buf)? {
+                0 => return Ok(got),
+                n => got += n,
+            }
+        }
+    });
+    let sent = from
+        .run(|| TcpStream::connect_timeout(&to, Duration::from_secs(10)))?
+        .and_then(|mut client| {
+            client.set_write_timeout(Some(Duration::from_secs(20)))?;
+            let chunk = vec![0x5au8; 65536];
+            let mut sent = 0;
+            while sent < len {
+                let n = chunk.len().min(len - sent);
+                client.write_all(&chunk[..n])?;
+                sent += n;
+            }
+            Ok(sent)
+        });
+    if let Err(e) = sent {
+        // Unblocks the server's accept, which would otherwise wait for ever.
+        let _ = from.run(|| TcpStream::connect_timeout(&to, Duration::from_secs(1)));
+        let _ = server.join();
+        return Err(e);
+    }
+    server
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// The captured packets between `x` and `y` (lines of [`Capture::finish`]) that are not
+/// IPsec: neither ESP (raw or in UDP) nor IKE on port 500 or 4500 nor a NAT keepalive.
+pub fn not_ipsec_between(lines: &[String], x: IpAddr, y: IpAddr) -> Vec<String> {
+    let (x, y) = (format!(" {x}"), format!(" {y}"));
+    lines
+        .iter()
+        .filter(|l| l.contains(" IP ") && l.contains(&x) && l.contains(&y))
+        .filter(|l| {
+            !(l.contains(": ESP(")
+                || l.contains("UDP-encap: ESP(")
+                || l.contains(": isakmp")
+                || l.contains("NONESP-encap: isakmp")
+                || l.contains("isakmp-nat-keep-alive"))
+        })
+        .cloned()
+        .collect()
 }
