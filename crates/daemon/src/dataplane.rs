@@ -16,17 +16,15 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use palisade_esp::{
-    Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, SaHandle, Sad,
-};
+use palisade_esp::{Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad};
 use palisade_ike::{Acquire, ChildSa, Expiry};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::events::EventRing;
-use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound, SaSelectors};
+use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound};
 use crate::keying::KeyingInput;
-use crate::sa_table::{ChildEntry, FlowKey, SaTable};
+use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
 use crate::sys::{EspSocket, IkeSocket, Tun};
 
@@ -119,7 +117,6 @@ pub struct Dataplane {
     io: DataIo,
     sad: Sad,
     table: SaTable,
-    selectors: HashMap<SaHandle, SaSelectors>,
     callout: IpsecCallout,
     commands: Receiver<DataCommand>,
     wake: UnixDatagram,
@@ -169,7 +166,6 @@ impl Dataplane {
             io,
             sad: Sad::new(),
             table: SaTable::new(queue_per_peer),
-            selectors: HashMap::new(),
             callout,
             commands,
             wake,
@@ -292,8 +288,6 @@ impl Dataplane {
                 return;
             }
         };
-        self.selectors
-            .insert(inbound, SaSelectors::from_child_sa(child));
         self.table
             .insert(SaTable::entry_for(child, inbound, outbound, now));
         // What waited for this peer goes out now (or waits again if it needs another SA).
@@ -309,7 +303,6 @@ impl Dataplane {
 
     fn delete(&mut self, spi: u32) {
         if let Some(entry) = self.table.remove(spi) {
-            self.selectors.remove(&entry.inbound);
             let _ = self.sad.remove(entry.inbound);
             let _ = self.sad.remove(entry.outbound);
             debug!(
@@ -405,8 +398,7 @@ impl Dataplane {
             }
             Outbound::Block { .. } => DataStats::bump(&self.stats.clear_blocked),
             Outbound::Protect(p) => {
-                let key = flow_key(&flow);
-                let Some(entry) = self.table.select(p.peer, &key) else {
+                let Some(entry) = self.table.select(p.peer, &flow) else {
                     if p.clear_fallback {
                         // Negotiation discovery: clear while IKE is tried, at most one
                         // acquire per peer per ND_RETRY.
@@ -503,7 +495,10 @@ impl Dataplane {
             });
         }
         let inner = &self.buf[range.clone()];
-        let verdict = match (Flow::inbound(inner), self.selectors.get(&opened.sa)) {
+        let verdict = match (
+            Flow::inbound(inner),
+            self.table.by_inbound(opened.sa).map(|e| &e.selectors),
+        ) {
             (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
             _ => Inbound::Block {
                 filter_id: None,
@@ -647,14 +642,4 @@ enum Source {
     Natt,
     Esp6,
     Natt6,
-}
-
-fn flow_key(flow: &Flow) -> FlowKey {
-    FlowKey {
-        local: flow.local,
-        remote: flow.remote,
-        protocol: flow.protocol,
-        local_port: flow.local_port,
-        remote_port: flow.remote_port,
-    }
 }

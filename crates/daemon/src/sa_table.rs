@@ -1,6 +1,7 @@
 //! The data plane's bookkeeping of CHILD_SAs over the SAD: which outbound SA carries a
-//! flow (the SPD-like choice WFP's outbound callout makes), which pair an SPI belongs
-//! to, and the packets held while an SA is negotiated.
+//! flow (the SPD-like choice WFP's outbound callout makes, by the selectors the
+//! callouts check), which pair an SPI belongs to, and the packets held while an SA is
+//! negotiated.
 //!
 //! Sans-IO: the data-plane thread owns one and calls it per packet.
 
@@ -9,23 +10,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use palisade_esp::{Mode, SaHandle, UdpEncap};
-use palisade_filter::policy::TrafficSelector;
 use palisade_ike::{ChildSa, IkeSaId};
 
-/// The five values an SA's selectors are matched against, from our side's view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FlowKey {
-    /// Our address (the inner source of an outbound packet).
-    pub local: IpAddr,
-    /// The other end's address.
-    pub remote: IpAddr,
-    /// IP protocol.
-    pub protocol: u8,
-    /// Our port (0 for protocols without ports).
-    pub local_port: u16,
-    /// Their port.
-    pub remote_port: u16,
-}
+use crate::ipsec_callout::{Flow, SaSelectors};
 
 /// One installed CHILD_SA pair.
 #[derive(Debug, Clone)]
@@ -48,43 +35,15 @@ pub struct ChildEntry {
     pub mode: Mode,
     /// ESP in UDP, when NAT-T is in use.
     pub udp_encap: Option<UdpEncap>,
-    /// Our side's traffic.
-    pub local_selectors: Vec<TrafficSelector>,
-    /// The peer's side's traffic.
-    pub remote_selectors: Vec<TrafficSelector>,
+    /// What the pair carries: its traffic selectors, mode and peer, as the IPsec
+    /// callouts check them.
+    pub selectors: SaSelectors,
     /// When it was installed (newer pairs win: a rekey's new pair takes traffic at once).
     pub installed: Instant,
     /// The peer's authenticated identity, for display.
     pub peer_id: String,
     /// The suite, for display.
     pub suite: String,
-}
-
-impl ChildEntry {
-    /// Whether this pair's selectors cover `flow` (ours local, theirs remote).
-    pub fn covers(&self, flow: &FlowKey) -> bool {
-        self.local_selectors
-            .iter()
-            .any(|ts| selects(ts, flow.local, flow.protocol, flow.local_port))
-            && self
-                .remote_selectors
-                .iter()
-                .any(|ts| selects(ts, flow.remote, flow.protocol, flow.remote_port))
-    }
-}
-
-/// Whether `ts` selects `addr` with `protocol` and `port` (RFC 7296 §3.13.1: protocol 0
-/// is any; ports 0-65535 are any, and protocols without ports match that range only).
-pub fn selects(ts: &TrafficSelector, addr: IpAddr, protocol: u8, port: u16) -> bool {
-    let in_range = match (ts.start_address, ts.end_address, addr) {
-        (IpAddr::V4(s), IpAddr::V4(e), IpAddr::V4(a)) => s <= a && a <= e,
-        (IpAddr::V6(s), IpAddr::V6(e), IpAddr::V6(a)) => s <= a && a <= e,
-        _ => false,
-    };
-    let proto_ok = ts.protocol_id == 0 || ts.protocol_id == protocol;
-    let any_port = ts.port_start == 0 && ts.port_end == u16::MAX;
-    let port_ok = any_port || (ts.port_start <= port && port <= ts.port_end);
-    in_range && proto_ok && port_ok
 }
 
 /// Why a packet could not be held.
@@ -98,6 +57,8 @@ pub enum HoldError {
 #[derive(Debug, Default)]
 pub struct SaTable {
     children: Vec<ChildEntry>,
+    /// Position in `children` by inbound SAD handle: the receive path's lookup.
+    by_inbound: HashMap<SaHandle, usize>,
     pending: HashMap<IpAddr, VecDeque<Vec<u8>>>,
     queue_per_peer: usize,
 }
@@ -107,6 +68,7 @@ impl SaTable {
     pub fn new(queue_per_peer: usize) -> SaTable {
         SaTable {
             children: Vec::new(),
+            by_inbound: HashMap::new(),
             pending: HashMap::new(),
             queue_per_peer,
         }
@@ -114,6 +76,7 @@ impl SaTable {
 
     /// Records a pair the SAD now holds.
     pub fn insert(&mut self, entry: ChildEntry) {
+        self.by_inbound.insert(entry.inbound, self.children.len());
         self.children.push(entry);
     }
 
@@ -134,8 +97,7 @@ impl SaTable {
             local: child.local,
             mode: child.mode,
             udp_encap: child.udp_encap,
-            local_selectors: child.local_selectors.clone(),
-            remote_selectors: child.remote_selectors.clone(),
+            selectors: SaSelectors::from_child_sa(child),
             installed: now,
             peer_id: child.peer_id.to_string(),
             suite: match child.protocol {
@@ -151,12 +113,19 @@ impl SaTable {
             .children
             .iter()
             .position(|c| c.inbound_spi == spi || c.outbound_spi == spi)?;
-        Some(self.children.remove(i))
+        let entry = self.children.remove(i);
+        self.by_inbound = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.inbound, i))
+            .collect();
+        Some(entry)
     }
 
     /// The pair an inbound SA belongs to.
     pub fn by_inbound(&self, handle: SaHandle) -> Option<&ChildEntry> {
-        self.children.iter().find(|c| c.inbound == handle)
+        self.by_inbound.get(&handle).map(|&i| &self.children[i])
     }
 
     /// The pair an SA (either direction) belongs to.
@@ -167,10 +136,10 @@ impl SaTable {
     }
 
     /// The newest pair with `peer` whose selectors cover `flow`.
-    pub fn select(&self, peer: IpAddr, flow: &FlowKey) -> Option<&ChildEntry> {
+    pub fn select(&self, peer: IpAddr, flow: &Flow) -> Option<&ChildEntry> {
         self.children
             .iter()
-            .filter(|c| c.peer == peer && c.covers(flow))
+            .filter(|c| c.peer == peer && c.selectors.covers(flow))
             .max_by_key(|c| c.installed)
     }
 
@@ -209,7 +178,8 @@ impl SaTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use crate::ipsec_callout::ProtectionMode;
+    use palisade_filter::policy::TrafficSelector;
 
     fn ts(a: &str, b: &str, proto: u8, ports: (u16, u16)) -> TrafficSelector {
         TrafficSelector {
@@ -221,26 +191,17 @@ mod tests {
         }
     }
 
-    fn flow(remote: &str, protocol: u8, remote_port: u16) -> FlowKey {
-        FlowKey {
+    fn flow(remote: &str, protocol: u8, remote_port: u16) -> Flow {
+        Flow {
+            family: palisade_filter::Family::V4,
             local: "10.1.0.1".parse().expect("addr"),
             remote: remote.parse().expect("addr"),
             protocol,
             local_port: 40000,
             remote_port,
+            tcp_syn: false,
+            later_fragment: false,
         }
-    }
-
-    #[test]
-    fn selectors_match_address_range_protocol_and_ports() {
-        let web = ts("10.2.0.0", "10.2.0.255", 6, (443, 443));
-        assert!(selects(&web, "10.2.0.7".parse().expect("a"), 6, 443));
-        assert!(!selects(&web, "10.2.0.7".parse().expect("a"), 6, 80));
-        assert!(!selects(&web, "10.2.0.7".parse().expect("a"), 17, 443));
-        assert!(!selects(&web, "10.3.0.7".parse().expect("a"), 6, 443));
-        assert!(!selects(&web, "::1".parse().expect("a"), 6, 443));
-        let any = ts("0.0.0.0", "255.255.255.255", 0, (0, u16::MAX));
-        assert!(selects(&any, Ipv4Addr::new(1, 2, 3, 4).into(), 1, 0));
     }
 
     fn entry(spi: u32, installed: Instant, remote_ts: TrafficSelector) -> ChildEntry {
@@ -274,11 +235,16 @@ mod tests {
             local: a,
             mode: Mode::Transport,
             udp_encap: None,
-            local_selectors: vec![ts("10.1.0.1", "10.1.0.1", 0, (0, u16::MAX))],
-            remote_selectors: vec![remote_ts],
+            selectors: SaSelectors {
+                local: vec![ts("10.1.0.1", "10.1.0.1", 0, (0, u16::MAX))],
+                remote: vec![remote_ts],
+                mode: ProtectionMode::Transport,
+                encrypting: true,
+                peer_names: vec!["b".into()],
+            },
             installed,
             peer_id: "b".into(),
-            suite: "aes".into(),
+            suite: "aes128gcm16".into(),
         }
     }
 
@@ -286,31 +252,22 @@ mod tests {
     fn newest_covering_pair_is_chosen_and_removal_by_either_spi() {
         let t0 = Instant::now();
         let mut t = SaTable::new(2);
-        t.insert(entry(
-            0x1100,
-            t0,
-            ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX)),
-        ));
-        t.insert(entry(
-            0x1200,
-            t0 + std::time::Duration::from_secs(1),
-            ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX)),
-        ));
+        let any = || ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX));
+        t.insert(entry(0x1100, t0, any()));
+        t.insert(entry(0x1200, t0 + std::time::Duration::from_secs(1), any()));
         t.insert(entry(0x1300, t0, ts("10.2.0.1", "10.2.0.1", 6, (22, 22))));
         let peer = "10.2.0.1".parse().expect("peer");
-        assert_eq!(
-            t.select(peer, &flow("10.2.0.1", 17, 53))
-                .map(|c| c.inbound_spi),
-            Some(0x1200)
-        );
+        let spi = |e: Option<&ChildEntry>| e.map(|c| c.inbound_spi);
+        assert_eq!(spi(t.select(peer, &flow("10.2.0.1", 17, 53))), Some(0x1200));
         assert!(t.select(peer, &flow("10.2.0.9", 17, 53)).is_none());
+        let ssh = t.by_inbound(t.iter().nth(2).expect("third").inbound);
+        assert_eq!(spi(ssh), Some(0x1300));
         assert_eq!(t.remove(0x1201).map(|c| c.inbound_spi), Some(0x1200));
-        assert_eq!(
-            t.select(peer, &flow("10.2.0.1", 17, 53))
-                .map(|c| c.inbound_spi),
-            Some(0x1100)
-        );
-        assert!(t.remove(999).is_none());
+        assert_eq!(spi(t.select(peer, &flow("10.2.0.1", 17, 53))), Some(0x1100));
+        // The index follows the removal.
+        let ssh = t.by_inbound(t.iter().nth(1).expect("second").inbound);
+        assert_eq!(spi(ssh), Some(0x1300));
+        assert!(t.remove(0x9999).is_none());
     }
 
     #[test]
