@@ -139,7 +139,10 @@ fn tunnel_mode_carries_subnet_traffic_as_esp_between_gateways() {
 
     let lines = capture.finish();
     if let Some(i) = lines.iter().position(|l| l.contains("unreachable")) {
-        eprintln!("AROUND: {:#?}", &lines[i.saturating_sub(12)..(i + 4).min(lines.len())]);
+        eprintln!(
+            "AROUND: {:#?}",
+            &lines[i.saturating_sub(12)..(i + 4).min(lines.len())]
+        );
     }
     let inner: Vec<&String> = lines
         .iter()
@@ -161,7 +164,11 @@ fn tunnel_mode_carries_subnet_traffic_as_esp_between_gateways() {
         .iter()
         .filter(|l| !(l.contains("ESP(") || l.contains(".500: isakmp") || l.contains(".4500: ")))
         .collect();
-    assert!(clear.is_empty(), "clear text between the gateways: {clear:#?}\nall: {:#?}", &lines[lines.len().saturating_sub(30)..]);
+    assert!(
+        clear.is_empty(),
+        "clear text between the gateways: {clear:#?}\nall: {:#?}",
+        &lines[lines.len().saturating_sub(30)..]
+    );
     for d in [&a, &b] {
         let sas = d.wait_for_sas("a tunnel CHILD_SA", |s| {
             s.iter()
