@@ -14,9 +14,8 @@
 //! only through the tunnel, as a NAT's inside should be). Transport mode would need `b`'s
 //! rule to name the NAT's address for IKE but `a`'s private address for the traffic
 //! selectors `a` proposes (palisade-ike does not substitute them, RFC 7296 §2.23.1), and
-//! the NAT's rewrite of the one IP header would leave TCP checksums wrong after
-//! decapsulation (RFC 3948 §3.1.2; palisade-esp does no NAT-OA fix-up): ping would pass
-//! and TCP would not.
+//! even then the NAT's rewrite of the one IP header would leave TCP and UDP checksums
+//! wrong after decapsulation (RFC 3948 §3.1.2; palisade-esp does no NAT-OA fix-up).
 //!
 //! Root only (network namespaces); skipped otherwise.
 
