@@ -319,7 +319,12 @@ fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
     match result {
         Ok(_) => info!(file = %path.display(), "policy applied"),
         Err(e) => {
-            error!(file = %path.display(), "policy file not applied, the stored policy stays: {e}")
+            error!(file = %path.display(), "policy file not applied, the stored policy stays: {e}");
+            events.push(
+                "policy_rejected",
+                format!("{}: {e}", path.display()),
+                serde_json::json!({ "file": path.display().to_string() }),
+            );
         }
     }
 }

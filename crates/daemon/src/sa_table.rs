@@ -44,6 +44,8 @@ pub struct ChildEntry {
     pub peer_id: String,
     /// The suite, for display.
     pub suite: String,
+    /// The lifetime the SAs were installed with.
+    pub lifetime: palisade_esp::lifetime::Lifetime,
 }
 
 /// Why a packet could not be held.
@@ -100,6 +102,7 @@ impl SaTable {
             selectors: SaSelectors::from_child_sa(child),
             installed: now,
             peer_id: child.peer_id.to_string(),
+            lifetime: child.lifetime,
             suite: match child.protocol {
                 palisade_ike::ChildProtocol::Esp(suite) => suite.name().to_owned(),
                 palisade_ike::ChildProtocol::Ah(integ) => format!("ah-{integ:?}").to_lowercase(),
@@ -245,6 +248,7 @@ mod tests {
             installed,
             peer_id: "b".into(),
             suite: "aes128gcm16".into(),
+            lifetime: Default::default(),
         }
     }
 

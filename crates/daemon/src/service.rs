@@ -385,7 +385,7 @@ fn ike_view(e: &IkeSaEntry) -> IkeSaView {
         state: "established".into(),
         local_id: i.local_id.to_string(),
         peer_id: i.peer_id.to_string(),
-        transforms: format!("{:?}", i.transforms),
+        transforms: transforms_text(&i.transforms),
         established_secs: e.established.elapsed().as_secs(),
         nat: i.nat.any(),
         child_sas: Vec::new(),
@@ -411,8 +411,82 @@ fn child_view(c: &ChildSnapshot) -> ChildSaView {
         udp_encap: e.udp_encap.is_some(),
         inbound: counters(&c.inbound),
         outbound: counters(&c.outbound),
-        lifetime: String::new(),
+        lifetime: lifetime_text(&e.lifetime),
         age_secs: c.age.as_secs(),
+    }
+}
+
+/// IANA names, `/`-separated: `AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE25519`.
+fn transforms_text(t: &palisade_ike::IkeTransforms) -> String {
+    use palisade_crypto::{EncrId, IntegId, KeId, PrfId};
+    let encr = match t.encr {
+        EncrId::AesGcm16 => format!("AES_GCM_16_{}", t.key_bits),
+        EncrId::AesCbc => format!("AES_CBC_{}", t.key_bits),
+        EncrId::ChaCha20Poly1305 => "CHACHA20_POLY1305".to_owned(),
+        EncrId::NullAuthAesGmac => format!("NULL_AUTH_AES_GMAC_{}", t.key_bits),
+        EncrId::Null => "NULL".to_owned(),
+    };
+    let prf = match t.prf {
+        PrfId::HmacSha1 => "PRF_HMAC_SHA1",
+        PrfId::HmacSha2_256 => "PRF_HMAC_SHA2_256",
+        PrfId::HmacSha2_384 => "PRF_HMAC_SHA2_384",
+        PrfId::HmacSha2_512 => "PRF_HMAC_SHA2_512",
+    };
+    let integ = match t.integ {
+        IntegId::None => None,
+        IntegId::HmacSha1_96 => Some("AUTH_HMAC_SHA1_96"),
+        IntegId::AesGmac128 => Some("AUTH_AES_128_GMAC"),
+        IntegId::AesGmac256 => Some("AUTH_AES_256_GMAC"),
+        IntegId::HmacSha2_256_128 => Some("AUTH_HMAC_SHA2_256_128"),
+        IntegId::HmacSha2_384_192 => Some("AUTH_HMAC_SHA2_384_192"),
+        IntegId::HmacSha2_512_256 => Some("AUTH_HMAC_SHA2_512_256"),
+    };
+    let ke = |k: KeId| match k {
+        KeId::Modp2048 => "MODP_2048",
+        KeId::Modp3072 => "MODP_3072",
+        KeId::Modp4096 => "MODP_4096",
+        KeId::Ecp256 => "ECP_256",
+        KeId::Ecp384 => "ECP_384",
+        KeId::Ecp521 => "ECP_521",
+        KeId::Curve25519 => "CURVE25519",
+        KeId::MlKem768 => "ML_KEM_768",
+    };
+    let mut parts = vec![encr, prf.to_owned()];
+    parts.extend(integ.map(str::to_owned));
+    parts.push(ke(t.ke).to_owned());
+    parts.extend(t.addke.iter().flatten().map(|k| ke(*k).to_owned()));
+    parts.join("/")
+}
+
+/// `rekey 54m, expire 1h` (time), with bytes and packets when set.
+fn lifetime_text(l: &palisade_esp::lifetime::Lifetime) -> String {
+    let limits = |x: &palisade_esp::lifetime::LifetimeLimits| {
+        let mut v = Vec::new();
+        if let Some(t) = x.time {
+            v.push(duration_text(t.as_secs()));
+        }
+        if let Some(b) = x.bytes {
+            v.push(format!("{b} bytes"));
+        }
+        if let Some(p) = x.packets {
+            v.push(format!("{p} packets"));
+        }
+        if v.is_empty() {
+            "never".to_owned()
+        } else {
+            v.join(" or ")
+        }
+    };
+    format!("rekey {}, expire {}", limits(&l.soft), limits(&l.hard))
+}
+
+fn duration_text(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s >= 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s if s >= 60 => format!("{}m{}s", s / 60, s % 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -446,5 +520,46 @@ fn counters(c: &palisade_esp::SaCounters) -> SaCounters {
             .filter(|(_, n)| *n > 0)
             .map(|(r, n)| (r.name().to_owned(), n))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transforms_and_lifetimes_read_as_administrators_expect() {
+        use palisade_crypto::{EncrId, IntegId, KeId, PrfId};
+        let t = palisade_ike::IkeTransforms {
+            encr: EncrId::AesGcm16,
+            key_bits: 256,
+            prf: PrfId::HmacSha2_256,
+            integ: IntegId::None,
+            ke: KeId::Curve25519,
+            addke: [Some(KeId::MlKem768), None, None, None, None, None, None],
+        };
+        assert_eq!(
+            transforms_text(&t),
+            "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE25519/ML_KEM_768"
+        );
+        let l = palisade_esp::lifetime::Lifetime {
+            soft: palisade_esp::lifetime::LifetimeLimits {
+                time: Some(std::time::Duration::from_secs(3240)),
+                ..Default::default()
+            },
+            hard: palisade_esp::lifetime::LifetimeLimits {
+                time: Some(std::time::Duration::from_secs(3600)),
+                bytes: Some(1 << 30),
+                packets: None,
+            },
+        };
+        assert_eq!(
+            lifetime_text(&l),
+            "rekey 54m, expire 1h or 1073741824 bytes"
+        );
+        assert_eq!(
+            lifetime_text(&Default::default()),
+            "rekey never, expire never"
+        );
     }
 }

@@ -1246,3 +1246,67 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn blocked_prefixes_are_routed_to_the_daemon_too() {
+    // A block rule outside every IPsec rule: unless its traffic is routed into the TUN
+    // (and guarded by the firewall), nothing classifies it and it leaves in clear.
+    let text = r#"
+[policy]
+name = "blocks"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "k"
+
+[[rules]]
+name = "banned"
+remote = "198.51.100.0/24"
+action = "block"
+
+[[rules]]
+name = "peer"
+remote = "192.0.2.20"
+action = "require"
+auth = "psk"
+"#;
+    let compiled =
+        palisade_policy::compile_str("blocks.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    let engine = Engine::new();
+    let mut s = engine
+        .open_session(Caller::root(), SessionOptions::default())
+        .expect("session");
+    palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = IpsecCallout::new(engine);
+    let scopes = c.scopes();
+    assert!(
+        scopes.route_prefixes.contains(&net("198.51.100.0/24")),
+        "{scopes:?}"
+    );
+    assert!(
+        scopes.route_prefixes.contains(&net("192.0.2.20/32")),
+        "{scopes:?}"
+    );
+    // The IKE peers are the IPsec rule's only.
+    assert_eq!(scopes.peers, vec![addr("192.0.2.20")]);
+    assert!(matches!(
+        c.outbound(&out_flow(&tcp(
+            "192.0.2.10",
+            40000,
+            "198.51.100.7",
+            443,
+            true
+        ))),
+        Outbound::Block { .. }
+    ));
+    assert!(matches!(
+        c.inbound_clear(&in_flow(&tcp(
+            "198.51.100.7",
+            443,
+            "192.0.2.10",
+            40000,
+            false
+        ))),
+        Inbound::Block { .. }
+    ));
+}

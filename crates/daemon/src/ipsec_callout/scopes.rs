@@ -1,11 +1,12 @@
-//! What policy protects, read from the filters that call the outbound IPsec callouts:
-//! the remote prefixes the daemon routes into the TUN, and the IKE peers.
+//! What policy protects, read from the filters that call the outbound IPsec callouts or
+//! block: the remote prefixes the daemon routes into the TUN (and the firewall guards),
+//! and the IKE peers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use palisade_filter::guids as g;
 use palisade_filter::policy::ProviderContextPolicy;
-use palisade_filter::{Field, Layer, Snapshot};
+use palisade_filter::{Action, Field, Layer, Snapshot};
 
 use crate::net::IpNet;
 
@@ -13,7 +14,8 @@ use crate::net::IpNet;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes {
     /// The remote addresses of every filter calling an outbound IPsec callout (transport
-    /// and tunnel mode, both families), as the fewest prefixes that cover exactly them,
+    /// and tunnel mode, both families) or blocking at the outbound transport layer, as
+    /// the fewest prefixes that cover exactly them,
     /// sorted, none inside another. A filter without a remote-address condition gives
     /// `0.0.0.0/0` or `::/0`.
     pub route_prefixes: Vec<IpNet>,
@@ -49,9 +51,12 @@ pub(crate) fn scopes(snapshot: &Snapshot) -> Scopes {
     ] {
         let max = if v6 { u128::MAX } else { u128::from(u32::MAX) };
         for f in &snapshot.layer(layer).filters {
-            let Some(tunnel) = f.action().callout().and_then(outbound_ipsec) else {
+            // What a BLOCK filter stops must pass the daemon too: traffic that is never
+            // routed into the TUN is never classified.
+            let ipsec = f.action().callout().and_then(outbound_ipsec);
+            if ipsec.is_none() && !matches!(f.action(), Action::Block) {
                 continue;
-            };
+            }
             // Groups on one field are ANDed, conditions within a group ORed: the union
             // of every remote-address condition covers at least what the filter matches,
             // and more is harmless (what is routed into the TUN and needs no IPsec is
@@ -76,13 +81,13 @@ pub(crate) fn scopes(snapshot: &Snapshot) -> Scopes {
             {
                 mine = vec![(0, max)];
             }
-            if tunnel {
+            if ipsec == Some(true) {
                 if let Some(ctx) = &f.provider_context
                     && let ProviderContextPolicy::Tunnel { policy, .. } = &ctx.object.policy
                 {
                     peers.push(policy.tunnel_endpoints.remote_address);
                 }
-            } else {
+            } else if ipsec == Some(false) {
                 peers.extend(
                     mine.iter()
                         .filter(|(lo, hi)| lo == hi)
