@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# iperf3 TCP throughput between two network namespaces joined by a veth pair, three paths
+# one after the other in one run:
+#   clear       straight over the veth
+#   palisade    through palisaded (one per namespace), host-to-host tunnel mode,
+#               IKEv2 AES-GCM-128/SHA-256/ECP-256, ESP AES-GCM-128
+#   strongswan  through charon with kernel-libipsec (one per namespace), same suites
+# Prints one line per path in Mbit/s (receiver side), then palisade/strongswan and
+# palisade/clear. Each path gets fresh namespaces; everything is removed on exit.
+#
+#   sudo benches/netns_throughput.sh
+# Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade strongswan"),
+#   PERF_DIR (set: `perf record -g` on the initiator's palisaded during its run, report
+#   written there), KEEP_LOGS=1 (keep the daemons' logs, path printed),
+#   CARGO_TARGET_DIR (build directory; release build of palisaded).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "netns_throughput.sh: needs root (network namespaces, TUN, charon); run it with sudo" >&2
+    exit 1
+fi
+
+# shellcheck source=scripts/lib/deps.sh
+. scripts/lib/deps.sh
+ensure_rust
+ensure_cc
+ensure_net_tools
+ensure_strongswan
+command -v iperf3 >/dev/null 2>&1 || apt_install iperf3
+command -v python3 >/dev/null 2>&1 || apt_install python3
+
+SECONDS_PER_PATH=${SECONDS_PER_PATH:-10}
+PATHS=${PATHS:-clear palisade strongswan}
+PSK="palisade-bench-$$-secret"
+ADDR_A=10.77.0.1
+ADDR_B=10.77.0.2
+TAG="pbt$$"
+NS_A="$TAG-a"
+NS_B="$TAG-b"
+WORK=$(mktemp -d "/tmp/palisade-bench-$TAG.XXXXXX")
+PIDS=()
+
+palisade_log "building palisaded (release, $CARGO_TARGET_DIR)"
+cargo build --release --locked -q -p palisaded
+PALISADED="$CARGO_TARGET_DIR/release/palisaded"
+
+# Stops what this script started (by pid, checking the pid is still that program),
+# then deletes the namespaces.
+stop_all() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        if [ -e "/proc/$pid" ]; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            [ -e "/proc/$pid" ] || break
+            sleep 0.1
+        done
+        if [ -e "/proc/$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+        wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+    local ns
+    for ns in "$NS_A" "$NS_B"; do
+        if ip netns list | grep -q "^$ns\b"; then ip netns del "$ns"; fi
+    done
+}
+
+cleanup() {
+    local rc=$?
+    stop_all
+    if [ "${KEEP_LOGS:-0}" = 1 ]; then
+        echo "logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+setup_namespaces() {
+    ip netns add "$NS_A"
+    ip netns add "$NS_B"
+    ip link add "${TAG}a" netns "$NS_A" type veth peer name "${TAG}b" netns "$NS_B"
+    local ns dev addr
+    for ns in a b; do
+        if [ $ns = a ]; then ns=$NS_A dev=${TAG}a addr=$ADDR_A; else ns=$NS_B dev=${TAG}b addr=$ADDR_B; fi
+        ip -n "$ns" link set lo up
+        ip -n "$ns" addr add "$addr/24" dev "$dev"
+        ip -n "$ns" link set "$dev" up
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    done
+    ip netns exec "$NS_A" ping -c1 -W2 "$ADDR_B" >/dev/null
+}
+
+# iperf3 from A to B; prints "<Mbit/s received> <retransmits>".
+run_iperf() {
+    local spid out
+    ip netns exec "$NS_B" iperf3 -s -1 -B "$ADDR_B" >"$WORK/iperf3-server.log" 2>&1 &
+    spid=$!
+    PIDS+=("$spid")
+    sleep 0.5
+    out=$(ip netns exec "$NS_A" iperf3 -c "$ADDR_B" -B "$ADDR_A" -t "$SECONDS_PER_PATH" -J)
+    wait "$spid" 2>/dev/null || true
+    python3 -c 'import json,sys
+e = json.load(sys.stdin)["end"]
+print("%.1f %s" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits", "?")))' <<<"$out"
+}
+
+# Pings A -> B while tcpdump watches A's veth: the path must carry the ping as ESP
+# (proto 50, or in UDP on 4500) and never in clear.
+assert_protected() {
+    local what=$1 pcap=$WORK/$1-check.pcap tpid esp clear
+    ip netns exec "$NS_A" tcpdump -i "${TAG}a" -n -U -s 128 -w "$pcap" >/dev/null 2>"$pcap.log" &
+    tpid=$!
+    PIDS+=("$tpid")
+    for _ in $(seq 50); do
+        grep -q "listening on" "$pcap.log" 2>/dev/null && break
+        sleep 0.1
+    done
+    sleep 0.2
+    ip netns exec "$NS_A" ping -c3 -i0.2 -W2 "$ADDR_B" >/dev/null
+    sleep 0.3
+    kill -INT "$tpid"
+    wait "$tpid" 2>/dev/null || true
+    esp=$(tcpdump -nr "$pcap" 'ip proto 50 or (udp port 4500 and udp[8:4] != 0)' 2>/dev/null | wc -l)
+    clear=$(tcpdump -nr "$pcap" 'icmp' 2>/dev/null | wc -l)
+    if [ "$esp" -lt 6 ] || [ "$clear" -ne 0 ]; then
+        echo "$what: expected the pings as ESP only, saw $esp ESP and $clear clear ICMP packets" >&2
+        return 1
+    fi
+}
+
+# Pings until the tunnel carries traffic (the first packets trigger the negotiation).
+wait_for_tunnel() {
+    local what=$1
+    for _ in $(seq 30); do
+        if ip netns exec "$NS_A" ping -c1 -W1 "$ADDR_B" >/dev/null 2>&1; then return 0; fi
+    done
+    echo "$what: no traffic through the tunnel after 30 attempts" >&2
+    return 1
+}
+
+# ---------------------------------------------------------------------------- palisade
+palisade_policy() {
+    local me=$1 peer=$2
+    cat <<EOF
+[policy]
+name = "bench"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "$PSK"
+
+[ike_proposal_sets.gcm]
+proposals = [{ cipher = "aes_gcm_128_16icv", integrity = "sha_256", dh_group = "ecp_256" }]
+
+[ipsec_proposal_sets.gcm]
+proposals = [{ esp = "gcm_aes_128" }]
+
+[[rules]]
+name = "peer"
+local = "$me"
+remote = "$peer"
+action = "require"
+mode = "tunnel"
+tunnel = { local = "$me", remote = "$peer" }
+auth = "psk"
+ike_proposals = "gcm"
+ipsec_proposals = "gcm"
+EOF
+}
+
+start_palisaded() {
+    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/palisade-$2 pid
+    mkdir -p "$d/state"
+    palisade_policy "$me" "$peer" >"$d/policy.toml"
+    cat >"$d/palisaded.toml" <<EOF
+state_dir = "$d/state"
+control_socket = "$d/control.sock"
+policy_file = "$d/policy.toml"
+log = "info"
+EOF
+    ip netns exec "$ns" "$PALISADED" --config "$d/palisaded.toml" >"$d/palisaded.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 150); do
+        [ -S "$d/control.sock" ] && break
+        if ! [ -e "/proc/$pid" ]; then
+            echo "palisaded $name exited:" >&2
+            tail -20 "$d/palisaded.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    if ! [ -S "$d/control.sock" ]; then
+        echo "palisaded $name: no control socket after 15 s" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        return 1
+    fi
+    echo "$pid"
+}
+
+path_palisade() {
+    local pid_a
+    pid_a=$(start_palisaded "$NS_A" a "$ADDR_A" "$ADDR_B" | tail -1)
+    PIDS+=("$pid_a")
+    PIDS+=("$(start_palisaded "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)")
+    wait_for_tunnel palisade
+    assert_protected palisade
+    if [ -n "${PERF_DIR:-}" ]; then
+        mkdir -p "$PERF_DIR"
+        (sleep 2; perf record -g -o "$PERF_DIR/palisaded-a.perf.data" -p "$pid_a" -- sleep 5 \
+            >"$PERF_DIR/perf-record.log" 2>&1) &
+        PIDS+=("$!")
+    fi
+    run_iperf >"$WORK/result"
+}
+
+# -------------------------------------------------------------------------- strongswan
+start_charon() {
+    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/charon-$2 pid s
+    mkdir -p "$d/run"
+    for s in x509 x509ca x509ocsp x509aa x509ac x509crl pubkey private rsa ecdsa bliss pkcs8 pkcs12; do
+        mkdir -p "$d/swanctl/$s"
+    done
+    # The plugin list is explicit: kernel-libipsec (ESP in userspace; the kernel here may
+    # have no ESP) before kernel-netlink, nothing with a fixed socket path; the fwmark
+    # pair keeps charon's own packets out of its host-to-host tunnel.
+    cat >"$d/strongswan.conf" <<EOF
+charon-systemd { journal { default = -1 } }
+charon {
+  filelog { charonlog { path = $d/charon.log
+                        append = no
+                        default = 1 } }
+  load_modular = no
+  load = random nonce openssl kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  routing_table = 220
+  routing_table_prio = 220
+  plugins {
+    vici { socket = unix://$d/charon.vici }
+    kernel-libipsec { allow_peer_ts = yes }
+    socket-default { fwmark = 0x42 }
+    kernel-netlink { fwmark = !0x42 }
+  }
+}
+swanctl { socket = unix://$d/charon.vici
+          load = pem pkcs1 x509 pubkey openssl random nonce }
+EOF
+    cat >"$d/swanctl/swanctl.conf" <<EOF
+connections {
+  bench {
+    version = 2
+    local_addrs = $me
+    remote_addrs = $peer
+    proposals = aes128gcm16-prfsha256-ecp256
+    dpd_delay = 0
+    local { auth = psk
+            id = $me }
+    remote { auth = psk
+             id = $peer }
+    children { bench { mode = tunnel
+                       local_ts = $me/32
+                       remote_ts = $peer/32
+                       esp_proposals = aes128gcm16
+                       start_action = none } }
+  }
+}
+secrets { ike-bench { id-a = $ADDR_A
+                      id-b = $ADDR_B
+                      secret = "$PSK" } }
+EOF
+    # `ip netns exec` gives its child a mount namespace of its own: the bind mount over
+    # /run (charon's fixed socket and pid paths) stays there; sh execs charon.
+    STRONGSWAN_CONF="$d/strongswan.conf" ip netns exec "$ns" \
+        sh -c 'mount --bind "$1" /run && exec "$2"' sh "$d/run" /usr/sbin/charon-systemd \
+        >"$d/stdout.log" 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 100); do
+        if [ -S "$d/charon.vici" ] && swan "$d" --stats >/dev/null 2>&1; then break; fi
+        sleep 0.1
+    done
+    swan "$d" --load-all --noprompt >"$d/load.log" 2>&1 || {
+        cat "$d/load.log" "$d/charon.log" >&2
+        return 1
+    }
+    echo "$pid"
+}
+
+swan() {
+    local d=$1
+    shift
+    STRONGSWAN_CONF="$d/strongswan.conf" SWANCTL_DIR="$d/swanctl" swanctl "$@"
+}
+
+path_strongswan() {
+    PIDS+=("$(start_charon "$NS_A" a "$ADDR_A" "$ADDR_B" | tail -1)")
+    PIDS+=("$(start_charon "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)")
+    swan "$WORK/charon-a" --initiate --child bench --timeout 20 >"$WORK/charon-a/initiate.log" 2>&1 || {
+        cat "$WORK/charon-a/initiate.log" >&2
+        return 1
+    }
+    wait_for_tunnel strongswan
+    assert_protected strongswan
+    run_iperf >"$WORK/result"
+}
+
+path_clear() {
+    run_iperf >"$WORK/result"
+}
+
+# ------------------------------------------------------------------------------- main
+declare -A MBPS
+for path in $PATHS; do
+    case $path in clear | palisade | strongswan) ;; *)
+        echo "unknown path $path (clear, palisade, strongswan)" >&2
+        exit 2
+        ;;
+    esac
+    palisade_log "path $path: ${SECONDS_PER_PATH}s of iperf3 TCP $ADDR_A -> $ADDR_B"
+    setup_namespaces
+    # Not in a subshell: the pids the path starts must reach stop_all.
+    "path_$path"
+    stop_all
+    read -r mbps retrans <"$WORK/result"
+    MBPS[$path]=$mbps
+    printf '%-11s %10.1f Mbit/s  (retransmits %s)\n' "$path" "$mbps" "$retrans"
+done
+
+ratio() {
+    local num=${MBPS[$1]:-} den=${MBPS[$2]:-}
+    if [ -n "$num" ] && [ -n "$den" ]; then
+        awk -v n="$num" -v d="$den" -v l="$1/$2" 'BEGIN { printf "%-20s %.3f\n", l, (d > 0 ? n / d : 0) }'
+    fi
+}
+ratio palisade strongswan
+ratio palisade clear
+if [ -n "${PERF_DIR:-}" ] && [ -f "$PERF_DIR/palisaded-a.perf.data" ]; then
+    perf report -i "$PERF_DIR/palisaded-a.perf.data" --no-children --stdio --percent-limit 1 \
+        >"$PERF_DIR/report.txt" 2>/dev/null || true
+    echo "perf report of palisaded (initiator side): $PERF_DIR/report.txt"
+fi
