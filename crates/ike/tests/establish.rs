@@ -618,3 +618,64 @@ fn refused_by_b(a: &Failure, b: &Failure, stage: Stage, reason: FailureReason) {
         (stage, FailurePoint::Local, reason)
     );
 }
+
+/// A restarted initiator says INITIAL_CONTACT (RFC 7296 §2.4): the responder drops the
+/// IKE SA and CHILD_SA it still held from before the restart, without a Delete exchange,
+/// and keeps only the new ones. The first establishment removed nothing.
+#[test]
+fn initial_contact_from_a_restarted_peer_clears_its_stale_sas() {
+    let mm = mm(
+        IkeCipher::AesGcm128,
+        IkeIntegrity::Sha256,
+        DhGroup::Curve25519,
+    );
+    let qm = IpsecProposal::esp_aes128_gcm();
+    let policy_a = transport_policy(B, main_mode("s3cret", &[mm]), vec![qm.clone()]);
+    let policy_b = transport_policy(A, main_mode("s3cret", &[mm]), vec![qm]);
+    let mut net = Net::new(policy_a.clone(), policy_b, 7);
+    net.acquire();
+    net.run(Duration::from_secs(5));
+    assert!(failures(&net.events_b).is_empty(), "{:?}", net.events_b);
+    let old_ike = established(&net.events_b)[0].id;
+    let old_child = children(&net.events_b)[0].inbound_spi;
+    assert!(
+        !net.events_b.iter().any(|e| matches!(
+            e,
+            palisade_ike::Event::IkeSaDeleted(_) | palisade_ike::Event::ChildSaDeleted(_)
+        )),
+        "the first contact removed something: {:?}",
+        net.events_b
+    );
+
+    // A loses all state (a crash and restart) and negotiates afresh.
+    net.a = palisade_ike::Endpoint::with_random(
+        palisade_ike::EndpointConfig::default(),
+        policy_a,
+        Seeded(99),
+    );
+    net.events_a.clear();
+    net.events_b.clear();
+    net.acquire();
+    net.run(Duration::from_secs(5));
+    assert!(failures(&net.events_a).is_empty(), "{:?}", net.events_a);
+    assert!(failures(&net.events_b).is_empty(), "{:?}", net.events_b);
+    assert_eq!(established(&net.events_b).len(), 1);
+    assert!(
+        net.events_b
+            .iter()
+            .any(|e| matches!(e, palisade_ike::Event::IkeSaDeleted(id) if *id == old_ike)),
+        "{:?}",
+        net.events_b
+    );
+    assert!(
+        net.events_b.iter().any(
+            |e| matches!(e, palisade_ike::Event::ChildSaDeleted(d) if d.inbound_spi == old_child)
+        ),
+        "{:?}",
+        net.events_b
+    );
+    assert_eq!(net.b.ike_sas().len(), 1);
+    assert_ne!(net.b.ike_sas()[0], old_ike);
+    let (ca, cb) = (children(&net.events_a)[0], children(&net.events_b)[0]);
+    prove_with_esp(ca, cb, net.now);
+}

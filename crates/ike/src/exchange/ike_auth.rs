@@ -195,6 +195,7 @@ impl Endpoint {
     pub(crate) fn send_ike_auth(&mut self, now: Instant, spi: u64) {
         let esn = self.config.esn;
         let int_auth = self.int_auth(spi);
+        let initial_contact = self.is_initial_contact(spi);
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -233,6 +234,13 @@ impl Endpoint {
                     data: &auth,
                 },
             )?;
+            if initial_contact {
+                b.push(
+                    payload_type::N,
+                    false,
+                    &Notify::new(notify_type::INITIAL_CONTACT, &[]),
+                )?;
+            }
             if child.policy.is_transport() {
                 b.push(
                     payload_type::N,
@@ -258,6 +266,37 @@ impl Endpoint {
             );
         };
         self.send_request(now, spi, message_id, Purpose::IkeAuth, request);
+    }
+
+    /// Whether our IKE_AUTH request for `spi` carries INITIAL_CONTACT (RFC 7296 §2.4):
+    /// we hold no other established IKE SA with the peer's address, as after a restart,
+    /// so the peer may drop whatever it still holds for us.
+    fn is_initial_contact(&self, spi: u64) -> bool {
+        let Some(sa) = self.sas.get(&spi) else {
+            return false;
+        };
+        !self.sas.iter().any(|(other, o)| {
+            *other != spi && o.state == State::Established && o.remote.ip() == sa.remote.ip()
+        })
+    }
+
+    /// The peer authenticated as `peer_id` on `spi` said INITIAL_CONTACT: its other IKE SAs
+    /// with us are from before it lost its state. They go, with their CHILD_SAs, without
+    /// Delete exchanges (nobody on the other side would answer them).
+    fn forget_stale_ike_sas(&mut self, spi: u64, peer_id: &crate::identity::Identity) {
+        let stale: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(other, o)| {
+                **other != spi
+                    && o.state == State::Established
+                    && o.peer_id.as_ref() == Some(peer_id)
+            })
+            .map(|(other, _)| *other)
+            .collect();
+        for other in stale {
+            self.remove(other);
+        }
     }
 
     /// Responder: the IKE_AUTH request.
@@ -385,8 +424,11 @@ impl Endpoint {
         let (local, remote) = sa.answered(message_id, &response);
         self.send(local, remote, response);
         let Some(sa) = self.sas.get(&spi) else { return };
-        if let Some(e) = established(sa, peer_id) {
+        if let Some(e) = established(sa, peer_id.clone()) {
             self.events.push_back(e);
+        }
+        if p.has_notify(notify_type::INITIAL_CONTACT) {
+            self.forget_stale_ike_sas(spi, &peer_id);
         }
         match child {
             Ok(c) => self.install_child(spi, c.choice, c.inbound_spi, c.transport, c.tsr, c.tsi),
