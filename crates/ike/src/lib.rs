@@ -70,6 +70,10 @@
 //!   [`DropReason`].
 //! - INFORMATIONAL: Delete of CHILD_SAs and of the IKE SA in both
 //!   directions, liveness checks.
+//! - INITIAL_CONTACT (§2.4): sent in IKE_AUTH when no other IKE SA with the
+//!   peer's address is established (as after a restart); on receipt, the
+//!   sender's older IKE SAs and their CHILD_SAs are dropped without Delete
+//!   exchanges.
 //! - CREATE_CHILD_SA in both roles (RFC 7296 §1.3): further CHILD_SAs (an
 //!   acquire on an established IKE SA), CHILD_SA rekey (REKEY_SA; the new
 //!   pair is installed, [`Event::ChildSaRekeyed`], then the rekey's
