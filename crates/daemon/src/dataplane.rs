@@ -4,10 +4,17 @@
 //! One thread, one `poll(2)` over the TUN, the raw ESP socket, the NAT-T socket and a
 //! wake-up socket for commands; the SAD is never shared, so no lock is taken per packet
 //! and packets of one SA stay in order.
+//!
+//! Packets move in batches through buffers the data plane allocates once: a TUN read
+//! (with offloads, a TSO aggregate split into segments) fills slots that are classified
+//! and encapsulated in place and leave with one `sendmmsg(2)`; ESP comes in with
+//! `recvmmsg(2)`, is opened in place, and the inner packets go to the TUN in one batch
+//! whose TCP segments are coalesced (GRO) where the TUN has offloads.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
@@ -26,12 +33,28 @@ use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound};
 use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
-use crate::sys::{EspSocket, IkeSocket, Tun};
+use crate::sys::tun::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use crate::sys::{EspBatch, EspSocket, IkeSocket, SendOutcome, Tun};
 
 /// Largest packet handled (jumbo frames are not expected on the TUN).
 const MAX_PACKET: usize = 9216;
-/// Packets read from one source before the others get a turn.
+/// One buffer: room to grow any packet into its IPsec form in place.
+const SLOT: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256;
+/// Datagrams read from the NAT-T socket before the others get a turn.
 const BURST: usize = 64;
+/// Slots one TUN read may fill: the segments of one TSO aggregate at the smallest MSS.
+const READ_ROOM: usize = IDEAL_BATCH_SIZE;
+/// TUN -> IPsec slots: TUN reads fill them until fewer than `READ_ROOM` are free, then
+/// the batch is sent.
+const OUT_SLOTS: usize = 2 * READ_ROOM;
+/// IPsec -> TUN slots, one `recvmmsg(2)`.
+const IN_SLOTS: usize = 64;
+/// Batches per source before the others get a turn.
+const ROUNDS: usize = 4;
+/// Where decapsulated packets sit in a TUN write buffer: behind the virtio-net header.
+const TUN_TX_OFFSET: usize = VIRTIO_NET_HDR_LEN;
+/// A TUN write buffer: GRO appends a flow's segments to its first one, up to 64 KiB.
+const TUN_TX_CAPACITY: usize = TUN_TX_OFFSET + 65_535 + MAX_PACKET;
 /// Negotiation discovery: how long clear traffic to a peer goes without a new acquire.
 const ND_RETRY: Duration = Duration::from_secs(10);
 
@@ -125,7 +148,23 @@ pub struct Dataplane {
     events: Arc<EventRing>,
     ready: Arc<AtomicBool>,
     ike_port: u16,
+    /// One packet: the NAT-T socket's and held packets' buffer.
     buf: Vec<u8>,
+    /// TUN -> IPsec slots and their packets' lengths.
+    out: Vec<Vec<u8>>,
+    out_sizes: Vec<usize>,
+    /// A raw TUN read: virtio-net header and up to 64 KiB.
+    tun_scratch: Vec<u8>,
+    /// Packets of `out` to send: (slot, range), per family.
+    tx4: Vec<(usize, Range<usize>)>,
+    tx6: Vec<(usize, Range<usize>)>,
+    /// IPsec -> TUN slots and lengths.
+    inb: Vec<Vec<u8>>,
+    inb_lens: Vec<usize>,
+    /// Decapsulated packets waiting for the TUN write, the first `tun_tx_n` of them.
+    tun_tx: Vec<Vec<u8>>,
+    tun_tx_n: usize,
+    gro: GROTable,
     lifetime_events: Vec<LifetimeEvent>,
     /// Negotiation discovery: when each peer was last asked for an SA.
     nd_acquired: HashMap<IpAddr, Instant>,
@@ -174,7 +213,19 @@ impl Dataplane {
             events,
             ready,
             ike_port,
-            buf: vec![0; MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256],
+            buf: vec![0; SLOT],
+            out: vec![vec![0; SLOT]; OUT_SLOTS],
+            out_sizes: vec![0; OUT_SLOTS],
+            tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
+            tx4: Vec::with_capacity(OUT_SLOTS),
+            tx6: Vec::with_capacity(OUT_SLOTS),
+            inb: vec![vec![0; SLOT]; IN_SLOTS],
+            inb_lens: vec![0; IN_SLOTS],
+            tun_tx: (0..IN_SLOTS)
+                .map(|_| Vec::with_capacity(TUN_TX_CAPACITY))
+                .collect(),
+            tun_tx_n: 0,
+            gro: GROTable::new(),
             lifetime_events: Vec::new(),
             nd_acquired: HashMap::new(),
         };
@@ -184,7 +235,14 @@ impl Dataplane {
     /// Runs until `Shutdown` or until every handle is gone.
     pub fn run(mut self) {
         self.ready.store(true, Ordering::Release);
-        info!(tun = self.io.tun.name(), "data plane running");
+        info!(
+            tun = self.io.tun.name(),
+            offload = self.io.tun.offload(),
+            "data plane running"
+        );
+        // Here, not in the struct: the mmsghdr arrays hold raw pointers (not `Send`), and
+        // the data plane is built on another thread than the one it runs on.
+        let mut batch = EspBatch::new(OUT_SLOTS);
         loop {
             let timeout = self
                 .sad
@@ -225,7 +283,7 @@ impl Dataplane {
             }
             for (source, ready) in sources.into_iter().zip(ready) {
                 if ready {
-                    self.drain(source);
+                    self.drain(source, &mut batch);
                 }
             }
             self.lifetimes();
@@ -291,11 +349,15 @@ impl Dataplane {
         self.table
             .insert(SaTable::entry_for(child, inbound, outbound, now));
         // What waited for this peer goes out now (or waits again if it needs another SA).
+        let mut buf = std::mem::take(&mut self.buf);
         for packet in self.table.take_held(child.remote) {
             let n = packet.len();
-            self.buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
-            self.outbound(n);
+            buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
+            if let Some(range) = self.outbound(&mut buf, MAX_HEADROOM, n) {
+                self.send_ip(&buf[range]);
+            }
         }
+        self.buf = buf;
         self.stats
             .queued
             .store(self.table.held() as u64, Ordering::Relaxed);
@@ -335,68 +397,214 @@ impl Dataplane {
         }
     }
 
-    fn drain(&mut self, source: Source) {
-        for _ in 0..BURST {
-            let start = MAX_HEADROOM;
-            let end = start + MAX_PACKET;
-            let buf = &mut self.buf[start..end];
-            let udp = |s: &IkeSocket, buf: &mut [u8]| {
-                s.recv(buf)
-                    .map(|(n, remote, local)| (n, Some((remote, local))))
-            };
-            let got = match source {
-                Source::Tun => self.io.tun.recv(buf).map(|n| (n, None)),
-                Source::Esp => self.io.esp.recv(buf).map(|n| (n, None)),
-                Source::Natt => udp(&self.io.natt, buf),
-                Source::Esp6 => match &self.io.esp6 {
-                    Some(s) => s.recv(buf).map(|n| (n, None)),
-                    None => return,
+    fn drain(&mut self, source: Source, batch: &mut EspBatch) {
+        match source {
+            Source::Tun => self.drain_tun(batch),
+            Source::Esp => self.drain_esp(false, batch),
+            Source::Esp6 => self.drain_esp(true, batch),
+            Source::Natt => self.drain_natt(false),
+            Source::Natt6 => self.drain_natt(true),
+        }
+    }
+
+    /// TUN reads fill the slots; the batch is classified, encapsulated and sent.
+    fn drain_tun(&mut self, batch: &mut EspBatch) {
+        let mut out = std::mem::take(&mut self.out);
+        let mut sizes = std::mem::take(&mut self.out_sizes);
+        let mut scratch = std::mem::take(&mut self.tun_scratch);
+        for _ in 0..ROUNDS {
+            let mut filled = 0;
+            let mut empty = false;
+            while filled + READ_ROOM <= OUT_SLOTS {
+                let room = filled..filled + READ_ROOM;
+                match self.io.tun.recv_batch(
+                    &mut scratch,
+                    &mut out[room.clone()],
+                    &mut sizes[room],
+                    MAX_HEADROOM,
+                ) {
+                    Ok(k) => {
+                        self.stats.tun_rx.fetch_add(k as u64, Ordering::Relaxed);
+                        for i in filled..filled + k {
+                            if let Some(range) = self.outbound(&mut out[i], MAX_HEADROOM, sizes[i])
+                            {
+                                match out[i].get(range.start).map(|b| b >> 4) {
+                                    Some(6) => self.tx6.push((i, range)),
+                                    _ => self.tx4.push((i, range)),
+                                }
+                            }
+                        }
+                        filled += k;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        empty = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // The read took the packet (an aggregate tun-rs could not
+                        // split, or a device error): count it, let the others run.
+                        DataStats::bump(&self.stats.malformed);
+                        debug!(error = %e, "TUN read failed");
+                        empty = true;
+                        break;
+                    }
+                }
+            }
+            self.send_batch(&out, batch);
+            if empty {
+                break;
+            }
+        }
+        self.out = out;
+        self.out_sizes = sizes;
+        self.tun_scratch = scratch;
+    }
+
+    /// Sends what `drain_tun` queued in `tx4` and `tx6`.
+    fn send_batch(&mut self, out: &[Vec<u8>], batch: &mut EspBatch) {
+        for v6 in [false, true] {
+            let queue = if v6 { &mut self.tx6 } else { &mut self.tx4 };
+            if queue.is_empty() {
+                continue;
+            }
+            let outcome = match if v6 {
+                self.io.esp6.as_ref()
+            } else {
+                Some(&self.io.esp)
+            } {
+                Some(socket) => socket.send_batch(batch, out, queue),
+                None => SendOutcome {
+                    failed: queue.len(),
+                    ..SendOutcome::default()
                 },
-                Source::Natt6 => match &self.io.natt6 {
-                    Some(s) => udp(s, buf),
-                    None => return,
-                },
             };
-            let (n, addrs) = match got {
-                Ok(v) => v,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!(?source, error = %e, "receive failed");
-                    return;
-                }
-            };
-            match (source, addrs) {
-                (Source::Tun, _) => {
-                    DataStats::bump(&self.stats.tun_rx);
-                    self.outbound(n);
-                }
-                (Source::Esp | Source::Esp6, _) => {
-                    DataStats::bump(&self.stats.esp_rx);
-                    self.inbound(start, n);
-                }
-                (Source::Natt | Source::Natt6, Some((remote, local))) => {
-                    DataStats::bump(&self.stats.udp_rx);
-                    self.natt_datagram(n, remote, local);
-                }
-                (Source::Natt | Source::Natt6, None) => {}
+            queue.clear();
+            self.stats
+                .esp_tx
+                .fetch_add(outcome.sent as u64, Ordering::Relaxed);
+            if outcome.failed > 0 {
+                self.stats
+                    .send_errors
+                    .fetch_add(outcome.failed as u64, Ordering::Relaxed);
+                debug!(failed = outcome.failed, error = ?outcome.last_error, "send failed");
             }
         }
     }
 
-    /// A packet from the TUN at `buf[MAX_HEADROOM..][..n]`.
-    fn outbound(&mut self, n: usize) {
-        let start = MAX_HEADROOM;
-        let Some(flow) = Flow::outbound(&self.buf[start..start + n]) else {
-            DataStats::bump(&self.stats.malformed);
+    /// `recvmmsg` batches of ESP, opened in place, the inner packets written to the TUN.
+    fn drain_esp(&mut self, v6: bool, batch: &mut EspBatch) {
+        let mut inb = std::mem::take(&mut self.inb);
+        let mut lens = std::mem::take(&mut self.inb_lens);
+        for _ in 0..ROUNDS {
+            let socket = if v6 {
+                self.io.esp6.as_ref()
+            } else {
+                Some(&self.io.esp)
+            };
+            let Some(socket) = socket else { break };
+            let got = socket.recv_batch(batch, &mut inb, &mut lens);
+            let k = match got {
+                Ok(k) => k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!(v6, error = %e, "ESP receive failed");
+                    break;
+                }
+            };
+            self.stats.esp_rx.fetch_add(k as u64, Ordering::Relaxed);
+            for i in 0..k {
+                if lens[i] == 0 {
+                    DataStats::bump(&self.stats.malformed);
+                    continue;
+                }
+                self.inbound(&mut inb[i], 0, lens[i]);
+            }
+            self.flush_tun();
+            if k < inb.len() {
+                break;
+            }
+        }
+        self.inb = inb;
+        self.inb_lens = lens;
+    }
+
+    /// NAT-T datagrams one by one (IKE among them goes to the keying thread).
+    fn drain_natt(&mut self, v6: bool) {
+        for _ in 0..BURST {
+            let socket = if v6 {
+                self.io.natt6.as_ref()
+            } else {
+                Some(&self.io.natt)
+            };
+            let Some(socket) = socket else { break };
+            let got = socket.recv(&mut self.buf[MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET]);
+            match got {
+                Ok((n, remote, local)) => {
+                    DataStats::bump(&self.stats.udp_rx);
+                    self.natt_datagram(n, remote, local);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!(v6, error = %e, "NAT-T receive failed");
+                    break;
+                }
+            }
+        }
+        self.flush_tun();
+    }
+
+    /// Writes the decapsulated packets waiting in `tun_tx`.
+    fn flush_tun(&mut self) {
+        let n = std::mem::take(&mut self.tun_tx_n);
+        if n == 0 {
             return;
+        }
+        match self
+            .io
+            .tun
+            .send_batch(&mut self.gro, &mut self.tun_tx[..n], TUN_TX_OFFSET)
+        {
+            Ok(_) => {
+                self.stats.tun_tx.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                DataStats::bump(&self.stats.send_errors);
+                debug!(error = %e, "TUN write failed");
+            }
+        }
+    }
+
+    /// Queues a decapsulated packet for the next TUN write.
+    fn queue_for_tun(&mut self, packet: &[u8]) {
+        if self.tun_tx_n == self.tun_tx.len() {
+            self.flush_tun();
+        }
+        let b = &mut self.tun_tx[self.tun_tx_n];
+        b.clear();
+        b.resize(TUN_TX_OFFSET, 0);
+        b.extend_from_slice(packet);
+        self.tun_tx_n += 1;
+    }
+
+    /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
+    /// or its IPsec form, in `buf`), or `None` (dropped, held, or failed; counted).
+    fn outbound(&mut self, buf: &mut [u8], start: usize, n: usize) -> Option<Range<usize>> {
+        let Some(flow) = Flow::outbound(&buf[start..start + n]) else {
+            DataStats::bump(&self.stats.malformed);
+            return None;
         };
         match self.callout.outbound(&flow) {
             Outbound::Clear => {
                 DataStats::bump(&self.stats.clear_permitted);
-                self.send_ip(start, n);
+                Some(start..start + n)
             }
-            Outbound::Block { .. } => DataStats::bump(&self.stats.clear_blocked),
+            Outbound::Block { .. } => {
+                DataStats::bump(&self.stats.clear_blocked);
+                None
+            }
             Outbound::Protect(p) => {
                 let Some(entry) = self.table.select(p.peer, &flow) else {
                     if p.clear_fallback {
@@ -416,10 +624,9 @@ impl Dataplane {
                             }));
                         }
                         DataStats::bump(&self.stats.clear_permitted);
-                        self.send_ip(start, n);
-                        return;
+                        return Some(start..start + n);
                     }
-                    match self.table.hold(p.peer, &self.buf[start..start + n]) {
+                    match self.table.hold(p.peer, &buf[start..start + n]) {
                         Ok(true) => {
                             let _ = self.keying.send(KeyingInput::Acquire(Acquire {
                                 local: SocketAddr::new(p.local, self.ike_port),
@@ -433,7 +640,7 @@ impl Dataplane {
                     self.stats
                         .queued
                         .store(self.table.held() as u64, Ordering::Relaxed);
-                    return;
+                    return None;
                 };
                 let (handle, spi, ike_sa, udp) = (
                     entry.outbound,
@@ -442,7 +649,7 @@ impl Dataplane {
                     entry.udp_encap.is_some(),
                 );
                 let now = Instant::now();
-                let mut pkt = Packet::new(&mut self.buf, start, n);
+                let mut pkt = Packet::new(buf, start, n);
                 match self.sad.encapsulate(handle, &mut pkt, now) {
                     Ok(enc) => {
                         let range = pkt.range();
@@ -455,9 +662,12 @@ impl Dataplane {
                         if udp {
                             let _ = self.keying.send(KeyingInput::Activity(ike_sa));
                         }
-                        self.send_ip(range.start, range.len());
+                        Some(range)
                     }
-                    Err(e) => self.encap_failed(spi, e),
+                    Err(e) => {
+                        self.encap_failed(spi, e);
+                        None
+                    }
                 }
             }
         }
@@ -474,10 +684,11 @@ impl Dataplane {
         debug!(spi = format_args!("{spi:#010x}"), error = %e, "encapsulation failed");
     }
 
-    /// An IPsec packet at `buf[start..][..n]` (outer header included).
-    fn inbound(&mut self, start: usize, n: usize) {
+    /// An IPsec packet at `buf[start..][..n]` (outer header included); what policy
+    /// lets through is queued for the TUN.
+    fn inbound(&mut self, buf: &mut [u8], start: usize, n: usize) {
         let now = Instant::now();
-        let mut pkt = Packet::new(&mut self.buf, start, n);
+        let mut pkt = Packet::new(buf, start, n);
         let opened = match self.sad.decapsulate(&mut pkt, now) {
             Ok(d) => d,
             Err(e) => {
@@ -494,7 +705,7 @@ impl Dataplane {
                 expiry: Expiry::Soft,
             });
         }
-        let inner = &self.buf[range.clone()];
+        let inner = &buf[range.clone()];
         let verdict = match (
             Flow::inbound(inner),
             self.table.by_inbound(opened.sa).map(|e| &e.selectors),
@@ -506,13 +717,7 @@ impl Dataplane {
             },
         };
         match verdict {
-            Inbound::Permit => match self.io.tun.send(inner) {
-                Ok(_) => DataStats::bump(&self.stats.tun_tx),
-                Err(e) => {
-                    DataStats::bump(&self.stats.send_errors);
-                    debug!(error = %e, "TUN write failed");
-                }
-            },
+            Inbound::Permit => self.queue_for_tun(inner),
             Inbound::Block { reason, .. } => {
                 DataStats::bump(&self.stats.wrong_sa);
                 debug!(reason, "decapsulated packet refused");
@@ -586,12 +791,13 @@ impl Dataplane {
         u[2..4].copy_from_slice(&local.port().to_be_bytes());
         u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         u[6..8].fill(0);
-        self.inbound(hdr, start + n - hdr);
+        let mut buf = std::mem::take(&mut self.buf);
+        self.inbound(&mut buf, hdr, start + n - hdr);
+        self.buf = buf;
     }
 
-    /// Sends the IP packet at `buf[start..][..len]` as it is (marked, so it leaves).
-    fn send_ip(&mut self, start: usize, len: usize) {
-        let packet = &self.buf[start..start + len];
+    /// Sends one IP packet as it is (marked, so it leaves).
+    fn send_ip(&self, packet: &[u8]) {
         let socket = match packet.first().map(|b| b >> 4) {
             Some(6) => self.io.esp6.as_ref(),
             _ => Some(&self.io.esp),

@@ -128,7 +128,7 @@ fn run(args: Args) -> Result<()> {
     scopes
         .install_firewall()
         .context("installing the fail-closed firewall rules")?;
-    let tun = Tun::create(&config.tun.name, config.tun.mtu)
+    let tun = Tun::create_offload(&config.tun.name, config.tun.mtu)
         .with_context(|| format!("creating the TUN device {}", config.tun.name))?;
     let esp = EspSocket::open(sys::FWMARK).context("opening the raw ESP socket")?;
     let ike = IkeSocket::bind(config.ike.port, sys::FWMARK)

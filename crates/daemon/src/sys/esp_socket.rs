@@ -16,13 +16,16 @@
 //! as zero.
 
 use std::cell::RefCell;
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrIn6, recv, recvmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, recv,
+    recvmmsg, recvmsg, sendmmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -212,6 +215,163 @@ impl EspSocket {
             tx: self.tx.try_clone()?,
             family: self.family,
         })
+    }
+}
+
+/// The `mmsghdr` arrays of [`EspSocket::recv_batch`] and [`EspSocket::send_batch`],
+/// allocated once per data-plane thread so that a batch costs no allocation of them.
+#[derive(Debug)]
+pub struct EspBatch {
+    recv: MultiHeaders<SockaddrIn>,
+    send: MultiHeaders<SockaddrIn>,
+    dst: Vec<Option<SockaddrIn>>,
+    capacity: usize,
+}
+
+impl EspBatch {
+    /// Room for `capacity` packets per system call.
+    pub fn new(capacity: usize) -> EspBatch {
+        let capacity = capacity.max(1);
+        EspBatch {
+            recv: MultiHeaders::preallocate(capacity, None),
+            send: MultiHeaders::preallocate(capacity, None),
+            dst: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+}
+
+/// What [`EspSocket::send_batch`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// Packets the kernel took.
+    pub sent: usize,
+    /// Packets refused (not of the socket's family, or an error from the kernel).
+    pub failed: usize,
+    /// The last error, if any.
+    pub last_error: Option<Errno>,
+}
+
+impl EspSocket {
+    /// Receives up to `bufs.len()` ESP packets with one `recvmmsg(2)` (IPv6: one packet
+    /// with `recvmsg`, see the module comment): packet `i` is `bufs[i][..lens[i]]`, IP
+    /// header included. A packet longer than its buffer gets `lens[i] == 0` (refused, not
+    /// cut). Returns how many slots were used; `WouldBlock` when there was nothing.
+    pub fn recv_batch<B: AsMut<[u8]>>(
+        &self,
+        batch: &mut EspBatch,
+        bufs: &mut [B],
+        lens: &mut [usize],
+    ) -> io::Result<usize> {
+        let max = bufs.len().min(lens.len()).min(batch.capacity);
+        if max == 0 {
+            return Ok(0);
+        }
+        if self.family == Family::V6 {
+            lens[0] = match self.recv_v6(bufs[0].as_mut()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => 0,
+                Err(e) => return Err(e),
+            };
+            return Ok(1);
+        }
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs[..max]
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(b.as_mut())])
+            .collect();
+        let caps: Vec<usize> = iovs.iter().map(|v| v[0].len()).collect();
+        // MSG_TRUNC: the real length comes back, so a cut packet is seen and refused.
+        let results = recvmmsg(
+            self.rx.as_raw_fd(),
+            &mut batch.recv,
+            iovs.iter_mut(),
+            MsgFlags::MSG_TRUNC,
+            None,
+        )?;
+        let mut n = 0;
+        for (i, msg) in results.enumerate() {
+            let cut = msg.flags.contains(MsgFlags::MSG_TRUNC) || msg.bytes > caps[i];
+            lens[i] = if cut { 0 } else { msg.bytes };
+            n = i + 1;
+        }
+        Ok(n)
+    }
+
+    /// Sends the whole IP packets `bufs[slot][range]` with `sendmmsg(2)` (IPv6: one
+    /// `sendto` each), each to the destination in its header, in order.
+    pub fn send_batch<B: AsRef<[u8]>>(
+        &self,
+        batch: &mut EspBatch,
+        bufs: &[B],
+        packets: &[(usize, Range<usize>)],
+    ) -> SendOutcome {
+        let mut out = SendOutcome::default();
+        let packet = |(slot, range): &(usize, Range<usize>)| {
+            bufs.get(*slot)
+                .and_then(|b| b.as_ref().get(range.clone()))
+                .unwrap_or(&[])
+        };
+        if self.family == Family::V6 {
+            for p in packets {
+                match self.send(packet(p)) {
+                    Ok(_) => out.sent += 1,
+                    Err(e) => {
+                        out.failed += 1;
+                        out.last_error = e.raw_os_error().map(Errno::from_raw);
+                    }
+                }
+            }
+            return out;
+        }
+        for chunk in packets.chunks(batch.capacity) {
+            batch.dst.clear();
+            let mut iovs: Vec<[IoSlice<'_>; 1]> = Vec::with_capacity(chunk.len());
+            for p in chunk {
+                let bytes = packet(p);
+                match ipv4_destination(bytes) {
+                    Some(d) => {
+                        batch
+                            .dst
+                            .push(Some(SockaddrIn::from(SocketAddrV4::new(d, 0))));
+                        iovs.push([IoSlice::new(bytes)]);
+                    }
+                    None => {
+                        out.failed += 1;
+                        out.last_error = Some(Errno::EINVAL);
+                    }
+                }
+            }
+            let mut done = 0;
+            while done < iovs.len() {
+                // sendmmsg stops at the first packet the kernel refuses and reports the
+                // ones before it; the refused one is counted and skipped.
+                match sendmmsg(
+                    self.tx.as_raw_fd(),
+                    &mut batch.send,
+                    &iovs[done..],
+                    &batch.dst[done..],
+                    [] as [ControlMessage<'_>; 0],
+                    MsgFlags::empty(),
+                ) {
+                    Ok(r) => {
+                        let n = r.count();
+                        if n == 0 {
+                            out.failed += 1;
+                            done += 1;
+                        }
+                        out.sent += n;
+                        done += n;
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        out.failed += 1;
+                        out.last_error = Some(e);
+                        done += 1;
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

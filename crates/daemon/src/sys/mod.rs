@@ -24,7 +24,7 @@ pub mod tun;
 pub mod udp;
 
 pub use error::SysError;
-pub use esp_socket::EspSocket;
+pub use esp_socket::{EspBatch, EspSocket, SendOutcome};
 pub use firewall::{Firewall, FirewallSpec};
 pub use nfqueue::{NfQueue, QueuedPacket};
 pub use route::PolicyRoutes;

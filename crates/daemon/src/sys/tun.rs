@@ -4,13 +4,22 @@
 //!
 //! Layer 3, `IFF_NO_PI` (each read or write is exactly one IP packet, no 4-byte
 //! protocol prefix) and `IFF_MULTI_QUEUE`, so that several data-plane threads can each
-//! own a queue of one device. No virtio-net offloads yet: with them a read can be a
-//! 64 KiB GSO aggregate, which the ESP path does not split.
+//! own a queue of one device.
+//!
+//! With offloads ([`Tun::create_offload`], `IFF_VNET_HDR` and `TUNSETOFFLOAD` with TSO,
+//! as wireguard-go does) every read and write carries a virtio-net header: the kernel's
+//! TCP hands over 64 KiB segmentation aggregates, which [`Tun::recv_batch`] splits into
+//! MTU-sized segments, and [`Tun::send_batch`] coalesces consecutive TCP segments of a
+//! flow back into aggregates (GRO), so the kernel walks its stack once per aggregate,
+//! not once per segment. Both use tun-rs's splitting and coalescing (ports of
+//! wireguard-go's).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use tun_rs::{DeviceBuilder, Layer, SyncDevice};
+use tun_rs::{DeviceBuilder, ExpandBuffer, Layer, SyncDevice};
+
+pub use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::error::io_context;
 
@@ -33,12 +42,31 @@ impl Tun {
 
     /// Creates the device with `queues` queues (at least one), one per data-plane thread.
     pub fn create_multi_queue(name: &str, mtu: u16, queues: usize) -> io::Result<Vec<Tun>> {
+        Tun::build(name, mtu, queues, false)
+    }
+
+    /// Creates the device (one queue) with virtio-net offloads (TSO reads, GRO writes):
+    /// only [`Tun::recv_batch`] and [`Tun::send_batch`] understand its framing.
+    pub fn create_offload(name: &str, mtu: u16) -> io::Result<Tun> {
+        let mut queues = Tun::create_multi_queue_offload(name, mtu, 1)?;
+        queues
+            .pop()
+            .ok_or_else(|| io::Error::other("TUN created with no queue"))
+    }
+
+    /// [`Tun::create_multi_queue`] with the offloads of [`Tun::create_offload`].
+    pub fn create_multi_queue_offload(name: &str, mtu: u16, queues: usize) -> io::Result<Vec<Tun>> {
+        Tun::build(name, mtu, queues, true)
+    }
+
+    fn build(name: &str, mtu: u16, queues: usize, offload: bool) -> io::Result<Vec<Tun>> {
         let device = DeviceBuilder::new()
             .name(name)
             .layer(Layer::L3)
             .mtu(mtu)
             .packet_information(false)
             .multi_queue(true)
+            .offload(offload)
             .enable(true)
             .build_sync()
             .map_err(io_context("open /dev/net/tun + TUNSETIFF (up, MTU)", name))?;
@@ -62,6 +90,37 @@ impl Tun {
     /// The device's name as the kernel knows it.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether reads and writes carry virtio-net headers ([`Tun::create_offload`]).
+    pub fn offload(&self) -> bool {
+        self.device.tcp_gso()
+    }
+
+    /// Reads one packet, or one offload aggregate split into segments: segment `i` goes
+    /// to `bufs[i][offset..][..sizes[i]]`; returns how many. `scratch` holds the raw read
+    /// (a virtio-net header and up to 64 KiB); `bufs` must have room for the segments
+    /// of one aggregate (at most [`IDEAL_BATCH_SIZE`] at the smallest MSS).
+    pub fn recv_batch<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        scratch: &mut [u8],
+        bufs: &mut [B],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize> {
+        self.device.recv_multiple(scratch, bufs, sizes, offset)
+    }
+
+    /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments of one flow where
+    /// offloads are on (`offset` must then leave [`VIRTIO_NET_HDR_LEN`] bytes in front;
+    /// coalescing appends to the first packet's buffer). Returns the bytes written.
+    pub fn send_batch<B: ExpandBuffer>(
+        &self,
+        gro: &mut GROTable,
+        bufs: &mut [B],
+        offset: usize,
+    ) -> io::Result<usize> {
+        self.device.send_multiple(gro, bufs, offset)
     }
 
     /// Reads one IP packet (blocks unless nonblocking; then `WouldBlock` when empty).

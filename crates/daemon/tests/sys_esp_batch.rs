@@ -1,0 +1,119 @@
+//! Raw ESP in batches between two namespaces: `send_batch` sends every packet of a batch
+//! in order with one `sendmmsg` (skipping, and counting, what is not IPv4), and
+//! `recv_batch` hands them over whole and in order, refusing (length 0) a packet longer
+//! than its buffer instead of cutting it.
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+mod sys_common;
+
+use std::time::{Duration, Instant};
+
+use netns::VethPair;
+use palisaded::sys::{EspBatch, EspSocket, FWMARK};
+use sys_common::{ipv4_esp, readable_before};
+
+const SPI: u32 = 0x0a0b_0c0d;
+
+/// Receives with `recv_batch` into buffers of `size` bytes until `want` slots came back
+/// or three seconds passed; returns each slot's bytes (empty for a refused packet).
+fn recv_all(rx: &EspSocket, size: usize, want: usize) -> Vec<Vec<u8>> {
+    let mut batch = EspBatch::new(16);
+    let mut bufs = vec![vec![0u8; size]; 16];
+    let mut lens = vec![0usize; 16];
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while got.len() < want && readable_before(rx, deadline) {
+        match rx.recv_batch(&mut batch, &mut bufs, &mut lens) {
+            Ok(n) => {
+                for i in 0..n {
+                    got.push(bufs[i][..lens[i]].to_vec());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("recv_batch: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn sys_esp_batch_arrives_whole_and_in_order() {
+    if !netns::root_or_skip("sys_esp_batch_arrives_whole_and_in_order") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let tx = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+
+    // 40 packets of different lengths (more than one sendmmsg chunk of the batch's 16),
+    // a slot that is not IPv4 among them, each packet at its own offset in its buffer.
+    let mut bufs = Vec::new();
+    let mut packets = Vec::new();
+    let mut sent = Vec::new();
+    for seq in 1..=40u32 {
+        let payload = vec![seq as u8; 20 + seq as usize * 30];
+        let p = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, seq, &payload);
+        let offset = seq as usize % 7;
+        let mut buf = vec![0u8; offset];
+        buf.extend_from_slice(&p);
+        packets.push((bufs.len(), offset..offset + p.len()));
+        bufs.push(buf);
+        sent.push(p);
+        if seq == 20 {
+            packets.push((bufs.len(), 0..40));
+            bufs.push(vec![0x60; 40]);
+        }
+    }
+    let mut batch = EspBatch::new(16);
+    let outcome = tx.send_batch(&mut batch, &bufs, &packets);
+    assert_eq!((outcome.sent, outcome.failed), (40, 1), "{outcome:?}");
+
+    let got = recv_all(&rx, 2048, 40);
+    assert_eq!(got.len(), 40, "every packet arrives");
+    for (g, p) in got.iter().zip(&sent) {
+        assert_eq!(g.len(), p.len(), "header and payload, nothing more or less");
+        // TTL and checksum are the kernel's; addresses and everything after are ours.
+        assert_eq!(&g[12..], &p[12..], "in the order sent");
+    }
+}
+
+#[test]
+fn sys_esp_batch_refuses_a_packet_longer_than_its_buffer() {
+    if !netns::root_or_skip("sys_esp_batch_refuses_a_packet_longer_than_its_buffer") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let tx = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+
+    let long = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 1, &[7u8; 600]);
+    let short = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 2, &[9u8; 100]);
+    let bufs = [long.clone(), short.clone()];
+    let packets = [(0, 0..long.len()), (1, 0..short.len())];
+    let outcome = tx.send_batch(&mut EspBatch::new(4), &bufs, &packets);
+    assert_eq!(outcome.sent, 2);
+
+    let got = recv_all(&rx, 300, 2);
+    assert_eq!(got.len(), 2, "both slots come back");
+    assert!(got[0].is_empty(), "the long packet is refused, not cut");
+    assert_eq!(&got[1][12..], &short[12..], "the short one is whole");
+}
