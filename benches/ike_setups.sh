@@ -10,8 +10,8 @@
 #
 #   sudo benches/ike_setups.sh
 # Environment: SECONDS_PER_RESPONDER (10), CONCURRENCY (16), RESPONDERS
-#   ("palisade strongswan"), KEEP_LOGS=1, PERF_DIR (perf record -g on palisaded),
-#   CARGO_TARGET_DIR.
+#   ("palisade strongswan"), IPV6=1 (leave IPv6 on in the namespace), KEEP_LOGS=1,
+#   PERF_DIR (perf record -g on palisaded), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,8 +71,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# IPv6 is off in the namespace unless IPV6=1: on this build palisaded's TUN sends a
+# router solicitation to ff02::2 that its data plane reads and re-sends as clear text
+# into the same TUN, a loop that keeps one core busy (see BENCHMARKS.md).
 setup_namespace() {
     ip netns add "$NS"
+    if [ "${IPV6:-0}" != 1 ]; then
+        ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    fi
     ip -n "$NS" link set lo up
 }
 
