@@ -9,7 +9,8 @@
 //! (with offloads, a TSO aggregate split into segments) fills slots that are classified
 //! and encapsulated in place and leave with one `sendmmsg(2)`; ESP comes in with
 //! `recvmmsg(2)`, is opened in place, and the inner packets go to the TUN in one batch
-//! whose TCP segments are coalesced (GRO) where the TUN has offloads.
+//! whose TCP segments are coalesced (GRO) where the TUN has offloads. The sending is a
+//! second thread's (writer.rs), which owns no SA: the SAD stays this thread's alone.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -33,8 +34,12 @@ use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound};
 use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
-use crate::sys::tun::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
-use crate::sys::{EspBatch, EspSocket, IkeSocket, SendOutcome, Tun};
+use crate::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use crate::sys::{EspBatch, EspSocket, IkeSocket, Tun};
+
+mod writer;
+
+use writer::{EspJob, TunJob, Writer, WriterIo};
 
 /// Largest packet handled (jumbo frames are not expected on the TUN).
 const MAX_PACKET: usize = 9216;
@@ -55,8 +60,17 @@ const ROUNDS: usize = 4;
 const TUN_TX_OFFSET: usize = VIRTIO_NET_HDR_LEN;
 /// A TUN write buffer: GRO appends a flow's segments to its first one, up to 64 KiB.
 const TUN_TX_CAPACITY: usize = TUN_TX_OFFSET + 65_535 + MAX_PACKET;
+/// Buffer sets per direction in circulation between the two threads: one being
+/// filled, one being sent, one ready.
+const SETS: usize = 3;
 /// Negotiation discovery: how long clear traffic to a peer goes without a new acquire.
 const ND_RETRY: Duration = Duration::from_secs(10);
+/// How long a deleted pair's inbound SA still opens packets. A rekey's DELETE comes on
+/// the IKE socket and overtakes the ESP the peer sent on the old SA just before it
+/// switched, still in the raw socket's deep queue (thousands of packets at full rate):
+/// without this, each rekey drops them all as unknown SPIs and TCP backs off. The SA's
+/// keys stay as good as they were; a hard-expired SA is refused by the SAD anyway.
+const INBOUND_GRACE: Duration = Duration::from_secs(2);
 
 /// What other threads ask of the data plane.
 pub enum DataCommand {
@@ -137,7 +151,14 @@ pub struct DataIo {
 
 /// The data plane's state.
 pub struct Dataplane {
-    io: DataIo,
+    /// Shared with the writer (it writes on this queue: another queue of its own would
+    /// also get a share of the reads).
+    tun: Arc<Tun>,
+    esp: EspSocket,
+    natt: IkeSocket,
+    esp6: Option<EspSocket>,
+    natt6: Option<IkeSocket>,
+    writer: Writer,
     sad: Sad,
     table: SaTable,
     callout: IpsecCallout,
@@ -150,24 +171,20 @@ pub struct Dataplane {
     ike_port: u16,
     /// One packet: the NAT-T socket's and held packets' buffer.
     buf: Vec<u8>,
-    /// TUN -> IPsec slots and their packets' lengths.
-    out: Vec<Vec<u8>>,
+    /// Lengths of the packets in the TUN -> IPsec slots.
     out_sizes: Vec<usize>,
     /// A raw TUN read: virtio-net header and up to 64 KiB.
     tun_scratch: Vec<u8>,
-    /// Packets of `out` to send: (slot, range), per family.
-    tx4: Vec<(usize, Range<usize>)>,
-    tx6: Vec<(usize, Range<usize>)>,
     /// IPsec -> TUN slots and lengths.
     inb: Vec<Vec<u8>>,
     inb_lens: Vec<usize>,
-    /// Decapsulated packets waiting for the TUN write, the first `tun_tx_n` of them.
-    tun_tx: Vec<Vec<u8>>,
-    tun_tx_n: usize,
-    gro: GROTable,
+    /// Decapsulated packets being gathered for the writer.
+    tun_tx: Option<TunJob>,
     lifetime_events: Vec<LifetimeEvent>,
     /// Negotiation discovery: when each peer was last asked for an SA.
     nd_acquired: HashMap<IpAddr, Instant>,
+    /// Deleted pairs whose inbound SA opens late packets until the deadline.
+    retiring: Vec<(Instant, ChildEntry)>,
 }
 
 impl Dataplane {
@@ -193,6 +210,41 @@ impl Dataplane {
         if let Some(s) = &io.natt6 {
             s.set_nonblocking(true)?;
         }
+        let DataIo {
+            tun,
+            esp,
+            natt,
+            esp6,
+            natt6,
+        } = io;
+        let tun = Arc::new(tun);
+        let esp_pool = (0..SETS)
+            .map(|_| EspJob {
+                bufs: vec![vec![0; SLOT]; OUT_SLOTS],
+                tx4: Vec::with_capacity(OUT_SLOTS),
+                tx6: Vec::with_capacity(OUT_SLOTS),
+            })
+            .collect();
+        let tun_pool = (0..SETS)
+            .map(|_| TunJob {
+                bufs: (0..IN_SLOTS)
+                    .map(|_| Vec::with_capacity(TUN_TX_CAPACITY))
+                    .collect(),
+                n: 0,
+            })
+            .collect();
+        let writer = Writer::spawn(
+            WriterIo {
+                esp: esp.try_clone()?,
+                esp6: esp6.as_ref().map(EspSocket::try_clone).transpose()?,
+                tun: tun.clone(),
+                tun_offset: TUN_TX_OFFSET,
+                batch: OUT_SLOTS,
+            },
+            stats.clone(),
+            esp_pool,
+            tun_pool,
+        )?;
         let (tx, commands) = channel();
         let (wake_tx, wake) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
@@ -202,7 +254,12 @@ impl Dataplane {
             wake: Arc::new(wake_tx),
         };
         let dp = Dataplane {
-            io,
+            tun,
+            esp,
+            natt,
+            esp6,
+            natt6,
+            writer,
             sad: Sad::new(),
             table: SaTable::new(queue_per_peer),
             callout,
@@ -214,20 +271,14 @@ impl Dataplane {
             ready,
             ike_port,
             buf: vec![0; SLOT],
-            out: vec![vec![0; SLOT]; OUT_SLOTS],
             out_sizes: vec![0; OUT_SLOTS],
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
-            tx4: Vec::with_capacity(OUT_SLOTS),
-            tx6: Vec::with_capacity(OUT_SLOTS),
             inb: vec![vec![0; SLOT]; IN_SLOTS],
             inb_lens: vec![0; IN_SLOTS],
-            tun_tx: (0..IN_SLOTS)
-                .map(|_| Vec::with_capacity(TUN_TX_CAPACITY))
-                .collect(),
-            tun_tx_n: 0,
-            gro: GROTable::new(),
+            tun_tx: None,
             lifetime_events: Vec::new(),
             nd_acquired: HashMap::new(),
+            retiring: Vec::new(),
         };
         Ok((dp, handle))
     }
@@ -236,13 +287,13 @@ impl Dataplane {
     pub fn run(mut self) {
         self.ready.store(true, Ordering::Release);
         info!(
-            tun = self.io.tun.name(),
-            offload = self.io.tun.offload(),
+            tun = self.tun.name(),
+            offload = self.tun.offload(),
             "data plane running"
         );
         // Here, not in the struct: the mmsghdr arrays hold raw pointers (not `Send`), and
         // the data plane is built on another thread than the one it runs on.
-        let mut batch = EspBatch::new(OUT_SLOTS);
+        let mut batch = EspBatch::new(IN_SLOTS);
         loop {
             let timeout = self
                 .sad
@@ -252,8 +303,8 @@ impl Dataplane {
                 })
                 .min(Duration::from_secs(1));
             let mut sources = vec![Source::Tun, Source::Esp, Source::Natt];
-            sources.extend(self.io.esp6.as_ref().map(|_| Source::Esp6));
-            sources.extend(self.io.natt6.as_ref().map(|_| Source::Natt6));
+            sources.extend(self.esp6.as_ref().map(|_| Source::Esp6));
+            sources.extend(self.natt6.as_ref().map(|_| Source::Natt6));
             let (ready, wake) = {
                 let mut fds: Vec<PollFd> = sources
                     .iter()
@@ -287,6 +338,7 @@ impl Dataplane {
                 }
             }
             self.lifetimes();
+            self.retire();
         }
         self.ready.store(false, Ordering::Release);
         info!("data plane stopped");
@@ -294,11 +346,11 @@ impl Dataplane {
 
     fn fd(&self, source: Source) -> Option<std::os::fd::BorrowedFd<'_>> {
         match source {
-            Source::Tun => Some(self.io.tun.as_fd()),
-            Source::Esp => Some(self.io.esp.as_fd()),
-            Source::Natt => Some(self.io.natt.as_fd()),
-            Source::Esp6 => self.io.esp6.as_ref().map(|s| s.as_fd()),
-            Source::Natt6 => self.io.natt6.as_ref().map(|s| s.as_fd()),
+            Source::Tun => Some(self.tun.as_fd()),
+            Source::Esp => Some(self.esp.as_fd()),
+            Source::Natt => Some(self.natt.as_fd()),
+            Source::Esp6 => self.esp6.as_ref().map(|s| s.as_fd()),
+            Source::Natt6 => self.natt6.as_ref().map(|s| s.as_fd()),
         }
     }
 
@@ -365,13 +417,29 @@ impl Dataplane {
 
     fn delete(&mut self, spi: u32) {
         if let Some(entry) = self.table.remove(spi) {
-            let _ = self.sad.remove(entry.inbound);
             let _ = self.sad.remove(entry.outbound);
             debug!(
                 inbound_spi = format_args!("{:#010x}", entry.inbound_spi),
-                "SA pair removed"
+                "SA pair removed (the inbound SA after a grace period)"
             );
+            self.retiring.push((Instant::now() + INBOUND_GRACE, entry));
         }
+    }
+
+    /// Removes the inbound SAs of deleted pairs whose grace period is over.
+    fn retire(&mut self) {
+        if self.retiring.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let sad = &mut self.sad;
+        self.retiring.retain(|(deadline, entry)| {
+            let keep = *deadline > now;
+            if !keep {
+                let _ = sad.remove(entry.inbound);
+            }
+            keep
+        });
     }
 
     fn snapshot(&self) -> DataSnapshot {
@@ -399,7 +467,7 @@ impl Dataplane {
 
     fn drain(&mut self, source: Source, batch: &mut EspBatch) {
         match source {
-            Source::Tun => self.drain_tun(batch),
+            Source::Tun => self.drain_tun(),
             Source::Esp => self.drain_esp(false, batch),
             Source::Esp6 => self.drain_esp(true, batch),
             Source::Natt => self.drain_natt(false),
@@ -407,17 +475,21 @@ impl Dataplane {
         }
     }
 
-    /// TUN reads fill the slots; the batch is classified, encapsulated and sent.
-    fn drain_tun(&mut self, batch: &mut EspBatch) {
-        let mut out = std::mem::take(&mut self.out);
+    /// TUN reads fill a set of slots; the batch is classified, encapsulated and handed
+    /// to the writer.
+    fn drain_tun(&mut self) {
         let mut sizes = std::mem::take(&mut self.out_sizes);
         let mut scratch = std::mem::take(&mut self.tun_scratch);
         for _ in 0..ROUNDS {
+            let Some(mut job) = self.writer.esp_buffers() else {
+                break;
+            };
+            let out = &mut job.bufs;
             let mut filled = 0;
             let mut empty = false;
             while filled + READ_ROOM <= OUT_SLOTS {
                 let room = filled..filled + READ_ROOM;
-                match self.io.tun.recv_batch(
+                match self.tun.recv_batch(
                     &mut scratch,
                     &mut out[room.clone()],
                     &mut sizes[room],
@@ -429,8 +501,8 @@ impl Dataplane {
                             if let Some(range) = self.outbound(&mut out[i], MAX_HEADROOM, sizes[i])
                             {
                                 match out[i].get(range.start).map(|b| b >> 4) {
-                                    Some(6) => self.tx6.push((i, range)),
-                                    _ => self.tx4.push((i, range)),
+                                    Some(6) => job.tx6.push((i, range)),
+                                    _ => job.tx4.push((i, range)),
                                 }
                             }
                         }
@@ -451,45 +523,13 @@ impl Dataplane {
                     }
                 }
             }
-            self.send_batch(&out, batch);
+            self.writer.send_esp(job);
             if empty {
                 break;
             }
         }
-        self.out = out;
         self.out_sizes = sizes;
         self.tun_scratch = scratch;
-    }
-
-    /// Sends what `drain_tun` queued in `tx4` and `tx6`.
-    fn send_batch(&mut self, out: &[Vec<u8>], batch: &mut EspBatch) {
-        for v6 in [false, true] {
-            let queue = if v6 { &mut self.tx6 } else { &mut self.tx4 };
-            if queue.is_empty() {
-                continue;
-            }
-            let outcome = match if v6 {
-                self.io.esp6.as_ref()
-            } else {
-                Some(&self.io.esp)
-            } {
-                Some(socket) => socket.send_batch(batch, out, queue),
-                None => SendOutcome {
-                    failed: queue.len(),
-                    ..SendOutcome::default()
-                },
-            };
-            queue.clear();
-            self.stats
-                .esp_tx
-                .fetch_add(outcome.sent as u64, Ordering::Relaxed);
-            if outcome.failed > 0 {
-                self.stats
-                    .send_errors
-                    .fetch_add(outcome.failed as u64, Ordering::Relaxed);
-                debug!(failed = outcome.failed, error = ?outcome.last_error, "send failed");
-            }
-        }
     }
 
     /// `recvmmsg` batches of ESP, opened in place, the inner packets written to the TUN.
@@ -498,9 +538,9 @@ impl Dataplane {
         let mut lens = std::mem::take(&mut self.inb_lens);
         for _ in 0..ROUNDS {
             let socket = if v6 {
-                self.io.esp6.as_ref()
+                self.esp6.as_ref()
             } else {
-                Some(&self.io.esp)
+                Some(&self.esp)
             };
             let Some(socket) = socket else { break };
             let got = socket.recv_batch(batch, &mut inb, &mut lens);
@@ -534,9 +574,9 @@ impl Dataplane {
     fn drain_natt(&mut self, v6: bool) {
         for _ in 0..BURST {
             let socket = if v6 {
-                self.io.natt6.as_ref()
+                self.natt6.as_ref()
             } else {
-                Some(&self.io.natt)
+                Some(&self.natt)
             };
             let Some(socket) = socket else { break };
             let got = socket.recv(&mut self.buf[MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET]);
@@ -556,37 +596,30 @@ impl Dataplane {
         self.flush_tun();
     }
 
-    /// Writes the decapsulated packets waiting in `tun_tx`.
+    /// Hands the decapsulated packets gathered so far to the writer.
     fn flush_tun(&mut self) {
-        let n = std::mem::take(&mut self.tun_tx_n);
-        if n == 0 {
-            return;
-        }
-        match self
-            .io
-            .tun
-            .send_batch(&mut self.gro, &mut self.tun_tx[..n], TUN_TX_OFFSET)
-        {
-            Ok(_) => {
-                self.stats.tun_tx.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                DataStats::bump(&self.stats.send_errors);
-                debug!(error = %e, "TUN write failed");
-            }
+        if let Some(job) = self.tun_tx.take() {
+            self.writer.send_tun(job);
         }
     }
 
-    /// Queues a decapsulated packet for the next TUN write.
+    /// Gathers a decapsulated packet for the next TUN write.
     fn queue_for_tun(&mut self, packet: &[u8]) {
-        if self.tun_tx_n == self.tun_tx.len() {
+        if self.tun_tx.as_ref().is_some_and(|j| j.n == j.bufs.len()) {
             self.flush_tun();
         }
-        let b = &mut self.tun_tx[self.tun_tx_n];
+        if self.tun_tx.is_none() {
+            self.tun_tx = self.writer.tun_buffers();
+        }
+        let Some(job) = self.tun_tx.as_mut() else {
+            DataStats::bump(&self.stats.send_errors);
+            return;
+        };
+        let b = &mut job.bufs[job.n];
         b.clear();
         b.resize(TUN_TX_OFFSET, 0);
         b.extend_from_slice(packet);
-        self.tun_tx_n += 1;
+        job.n += 1;
     }
 
     /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
@@ -708,7 +741,15 @@ impl Dataplane {
         let inner = &buf[range.clone()];
         let verdict = match (
             Flow::inbound(inner),
-            self.table.by_inbound(opened.sa).map(|e| &e.selectors),
+            self.table
+                .by_inbound(opened.sa)
+                .or_else(|| {
+                    self.retiring
+                        .iter()
+                        .map(|(_, e)| e)
+                        .find(|e| e.inbound == opened.sa)
+                })
+                .map(|e| &e.selectors),
         ) {
             (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
             _ => Inbound::Block {
@@ -799,8 +840,8 @@ impl Dataplane {
     /// Sends one IP packet as it is (marked, so it leaves).
     fn send_ip(&self, packet: &[u8]) {
         let socket = match packet.first().map(|b| b >> 4) {
-            Some(6) => self.io.esp6.as_ref(),
-            _ => Some(&self.io.esp),
+            Some(6) => self.esp6.as_ref(),
+            _ => Some(&self.esp),
         };
         let Some(socket) = socket else {
             DataStats::bump(&self.stats.send_errors);

@@ -1,0 +1,184 @@
+//! The data plane's writer thread: it sends the batches the data-plane thread prepared,
+//! IPsec packets to the raw sockets and decapsulated packets to the TUN, so that the
+//! kernel's per-packet work on send (routing, netfilter, the link and, between two
+//! namespaces, the receiving stack) runs beside the reading, classifying and crypto
+//! instead of after it.
+//!
+//! One writer and FIFO channels: batches leave in the order they were made, so packets
+//! of one SA stay in order. Buffers travel with the batches and come back through the
+//! `free` channels: a fixed set allocated once, and a data-plane thread that runs ahead
+//! of the writer waits for a set (backpressure) instead of allocating.
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+
+use tracing::debug;
+
+use crate::stats::DataStats;
+use crate::sys::tun::GROTable;
+use crate::sys::{EspBatch, EspSocket, Tun};
+
+/// IPsec (or clear, policy permitting) packets to send: `bufs[slot][range]`, per family.
+pub(super) struct EspJob {
+    pub bufs: Vec<Vec<u8>>,
+    pub tx4: Vec<(usize, Range<usize>)>,
+    pub tx6: Vec<(usize, Range<usize>)>,
+}
+
+/// Decapsulated packets for the TUN: `bufs[..n]`, each behind `offset` bytes.
+pub(super) struct TunJob {
+    pub bufs: Vec<Vec<u8>>,
+    pub n: usize,
+}
+
+enum Job {
+    Esp(EspJob),
+    Tun(TunJob),
+}
+
+/// The sockets and device the writer sends on.
+pub(super) struct WriterIo {
+    pub esp: EspSocket,
+    pub esp6: Option<EspSocket>,
+    pub tun: Arc<Tun>,
+    /// Where packets sit in a TUN buffer (room for the virtio-net header before).
+    pub tun_offset: usize,
+    /// Packets per `sendmmsg(2)`.
+    pub batch: usize,
+}
+
+/// The data-plane thread's end.
+pub(super) struct Writer {
+    jobs: Option<SyncSender<Job>>,
+    esp_free: Receiver<EspJob>,
+    tun_free: Receiver<TunJob>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the thread with `esp_pool` and `tun_pool` as the buffer sets in circulation.
+    pub fn spawn(
+        io: WriterIo,
+        stats: Arc<DataStats>,
+        esp_pool: Vec<EspJob>,
+        tun_pool: Vec<TunJob>,
+    ) -> io::Result<Writer> {
+        let (jobs_tx, jobs) = sync_channel(esp_pool.len() + tun_pool.len());
+        let (esp_back, esp_free) = channel();
+        let (tun_back, tun_free) = channel();
+        for j in esp_pool {
+            let _ = esp_back.send(j);
+        }
+        for j in tun_pool {
+            let _ = tun_back.send(j);
+        }
+        let thread = std::thread::Builder::new()
+            .name("dataplane-tx".into())
+            .spawn(move || run(io, stats, jobs, esp_back, tun_back))?;
+        Ok(Writer {
+            jobs: Some(jobs_tx),
+            esp_free,
+            tun_free,
+            thread: Some(thread),
+        })
+    }
+
+    /// A free set of IPsec buffers (waits for the writer to finish one); `None` if the
+    /// writer is gone.
+    pub fn esp_buffers(&self) -> Option<EspJob> {
+        self.esp_free.recv().ok()
+    }
+
+    /// A free set of TUN buffers, as [`Writer::esp_buffers`].
+    pub fn tun_buffers(&self) -> Option<TunJob> {
+        self.tun_free.recv().ok()
+    }
+
+    /// Hands a set over for sending (an empty one just comes back).
+    pub fn send_esp(&self, job: EspJob) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Esp(job));
+        }
+    }
+
+    /// Hands a set of TUN packets over for writing.
+    pub fn send_tun(&self, job: TunJob) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Tun(job));
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // The writer finishes what it has, sees the channel closed, and ends.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    io: WriterIo,
+    stats: Arc<DataStats>,
+    jobs: Receiver<Job>,
+    esp_back: Sender<EspJob>,
+    tun_back: Sender<TunJob>,
+) {
+    // Here, not passed in: the mmsghdr arrays hold raw pointers and are not `Send`.
+    let mut batch = EspBatch::new(io.batch);
+    let mut gro = GROTable::new();
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Esp(mut job) => {
+                for (socket, queue) in [
+                    (Some(&io.esp), &mut job.tx4),
+                    (io.esp6.as_ref(), &mut job.tx6),
+                ] {
+                    if queue.is_empty() {
+                        continue;
+                    }
+                    let (sent, failed, error) = match socket {
+                        Some(s) => {
+                            let o = s.send_batch(&mut batch, &job.bufs, queue);
+                            (o.sent, o.failed, o.last_error)
+                        }
+                        None => (0, queue.len(), None),
+                    };
+                    queue.clear();
+                    stats.esp_tx.fetch_add(sent as u64, Ordering::Relaxed);
+                    if failed > 0 {
+                        stats
+                            .send_errors
+                            .fetch_add(failed as u64, Ordering::Relaxed);
+                        debug!(failed, ?error, "send failed");
+                    }
+                }
+                let _ = esp_back.send(job);
+            }
+            Job::Tun(mut job) => {
+                let n = std::mem::take(&mut job.n);
+                if n > 0 {
+                    match io
+                        .tun
+                        .send_batch(&mut gro, &mut job.bufs[..n], io.tun_offset)
+                    {
+                        Ok(_) => {
+                            stats.tun_tx.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            DataStats::bump(&stats.send_errors);
+                            debug!(error = %e, "TUN write failed");
+                        }
+                    }
+                }
+                let _ = tun_back.send(job);
+            }
+        }
+    }
+}
