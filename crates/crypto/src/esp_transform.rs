@@ -153,10 +153,20 @@ impl EspTransform {
     ///
     /// Errors: [`CryptoError::BadLayout`] for a packet that does not fit the
     /// suite (nothing is written then), [`CryptoError::Cipher`] if aws-lc fails.
+    // Inline, with the other suites out of line: the AEAD branch is then a few
+    // instructions in the caller's fast path instead of two calls that pass the packet
+    // on the stack (callgrind: ~35 instructions per packet in the wrapper alone).
+    #[inline]
     pub fn seal(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         if let Engine::Aead(key) = &self.engine {
             return self.seal_aead(key, packet, seq, esn, None);
         }
+        self.seal_other(packet, seq, esn)
+    }
+
+    /// [`seal`](Self::seal) for GMAC, CBC and NULL.
+    #[inline(never)]
+    fn seal_other(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         let layout = self.layout(packet, seq)?;
         let (header, rest) = packet.split_at_mut(ESP_HEADER_LEN);
         let iv = rest
@@ -196,10 +206,18 @@ impl EspTransform {
     /// AES-CBC without integrity has nothing to verify and always decrypts.
     /// [`CryptoError::BadLayout`] as for [`seal`](Self::seal); the receiver
     /// passes the sequence number it inferred from the header's low half.
+    // Inline, with the other suites out of line, for the same reason as `seal`.
+    #[inline]
     pub fn open(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         if let Engine::Aead(key) = &self.engine {
             return self.open_aead(key, packet, seq, esn);
         }
+        self.open_other(packet, seq, esn)
+    }
+
+    /// [`open`](Self::open) for GMAC, CBC and NULL.
+    #[inline(never)]
+    fn open_other(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         let layout = self.layout(packet, seq)?;
         let seq_hi = seq_hi(seq);
         match &self.engine {
@@ -246,7 +264,7 @@ impl EspTransform {
     /// bytes, most of it in rebuilding nonce and AAD through memory.
     /// `iv`: `None` writes the sequence number as the IV (the nonce-unique choice);
     /// `Some` keeps the IV the caller wrote ([`seal_with_iv`](Self::seal_with_iv)).
-    #[inline]
+    #[inline(always)]
     fn seal_aead(
         &self,
         key: &SaltedKey,
@@ -285,7 +303,7 @@ impl EspTransform {
     }
 
     /// The receive side of [`seal_aead`](Self::seal_aead).
-    #[inline]
+    #[inline(always)]
     fn open_aead(
         &self,
         key: &SaltedKey,

@@ -54,7 +54,7 @@ pub enum ReplayError {
 ///
 /// All storage is allocated by [`ReplayWindow::new`]; checking and updating
 /// never allocate.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReplayWindow {
     /// Window size in sequence numbers, a multiple of 64; 0 = disabled.
     size: u32,
@@ -144,6 +144,7 @@ impl ReplayWindow {
     /// With anti-replay disabled there is no window to anchor the guess, so
     /// `W = 2^31` is used instead: the number closest to `top` wins, which
     /// keeps reordered packets decodable.
+    #[inline]
     pub fn infer_seq(&self, seq_lo: u32) -> u64 {
         if !self.esn {
             return u64::from(seq_lo);
@@ -192,6 +193,7 @@ impl ReplayWindow {
     /// Never fails when anti-replay is disabled: RFC 4303 §3.4.3 performs
     /// no inbound sequence checks then, and §3.3.3 lets such a sender's
     /// counter roll over through 0.
+    #[inline]
     pub fn check(&self, seq: u64) -> Result<(), ReplayError> {
         if self.size == 0 {
             return Ok(());
@@ -228,6 +230,7 @@ impl ReplayWindow {
     /// # Errors
     ///
     /// As [`check`](Self::check); the window is unchanged on error.
+    #[inline]
     pub fn update(&mut self, seq: u64) -> Result<(), ReplayError> {
         self.check(seq)?;
         if self.size == 0 {
@@ -271,6 +274,7 @@ impl ReplayWindow {
     }
 
     /// Block index and bit mask for `seq` in the ring (RFC 6479).
+    #[inline]
     fn locate(&self, seq: u64) -> (usize, u64) {
         let ring = self.bitmap.len() as u64;
         // A ring of 0 only exists when disabled, where this is not called;

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use crate::counters::DropCounters;
 use crate::decap::{self, Opened};
+use crate::decap_fast;
 use crate::encap::{self, Encapsulated};
+use crate::encap_fast;
 use crate::error::{ConfigError, EspError};
 use crate::lifetime::Expiry;
 use crate::outer::Outer;
@@ -280,9 +282,12 @@ impl Sad {
     ) -> Result<Encapsulated, EspError> {
         let result = match self.get_mut(handle) {
             Some(sa) if sa.config.direction == Direction::Outbound => {
-                let r = match sa.config.transform {
-                    crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
-                    crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
+                let r = match encap_fast::encapsulate(sa, pkt, now) {
+                    Some(r) => r,
+                    None => match sa.config.transform {
+                        crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
+                        crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
+                    },
                 };
                 if let Err(e) = r {
                     sa.counters.drops.count(e.reason());
@@ -303,11 +308,38 @@ impl Sad {
         pkt: &mut Packet<'_>,
         now: Instant,
     ) -> Result<Decapsulated, EspError> {
-        let result = self.decapsulate_inner(pkt, now);
+        let result = match self.decapsulate_fast(pkt, now) {
+            Some(r) => r,
+            None => self.decapsulate_inner(pkt, now),
+        };
         if let Err(e) = result {
             self.drops.count(e.reason());
         }
         result
+    }
+
+    /// The fast path (`decap_fast.rs`) when the packet and its SA fit it; `None` when
+    /// nothing was touched and the general path must take the packet.
+    #[inline(always)]
+    fn decapsulate_fast(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Option<Result<Decapsulated, EspError>> {
+        let outer = decap_fast::OuterV4::parse(pkt)?;
+        let handle = self.lookup_inbound(proto::ESP, outer.spi, IpAddr::V4(outer.dst))?;
+        let sa = self.get_mut(handle)?;
+        Some(match decap_fast::decapsulate(sa, pkt, &outer, now)? {
+            Ok(opened) => Ok(Decapsulated {
+                sa: handle,
+                outer_sa: None,
+                opened,
+            }),
+            Err(e) => {
+                sa.counters.drops.count(e.reason());
+                Err(e)
+            }
+        })
     }
 
     #[inline(always)]
