@@ -28,8 +28,9 @@ pub(crate) struct Inner {
 /// Reads the few inner-header fields tunnel mode needs. The inner packet is the
 /// sender's own (from the TUN device), so this checks only what the lengths depend on:
 /// version, IHL and the declared length against the bytes present.
-// Inline: out of line, its `Result` went back through the stack on every received packet.
-#[inline]
+// Always inline: out of line (as the compiler chose with a mere hint), its `Result`
+// went back through the stack on every received packet.
+#[inline(always)]
 pub(crate) fn inspect_inner(bytes: &[u8]) -> Result<Inner, EspError> {
     let b0 = *bytes.first().ok_or(EspError::TooShort)?;
     match b0 >> 4 {
