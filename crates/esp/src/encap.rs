@@ -41,9 +41,6 @@ struct Split {
 }
 
 /// Seals `pkt` with the outbound ESP SA `sa`.
-// Not inlined into `Sad::encapsulate`: its frame (~1 KiB of locals, six saved
-// registers) would otherwise be set up for every packet, the fast path's included.
-#[inline(never)]
 pub(crate) fn encapsulate(
     sa: &mut SecurityAssociation,
     pkt: &mut Packet<'_>,

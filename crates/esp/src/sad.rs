@@ -103,6 +103,20 @@ impl SpiEntry {
     }
 }
 
+/// The general send path: ESP or AH by the SA's transform. Out of line for the same
+/// reason as `Sad::decapsulate_inner`.
+#[inline(never)]
+fn encapsulate_general(
+    sa: &mut SecurityAssociation,
+    pkt: &mut Packet<'_>,
+    now: Instant,
+) -> Result<Encapsulated, EspError> {
+    match sa.config.transform {
+        crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
+        crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
+    }
+}
+
 /// The SAs of one host.
 #[derive(Default)]
 pub struct Sad {
@@ -284,10 +298,7 @@ impl Sad {
             Some(sa) if sa.config.direction == Direction::Outbound => {
                 let r = match encap_fast::encapsulate(sa, pkt, now) {
                     Some(r) => r,
-                    None => match sa.config.transform {
-                        crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
-                        crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
-                    },
+                    None => encapsulate_general(sa, pkt, now),
                 };
                 if let Err(e) = r {
                     sa.counters.drops.count(e.reason());
@@ -342,7 +353,9 @@ impl Sad {
         })
     }
 
-    #[inline(always)]
+    /// The general receive path. Out of line: inlined, its locals and spills made
+    /// `decapsulate`'s frame (and register pressure) the fast path's too.
+    #[inline(never)]
     fn decapsulate_inner(
         &mut self,
         pkt: &mut Packet<'_>,
