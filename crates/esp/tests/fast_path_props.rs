@@ -378,6 +378,8 @@ enum Wire {
     UdpLen(u16),
     /// The last bytes cut off, with the outer lengths fixed to match.
     Shorten(usize),
+    /// Bytes past the outer header's length (Ethernet padding, say).
+    Trailing(usize),
     /// Authentic ESP around chosen plaintext (see `Crafted`).
     Crafted(Crafted),
 }
@@ -426,6 +428,7 @@ fn wire() -> impl Strategy<Value = Wire> {
         2 => (0u8..4).prop_map(Wire::OuterEcn),
         1 => prop_oneof![0u16..16, any::<u16>()].prop_map(Wire::UdpLen),
         1 => (1usize..40).prop_map(Wire::Shorten),
+        1 => (1usize..20).prop_map(Wire::Trailing),
         3 => crafted().prop_map(Wire::Crafted),
     ]
 }
@@ -599,6 +602,7 @@ proptest! {
                         wire[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());
                     }
                 }
+                Wire::Trailing(n) => wire.extend(std::iter::repeat_n(0xEEu8, *n)),
                 Wire::Crafted(c) => wire = seal_crafted(&shape, c, seq),
             }
             let (mut bf, start, len) = framed(&wire, p.head, 16);
