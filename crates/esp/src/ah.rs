@@ -192,7 +192,7 @@ pub(crate) fn decapsulate(
         Mode::Tunnel => {
             let inner_start = start + ah_at + ah_len;
             let inner_len = outer.total - ah_at - ah_len;
-            tunnel::open_inner(pkt.buf, outer, inner_start, inner_len, next_header)?
+            tunnel::open_inner(pkt.buf, outer.tos, inner_start, inner_len, next_header)?
         }
     };
     decap::deliver(sa, pkt, inner, outer, next_header, seq, now)

@@ -75,6 +75,23 @@ pub(crate) fn decapsulate(
     let plain = esp
         .get(plain_offset..esp_len - sizes.icv)
         .ok_or(EspError::TooShort)?;
+    let (payload_len, next_header) = read_trailer(plain)?;
+    let plain_start = esp_start + plain_offset;
+
+    let (start, len) = match sa.config.mode {
+        Mode::Transport => restore_transport(pkt, outer, plain_start, payload_len, next_header)?,
+        Mode::Tunnel => {
+            tunnel::open_inner(pkt.buf, outer.tos, plain_start, payload_len, next_header)?
+        }
+    };
+    deliver(sa, pkt, (start, len), outer, next_header, seq, now)
+}
+
+/// The decrypted payload's trailer (RFC 4303 §2.4-2.6): the payload length and the Next
+/// Header, once the padding checked out and the packet is not a dummy. Shared with the
+/// fast path (`decap_fast.rs`) so that both refuse the same packets the same way.
+#[inline(always)]
+pub(crate) fn read_trailer(plain: &[u8]) -> Result<(usize, u8), EspError> {
     let (pad_len, next_header) = match plain {
         [.., pad_len, next_header] => (*pad_len, *next_header),
         _ => return Err(EspError::TooShort),
@@ -86,16 +103,10 @@ pub(crate) fn decapsulate(
     if !check_padding(plain, pad_len) {
         return Err(EspError::BadPadding);
     }
-    let plain_start = esp_start + plain_offset;
     if next_header == proto::IPV6_NONXT {
         return Err(EspError::Dummy);
     }
-
-    let (start, len) = match sa.config.mode {
-        Mode::Transport => restore_transport(pkt, outer, plain_start, payload_len, next_header)?,
-        Mode::Tunnel => tunnel::open_inner(pkt.buf, outer, plain_start, payload_len, next_header)?,
-    };
-    deliver(sa, pkt, (start, len), outer, next_header, seq, now)
+    Ok((payload_len, next_header))
 }
 
 /// The last step of every inbound path (ESP and AH): the inner packet counts against the

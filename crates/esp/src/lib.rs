@@ -15,9 +15,12 @@
 mod ah;
 pub mod counters;
 mod decap;
+mod decap_fast;
 pub mod ecn;
 mod encap;
+mod encap_fast;
 mod error;
+mod fast_path;
 pub mod lifetime;
 mod outer;
 pub mod packet;

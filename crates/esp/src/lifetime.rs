@@ -104,7 +104,7 @@ pub enum Expiry {
 }
 
 /// Counts an SA's traffic and age against its [`Lifetime`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifetimeTracker {
     limits: Lifetime,
     created: Instant,
@@ -121,6 +121,14 @@ pub struct LifetimeTracker {
     // Sticky so that a smaller packet after a refused one cannot slip
     // under the byte limit, and an earlier `now` cannot revive the SA.
     hard_expired: bool,
+    // The fast path's fences (see `account_fast`): while the counts after a packet stay
+    // below these and `now` is before `fast_deadline`, the packet reaches no soft or hard
+    // limit, so accounting it is two additions and three compares. Derived from the
+    // limits and the two flags above; `refresh_fences` recomputes them whenever a flag
+    // changes, and zero fences (hard-expired) send every packet to `account`.
+    byte_fence: u64,
+    packet_fence: u64,
+    fast_deadline: Option<Instant>,
 }
 
 impl LifetimeTracker {
@@ -129,7 +137,7 @@ impl LifetimeTracker {
     /// `lifetime` is not validated here (see [`Lifetime::validate`]); with
     /// a soft limit at or above its hard limit the hard limit simply wins.
     pub fn new(lifetime: Lifetime, now: Instant) -> Self {
-        Self {
+        let mut tracker = Self {
             limits: lifetime,
             created: now,
             bytes: 0,
@@ -142,7 +150,83 @@ impl LifetimeTracker {
                 && lifetime.hard.bytes.is_none()
                 && lifetime.hard.packets.is_none(),
             hard_expired: false,
+            byte_fence: 0,
+            packet_fence: 0,
+            fast_deadline: None,
+        };
+        tracker.refresh_fences();
+        tracker
+    }
+
+    /// [`account`](Self::account) for the common case, or `None` (nothing changed) when
+    /// the packet may reach a limit and `account` must decide. `Some(soft)` is exactly
+    /// what `account` would have done: the packet is counted and the SA is alive,
+    /// `soft` saying whether a soft limit was reported before (`Expiry::SoftExpired`)
+    /// or not (`Expiry::Alive`).
+    #[inline(always)]
+    pub(crate) fn account_fast(&mut self, bytes: u64, now: Instant) -> Option<bool> {
+        // Saturating: a count at u64::MAX never passes a fence, and `account` handles it.
+        let new_bytes = self.bytes.saturating_add(bytes);
+        let new_packets = self.packets.saturating_add(1);
+        if new_bytes < self.byte_fence
+            && new_packets < self.packet_fence
+            && self.fast_deadline.is_none_or(|d| now < d)
+        {
+            self.bytes = new_bytes;
+            self.packets = new_packets;
+            Some(self.soft_signalled)
+        } else {
+            None
         }
+    }
+
+    /// Whether one more packet of zero bytes would pass [`account_fast`](Self::account_fast),
+    /// without counting it. Implies `!is_hard_expired(now)`: the fences lie at or below
+    /// the hard limits and the deadline at or before the hard one.
+    #[inline(always)]
+    pub(crate) fn fast_alive(&self, now: Instant) -> bool {
+        self.bytes < self.byte_fence
+            && self.packets.saturating_add(1) < self.packet_fence
+            && self.fast_deadline.is_none_or(|d| now < d)
+    }
+
+    /// Recomputes the fast path's fences from the limits and the two flags: the nearest
+    /// limit that a packet could reach (soft ones only until reported), as a strict bound.
+    fn refresh_fences(&mut self) {
+        if self.hard_expired {
+            self.byte_fence = 0;
+            self.packet_fence = 0;
+            self.fast_deadline = None;
+            return;
+        }
+        let hard = self.limits.hard;
+        let (soft, soft_at) = if self.soft_signalled {
+            (LifetimeLimits::default(), None)
+        } else {
+            (self.limits.soft, self.soft_at)
+        };
+        let nearest = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(u64::MAX),
+        };
+        self.byte_fence = nearest(soft.bytes, hard.bytes);
+        self.packet_fence = nearest(soft.packets, hard.packets);
+        self.fast_deadline = match (soft_at, self.hard_at) {
+            (Some(s), Some(h)) => Some(s.min(h)),
+            (s, h) => s.or(h),
+        };
+    }
+
+    /// Marks the SA hard-expired (sticky); the fences close.
+    fn set_hard_expired(&mut self) {
+        self.hard_expired = true;
+        self.refresh_fences();
+    }
+
+    /// Records that the soft expiry was reported; the fences move to the hard limits.
+    fn set_soft_signalled(&mut self) {
+        self.soft_signalled = true;
+        self.refresh_fences();
     }
 
     /// Accounts one packet before it is processed.
@@ -164,7 +248,7 @@ impl LifetimeTracker {
             return self.account_time_only(bytes, now);
         }
         if self.hard_reached(now) {
-            self.hard_expired = true;
+            self.set_hard_expired();
             return Expiry::HardExpired;
         }
         let hard = self.limits.hard;
@@ -172,7 +256,7 @@ impl LifetimeTracker {
         let new_bytes = self.bytes.checked_add(bytes);
         let new_packets = self.packets.checked_add(1);
         if over(new_bytes, hard.bytes) || over(new_packets, hard.packets) {
-            self.hard_expired = true;
+            self.set_hard_expired();
             return Expiry::HardExpired;
         }
         // Without a hard limit an overflow cannot be refused; saturating
@@ -188,7 +272,7 @@ impl LifetimeTracker {
     /// last report.
     pub fn poll(&mut self, now: Instant) -> Expiry {
         if self.hard_reached(now) {
-            self.hard_expired = true;
+            self.set_hard_expired();
             return Expiry::HardExpired;
         }
         self.soft_state(now)
@@ -240,7 +324,7 @@ impl LifetimeTracker {
     /// counters that saturate since no count can be refused.
     fn account_time_only(&mut self, bytes: u64, now: Instant) -> Expiry {
         if self.hard_expired || self.hard_at.is_some_and(|at| now >= at) {
-            self.hard_expired = true;
+            self.set_hard_expired();
             return Expiry::HardExpired;
         }
         self.bytes = self.bytes.saturating_add(bytes);
@@ -248,7 +332,7 @@ impl LifetimeTracker {
         if self.soft_signalled {
             Expiry::SoftExpired
         } else if self.soft_at.is_some_and(|at| now >= at) {
-            self.soft_signalled = true;
+            self.set_soft_signalled();
             Expiry::NewlySoft
         } else {
             Expiry::Alive
@@ -281,7 +365,7 @@ impl LifetimeTracker {
             || reached(self.packets, soft.packets)
             || self.soft_at.is_some_and(|at| now >= at);
         if reached_now {
-            self.soft_signalled = true;
+            self.set_soft_signalled();
             Expiry::NewlySoft
         } else {
             Expiry::Alive
@@ -339,6 +423,62 @@ mod tests {
         assert_eq!(t.account(u64::MAX - 1, now), Expiry::Alive);
         assert_eq!(t.account(2, now), Expiry::HardExpired);
         assert_eq!(t.bytes(), u64::MAX - 1);
+    }
+
+    use proptest::prelude::*;
+
+    fn limits() -> impl Strategy<Value = LifetimeLimits> {
+        (
+            proptest::option::of(0u64..400),
+            proptest::option::of(0u64..8),
+            proptest::option::of(0u64..5),
+        )
+            .prop_map(|(bytes, packets, secs)| LifetimeLimits {
+                bytes,
+                packets,
+                time: secs.map(Duration::from_secs),
+            })
+    }
+
+    proptest! {
+        /// `account_fast` either leaves the tracker alone (`None`) or does exactly what
+        /// `account` does, with `Alive` or `SoftExpired`; whatever `account` and `poll`
+        /// did before (the fences follow the flags they set).
+        #[test]
+        fn account_fast_is_account_or_nothing(
+            soft in limits(),
+            hard in limits(),
+            steps in proptest::collection::vec((0u64..120, 0u64..1500, 0u8..4), 1..40),
+        ) {
+            let t0 = Instant::now();
+            let mut general = LifetimeTracker::new(Lifetime { soft, hard }, t0);
+            let mut now = t0;
+            for (bytes, ms, op) in steps {
+                now += Duration::from_millis(ms);
+                let before = general.clone();
+                let mut fast = general.clone();
+                match op {
+                    0 => {
+                        general.poll(now);
+                        continue;
+                    }
+                    1 => {
+                        let alive = fast.fast_alive(now);
+                        prop_assert!(!alive || !general.is_hard_expired(now));
+                    }
+                    _ => {}
+                }
+                let expiry = general.account(bytes, now);
+                match fast.account_fast(bytes, now) {
+                    None => prop_assert_eq!(&fast, &before),
+                    Some(soft) => {
+                        let want = if soft { Expiry::SoftExpired } else { Expiry::Alive };
+                        prop_assert_eq!(expiry, want);
+                        prop_assert_eq!(&fast, &general);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

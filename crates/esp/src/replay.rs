@@ -54,7 +54,7 @@ pub enum ReplayError {
 ///
 /// All storage is allocated by [`ReplayWindow::new`]; checking and updating
 /// never allocate.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReplayWindow {
     /// Window size in sequence numbers, a multiple of 64; 0 = disabled.
     size: u32,
@@ -64,9 +64,10 @@ pub struct ReplayWindow {
     /// 0 until the first packet is accepted.
     top: u64,
     /// RFC 6479 ring: bit `seq % 64` of block `(seq / 64) % len` records
-    /// `seq`. One block more than `size / 64` so that the block the right
-    /// edge moves into can be cleared without losing any number still
-    /// inside the window. Empty when the window is disabled.
+    /// `seq`. At least one block more than `size / 64` so that the block the
+    /// right edge moves into can be cleared without losing any number still
+    /// inside the window; a power of two, as in RFC 6479. Empty when the
+    /// window is disabled.
     bitmap: Box<[u64]>,
 }
 
@@ -101,10 +102,13 @@ impl ReplayWindow {
         }
         // Cannot overflow: size <= MAX_REPLAY_WINDOW, itself a multiple of 64.
         let size = size.div_ceil(BLOCK_BITS) * BLOCK_BITS;
+        // One spare block (see `bitmap`), rounded up to a power of two so that the
+        // ring index is a mask rather than a division per packet (a `div` was one of
+        // the costliest instructions of the receive path).
         let blocks = if size == 0 {
             0
         } else {
-            (size >> BLOCK_SHIFT) as usize + 1
+            ((size >> BLOCK_SHIFT) as usize + 1).next_power_of_two()
         };
         Ok(Self {
             size,
@@ -144,6 +148,9 @@ impl ReplayWindow {
     /// With anti-replay disabled there is no window to anchor the guess, so
     /// `W = 2^31` is used instead: the number closest to `top` wins, which
     /// keeps reordered packets decodable.
+    // Always inline: called per received packet, and out of line the compiler kept
+    // it as a call (callgrind).
+    #[inline(always)]
     pub fn infer_seq(&self, seq_lo: u32) -> u64 {
         if !self.esn {
             return u64::from(seq_lo);
@@ -192,6 +199,9 @@ impl ReplayWindow {
     /// Never fails when anti-replay is disabled: RFC 4303 §3.4.3 performs
     /// no inbound sequence checks then, and §3.3.3 lets such a sender's
     /// counter roll over through 0.
+    // Always inline: called per received packet, and out of line the compiler kept
+    // it as a call (callgrind).
+    #[inline(always)]
     pub fn check(&self, seq: u64) -> Result<(), ReplayError> {
         if self.size == 0 {
             return Ok(());
@@ -228,11 +238,21 @@ impl ReplayWindow {
     /// # Errors
     ///
     /// As [`check`](Self::check); the window is unchanged on error.
+    #[inline]
     pub fn update(&mut self, seq: u64) -> Result<(), ReplayError> {
         self.check(seq)?;
+        self.mark(seq);
+        Ok(())
+    }
+
+    /// [`update`](Self::update) without the repeated check, for a caller that ran
+    /// [`check`](Self::check) on `seq` with nothing changing the window since (the
+    /// receive fast path, which holds the SA mutably from check to mark).
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, seq: u64) {
         if self.size == 0 {
             self.top = self.top.max(seq);
-            return Ok(());
+            return;
         }
         if seq > self.top {
             self.slide_to(seq);
@@ -241,7 +261,6 @@ impl ReplayWindow {
         if let Some(word) = self.bitmap.get_mut(block) {
             *word |= bit;
         }
-        Ok(())
     }
 
     /// Moves the right edge to `seq` (> top), clearing the blocks it
@@ -249,6 +268,7 @@ impl ReplayWindow {
     /// (> size) below the new top, i.e. already left of the window.
     fn slide_to(&mut self, seq: u64) {
         let ring = self.bitmap.len() as u64;
+        let mask = ring.wrapping_sub(1);
         let old_block = self.top >> BLOCK_SHIFT;
         let new_block = seq >> BLOCK_SHIFT;
         // seq > top, so new_block >= old_block.
@@ -258,10 +278,7 @@ impl ReplayWindow {
             self.bitmap.fill(0);
         } else {
             for step in 1..=entered {
-                let index = old_block
-                    .wrapping_add(step)
-                    .checked_rem(ring)
-                    .and_then(|i| usize::try_from(i).ok());
+                let index = usize::try_from(old_block.wrapping_add(step) & mask).ok();
                 if let Some(word) = index.and_then(|i| self.bitmap.get_mut(i)) {
                     *word = 0;
                 }
@@ -271,14 +288,15 @@ impl ReplayWindow {
     }
 
     /// Block index and bit mask for `seq` in the ring (RFC 6479).
+    // Always inline: called per received packet, and out of line the compiler kept
+    // it as a call (callgrind).
+    #[inline(always)]
     fn locate(&self, seq: u64) -> (usize, u64) {
-        let ring = self.bitmap.len() as u64;
-        // A ring of 0 only exists when disabled, where this is not called;
-        // usize::MAX then makes the caller's `get` miss instead of panic.
-        let block = (seq >> BLOCK_SHIFT)
-            .checked_rem(ring)
-            .and_then(|b| usize::try_from(b).ok())
-            .unwrap_or(usize::MAX);
+        // The ring's length is a power of two. A ring of 0 only exists when
+        // disabled, where this is not called; the mask is then all ones and the
+        // caller's `get` misses instead of panicking.
+        let mask = (self.bitmap.len() as u64).wrapping_sub(1);
+        let block = usize::try_from((seq >> BLOCK_SHIFT) & mask).unwrap_or(usize::MAX);
         (block, 1u64 << (seq & BIT_MASK))
     }
 }
@@ -288,11 +306,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ring_has_one_spare_block() {
+    fn ring_has_a_spare_block_and_a_power_of_two_length() {
         assert_eq!(ReplayWindow::new(64, false).map(|w| w.bitmap.len()), Ok(2));
+        assert_eq!(ReplayWindow::new(128, false).map(|w| w.bitmap.len()), Ok(4));
         assert_eq!(
             ReplayWindow::new(4096, false).map(|w| w.bitmap.len()),
-            Ok(65)
+            Ok(128)
         );
         assert_eq!(ReplayWindow::new(0, false).map(|w| w.bitmap.len()), Ok(0));
         assert_eq!(
@@ -303,14 +322,15 @@ mod tests {
 
     #[test]
     fn slide_clears_only_entered_blocks() -> Result<(), ReplayError> {
+        // A ring of 4 blocks.
         let mut w = ReplayWindow::new(128, false)?;
         w.update(1)?;
-        w.update(100)?;
-        // Moving into block 3 (ring index 0) must clear seq 1's block but
-        // keep block 1 (seq 100), which is still inside the window.
-        w.update(200)?;
-        assert_eq!(w.bitmap.first().copied(), Some(1u64 << (200 & 63)));
-        assert_eq!(w.check(100), Err(ReplayError::Replayed));
+        w.update(150)?;
+        // Moving from block 2 into block 4 (ring index 0) must clear seq 1's
+        // block but keep block 2 (seq 150), which is still inside the window.
+        w.update(260)?;
+        assert_eq!(w.bitmap.first().copied(), Some(1u64 << (260 & 63)));
+        assert_eq!(w.check(150), Err(ReplayError::Replayed));
         assert_eq!(w.check(1), Err(ReplayError::TooOld));
         Ok(())
     }

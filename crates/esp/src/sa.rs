@@ -7,6 +7,7 @@ use palisade_crypto::{AhTransform, EncrId, EspSuite, EspTransform, IntegId};
 
 use crate::counters::SaCounters;
 use crate::error::ConfigError;
+use crate::fast_path::FastPath;
 use crate::lifetime::{Expiry, Lifetime, LifetimeTracker};
 use crate::replay::{DEFAULT_REPLAY_WINDOW, ReplayWindow};
 use crate::tunnel::OuterTemplate;
@@ -191,6 +192,8 @@ pub struct SecurityAssociation {
     pub(crate) sizes: EspSizes,
     /// Outbound tunnel mode: the outer header, built once.
     pub(crate) outer: Option<OuterTemplate>,
+    /// The fast path this SA's packets try first (see `fast_path.rs`).
+    pub(crate) fast: FastPath,
 }
 
 /// The per-suite sizes ESP needs per packet.
@@ -258,9 +261,11 @@ impl SecurityAssociation {
             }
             _ => None,
         };
+        let fast = FastPath::choose(&config, outer.as_ref());
         Ok(SecurityAssociation {
             sizes,
             outer,
+            fast,
             lifetime: LifetimeTracker::new(config.lifetime, now),
             config,
             cipher,
@@ -334,5 +339,28 @@ impl SecurityAssociation {
     #[doc(hidden)]
     pub fn set_outbound_sequence(&mut self, seq: u64) {
         self.seq = seq;
+    }
+
+    /// Test and benchmark hook: whether the SA may use its fast path (on by default),
+    /// so that tests can run the same packets through the general path alone.
+    #[doc(hidden)]
+    pub fn set_fast_path_for_test(&mut self, enabled: bool) {
+        self.fast = if enabled {
+            FastPath::choose(&self.config, self.outer.as_ref())
+        } else {
+            FastPath::None
+        };
+    }
+
+    /// Test hook: whether the SA has a fast path at all.
+    #[doc(hidden)]
+    pub fn has_fast_path_for_test(&self) -> bool {
+        self.fast != FastPath::None
+    }
+
+    /// Test hook: the anti-replay window, to compare two SAs' states.
+    #[doc(hidden)]
+    pub fn replay_window_for_test(&self) -> &ReplayWindow {
+        &self.replay
     }
 }

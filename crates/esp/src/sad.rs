@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use crate::counters::DropCounters;
 use crate::decap::{self, Opened};
+use crate::decap_fast;
 use crate::encap::{self, Encapsulated};
+use crate::encap_fast;
 use crate::error::{ConfigError, EspError};
 use crate::lifetime::Expiry;
 use crate::outer::Outer;
@@ -98,6 +100,20 @@ impl SpiEntry {
             SpiEntry::One(d, _) => *d == dst,
             SpiEntry::Several(v) => v.iter().any(|(d, _)| *d == dst),
         }
+    }
+}
+
+/// The general send path: ESP or AH by the SA's transform. Out of line for the same
+/// reason as `Sad::decapsulate_inner`.
+#[inline(never)]
+fn encapsulate_general(
+    sa: &mut SecurityAssociation,
+    pkt: &mut Packet<'_>,
+    now: Instant,
+) -> Result<Encapsulated, EspError> {
+    match sa.config.transform {
+        crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
+        crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
     }
 }
 
@@ -280,9 +296,9 @@ impl Sad {
     ) -> Result<Encapsulated, EspError> {
         let result = match self.get_mut(handle) {
             Some(sa) if sa.config.direction == Direction::Outbound => {
-                let r = match sa.config.transform {
-                    crate::sa::SaTransform::Esp(_) => encap::encapsulate(sa, pkt, now),
-                    crate::sa::SaTransform::Ah(_) => crate::ah::encapsulate(sa, pkt, now),
+                let r = match encap_fast::encapsulate(sa, pkt, now) {
+                    Some(r) => r,
+                    None => encapsulate_general(sa, pkt, now),
                 };
                 if let Err(e) = r {
                     sa.counters.drops.count(e.reason());
@@ -303,14 +319,43 @@ impl Sad {
         pkt: &mut Packet<'_>,
         now: Instant,
     ) -> Result<Decapsulated, EspError> {
-        let result = self.decapsulate_inner(pkt, now);
+        let result = match self.decapsulate_fast(pkt, now) {
+            Some(r) => r,
+            None => self.decapsulate_inner(pkt, now),
+        };
         if let Err(e) = result {
             self.drops.count(e.reason());
         }
         result
     }
 
+    /// The fast path (`decap_fast.rs`) when the packet and its SA fit it; `None` when
+    /// nothing was touched and the general path must take the packet.
     #[inline(always)]
+    fn decapsulate_fast(
+        &mut self,
+        pkt: &mut Packet<'_>,
+        now: Instant,
+    ) -> Option<Result<Decapsulated, EspError>> {
+        let outer = decap_fast::OuterV4::parse(pkt)?;
+        let handle = self.lookup_inbound(proto::ESP, outer.spi, IpAddr::V4(outer.dst))?;
+        let sa = self.get_mut(handle)?;
+        Some(match decap_fast::decapsulate(sa, pkt, &outer, now)? {
+            Ok(opened) => Ok(Decapsulated {
+                sa: handle,
+                outer_sa: None,
+                opened,
+            }),
+            Err(e) => {
+                sa.counters.drops.count(e.reason());
+                Err(e)
+            }
+        })
+    }
+
+    /// The general receive path. Out of line: inlined, its locals and spills made
+    /// `decapsulate`'s frame (and register pressure) the fast path's too.
+    #[inline(never)]
     fn decapsulate_inner(
         &mut self,
         pkt: &mut Packet<'_>,

@@ -10,7 +10,6 @@ use palisade_wire::{
 
 use crate::ecn;
 use crate::error::EspError;
-use crate::outer::Outer;
 use crate::sa::DfPolicy;
 
 /// What the outer header and the ESP trailer need from an inner packet.
@@ -29,6 +28,9 @@ pub(crate) struct Inner {
 /// Reads the few inner-header fields tunnel mode needs. The inner packet is the
 /// sender's own (from the TUN device), so this checks only what the lengths depend on:
 /// version, IHL and the declared length against the bytes present.
+// Always inline: out of line (as the compiler chose with a mere hint), its `Result`
+// went back through the stack on every received packet.
+#[inline(always)]
 pub(crate) fn inspect_inner(bytes: &[u8]) -> Result<Inner, EspError> {
     let b0 = *bytes.first().ok_or(EspError::TooShort)?;
     match b0 >> 4 {
@@ -177,29 +179,47 @@ impl OuterTemplate {
             return Ok(());
         }
         let len = u16::try_from(total).map_err(|_| EspError::Malformed("packet too large"))?;
+        let h: &mut [u8; IPV4_MIN_HEADER_LEN] = out.first_chunk_mut().ok_or(EspError::NoRoom)?;
+        self.write_v4(h, inner.tos, inner.df, len, id);
+        Ok(())
+    }
+
+    /// The IPv4 form of [`write`](Self::write), for a template built from IPv4
+    /// addresses, with the inner packet's TOS and DF bit: the outbound fast path's call.
+    #[inline(always)]
+    pub(crate) fn write_v4(
+        &self,
+        h: &mut [u8; IPV4_MIN_HEADER_LEN],
+        inner_tos: u8,
+        inner_df: bool,
+        len: u16,
+        id: u16,
+    ) {
+        let dscp = if self.copy_dscp { inner_tos & !0b11 } else { 0 };
+        let tos = dscp | ecn::encapsulate(inner_tos);
         let df = match self.df {
-            DfPolicy::Copy => inner.df,
+            DfPolicy::Copy => inner_df,
             DfPolicy::Set => true,
             DfPolicy::Clear => false,
         };
         let flags: u16 = if df { 0x4000 } else { 0 };
-        let h: &mut [u8; IPV4_MIN_HEADER_LEN] = out
-            .get_mut(..IPV4_MIN_HEADER_LEN)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(EspError::NoRoom)?;
+        let mut sum =
+            self.base_sum + u32::from(tos) + u32::from(len) + u32::from(id) + u32::from(flags);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
         let mut header: [u8; IPV4_MIN_HEADER_LEN] = [0; IPV4_MIN_HEADER_LEN];
         header.copy_from_slice(&self.bytes[..IPV4_MIN_HEADER_LEN]);
         header[1] = tos;
         header[2..4].copy_from_slice(&len.to_be_bytes());
         header[4..6].copy_from_slice(&id.to_be_bytes());
         header[6..8].copy_from_slice(&flags.to_be_bytes());
-        let mut sum =
-            self.base_sum + u32::from(tos) + u32::from(len) + u32::from(id) + u32::from(flags);
-        sum = (sum & 0xffff) + (sum >> 16);
-        sum = (sum & 0xffff) + (sum >> 16);
         header[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
         *h = header;
-        Ok(())
+    }
+
+    /// Whether the template is an IPv4 header (else IPv6).
+    pub(crate) fn is_v4(&self) -> bool {
+        !self.v6
     }
 }
 
@@ -208,7 +228,7 @@ impl OuterTemplate {
 #[inline(always)]
 pub(crate) fn open_inner(
     buf: &mut [u8],
-    outer: &Outer,
+    outer_tos: u8,
     start: usize,
     payload_len: usize,
     next_header: u8,
@@ -229,7 +249,7 @@ pub(crate) fn open_inner(
         tos: inner_tos,
         ..
     } = inspect_inner(inner)?;
-    let new_ecn = ecn::decapsulate(inner_tos, outer.tos).ok_or(EspError::EcnConflict)?;
+    let new_ecn = ecn::decapsulate(inner_tos, outer_tos).ok_or(EspError::EcnConflict)?;
     if new_ecn != inner_tos & 0b11 {
         match version {
             IpVersion::V4 => {
