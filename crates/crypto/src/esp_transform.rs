@@ -7,7 +7,6 @@ use aws_lc_rs::cipher::{
     UnboundCipherKey,
 };
 use aws_lc_rs::iv::FixedLength;
-use zeroize::Zeroizing;
 
 use crate::keys::{SaltedKey, iv8};
 use crate::suite::AEAD_TAG_LEN;
@@ -74,10 +73,6 @@ struct Layout {
 pub struct EspTransform {
     suite: EspSuite,
     engine: Engine,
-    /// GCM and ChaCha20-Poly1305: the key's 4-byte salt again (zeros for the other
-    /// suites), so that the per-packet nonce is built here as one 8-byte and one 4-byte
-    /// value (see [`aead_nonce`]). Wiped on drop like the original.
-    salt: Zeroizing<[u8; 4]>,
 }
 
 impl EspTransform {
@@ -126,21 +121,7 @@ impl EspTransform {
             }
             EncrId::Null => Engine::Null(Box::new(Integrity::new(suite.integ, integ_key)?)),
         };
-        let salt = match &engine {
-            // `nonce` lays out salt || IV; the IV part is zero here.
-            Engine::Aead(key) => {
-                let nonce = key.nonce([0; 8]);
-                let mut salt = [0u8; 4];
-                salt.copy_from_slice(&nonce.as_ref()[..4]);
-                salt
-            }
-            _ => [0; 4],
-        };
-        Ok(Self {
-            suite,
-            engine,
-            salt: Zeroizing::new(salt),
-        })
+        Ok(Self { suite, engine })
     }
 
     /// The suite this transform was keyed for.
@@ -301,7 +282,7 @@ impl EspTransform {
                 iv
             }
         };
-        let nonce = aead_nonce(&self.salt, iv);
+        let nonce = key.nonce(iv);
         // The tag goes straight into the ICV (the scatter form of the same aws-lc
         // call): moving aws-lc-rs's returned `Tag` through the stack cost a
         // store-forwarding stall per packet (perf annotate: half of this function's
@@ -331,7 +312,7 @@ impl EspTransform {
         esn: bool,
     ) -> Result<(), CryptoError> {
         let (header, iv, payload, icv) = self.aead_layout(packet, seq)?;
-        let nonce = aead_nonce(&self.salt, *iv);
+        let nonce = key.nonce(*iv);
         let opened = if esn {
             key.key().open_in_place_separate_tag(
                 nonce,
@@ -462,24 +443,6 @@ impl core::fmt::Debug for EspTransform {
             .field("suite", &self.suite.name())
             .finish_non_exhaustive()
     }
-}
-
-/// `salt || iv`, written as aws-lc-rs reads it. `LessSafeKey`'s seal and open copy the
-/// 12 nonce bytes with one 8-byte and one 4-byte load; `SaltedKey::nonce` stores salt (4)
-/// and IV (8) separately, and the first load, spanning both stores, could not be
-/// forwarded from the store buffer: `perf annotate` put 84 % of
-/// `seal_in_place_scatter`'s samples, ~4 % of an encapsulation, on it. Built from an
-/// 8-byte and a 4-byte value, the stores match the loads.
-#[inline(always)]
-fn aead_nonce(salt: &[u8; 4], iv: [u8; 8]) -> aead::Nonce {
-    let [i0, i1, i2, i3, i4, i5, i6, i7] = iv;
-    let lo = u64::from(u32::from_le_bytes(*salt))
-        | (u64::from(u32::from_le_bytes([i0, i1, i2, i3])) << 32);
-    let hi = u32::from_le_bytes([i4, i5, i6, i7]);
-    let mut nonce = [0u8; aead::NONCE_LEN];
-    nonce[..8].copy_from_slice(&lo.to_le_bytes());
-    nonce[8..].copy_from_slice(&hi.to_le_bytes());
-    aead::Nonce::assume_unique_for_key(nonce)
 }
 
 fn seq_hi(seq: u64) -> [u8; SEQ_HI_LEN] {

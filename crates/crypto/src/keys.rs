@@ -50,11 +50,22 @@ impl SaltedKey {
 
     /// `salt || iv`. The 8-byte IV is unique per packet (the sequence number
     /// when we choose it), which is all GCM and ChaCha20 ask of a nonce.
+    ///
+    /// Written as aws-lc-rs reads it: `LessSafeKey`'s seal and open copy the 12 nonce
+    /// bytes with one 8-byte and one 4-byte load. Stored as salt (4) and IV (8), the
+    /// first load spans two stores and cannot be forwarded from the store buffer:
+    /// `perf annotate` put 84 % of `seal_in_place_scatter`'s samples, ~4 % of an ESP
+    /// encapsulation, on it. Built from an 8-byte and a 4-byte value, the stores match
+    /// the loads.
+    #[inline(always)]
     pub(crate) fn nonce(&self, iv: [u8; 8]) -> aead::Nonce {
+        let [i0, i1, i2, i3, i4, i5, i6, i7] = iv;
+        let lo = u64::from(u32::from_le_bytes(self.salt.0))
+            | (u64::from(u32::from_le_bytes([i0, i1, i2, i3])) << 32);
+        let hi = u32::from_le_bytes([i4, i5, i6, i7]);
         let mut nonce = [0u8; aead::NONCE_LEN];
-        let (salt, rest) = nonce.split_at_mut(SALT_LEN);
-        salt.copy_from_slice(&self.salt.0);
-        rest.copy_from_slice(&iv);
+        nonce[..8].copy_from_slice(&lo.to_le_bytes());
+        nonce[8..].copy_from_slice(&hi.to_le_bytes());
         aead::Nonce::assume_unique_for_key(nonce)
     }
 
