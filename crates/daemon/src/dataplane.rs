@@ -625,6 +625,9 @@ impl Dataplane {
     /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
     /// or its IPsec form, in `buf`), or `None` (dropped, held, or failed; counted).
     fn outbound(&mut self, buf: &mut [u8], start: usize, n: usize) -> Option<Range<usize>> {
+        if ipv6_link_scoped(&buf[start..start + n]) {
+            return None;
+        }
         let Some(flow) = Flow::outbound(&buf[start..start + n]) else {
             DataStats::bump(&self.stats.malformed);
             return None;
@@ -882,6 +885,19 @@ impl Dataplane {
     }
 }
 
+/// An IPv6 packet the kernel sent on the TUN for the TUN's own link: router
+/// solicitations, MLD reports, duplicate address detection (the device has a link-local
+/// address once up). It means nothing beyond that link, and re-sending it in clear
+/// would route link-scoped multicast back into the TUN: a loop that keeps a core busy.
+fn ipv6_link_scoped(packet: &[u8]) -> bool {
+    let (Some(&v), Some(src), Some(dst)) = (packet.first(), packet.get(8..10), packet.get(24..26))
+    else {
+        return false;
+    };
+    let link_local = |a: &[u8]| a[0] == 0xfe && a[1] & 0xc0 == 0x80;
+    v >> 4 == 6 && (dst[0] == 0xff || link_local(dst) || link_local(src))
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Tun,
@@ -889,4 +905,41 @@ enum Source {
     Natt,
     Esp6,
     Natt6,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::ipv6_link_scoped;
+
+    fn v6(src: &str, dst: &str) -> Vec<u8> {
+        let mut p = vec![0u8; 48];
+        p[0] = 0x60;
+        p[6] = 58;
+        p[8..24].copy_from_slice(&src.parse::<Ipv6Addr>().expect("src").octets());
+        p[24..40].copy_from_slice(&dst.parse::<Ipv6Addr>().expect("dst").octets());
+        p
+    }
+
+    #[test]
+    fn link_scoped_ipv6_from_the_tun_is_recognised() {
+        // A router solicitation, an MLD report, DAD (unspecified source), link-local.
+        assert!(ipv6_link_scoped(&v6("fe80::1", "ff02::2")));
+        assert!(ipv6_link_scoped(&v6("fe80::1", "ff02::16")));
+        assert!(ipv6_link_scoped(&v6("::", "ff02::1:ff00:1")));
+        assert!(ipv6_link_scoped(&v6("fe80::1", "fe80::2")));
+        assert!(ipv6_link_scoped(&v6("febf::1", "2001:db8::2")));
+    }
+
+    #[test]
+    fn routable_traffic_is_not_link_scoped() {
+        assert!(!ipv6_link_scoped(&v6("2001:db8::1", "2001:db8::2")));
+        assert!(!ipv6_link_scoped(&v6("fd00::1", "fec0::2")));
+        // IPv4 with bytes that would read as link-scoped at the IPv6 offsets.
+        let mut v4 = v6("fe80::1", "ff02::2");
+        v4[0] = 0x45;
+        assert!(!ipv6_link_scoped(&v4));
+        assert!(!ipv6_link_scoped(&[0x60; 20]), "too short to say");
+    }
 }
