@@ -105,12 +105,14 @@ impl Keying {
     pub fn run(mut self, input: Receiver<KeyingInput>) {
         self.endpoint
             .set_unix_time(Instant::now(), SystemTime::now());
+        // poll_timeout walks every IKE SA: once per message, not twice (it was 43 % of a
+        // busy responder's time, BENCHMARKS.md).
+        let mut next = self.endpoint.poll_timeout();
         loop {
-            let now = Instant::now();
-            let wait = self
-                .endpoint
-                .poll_timeout()
-                .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now))
+            let wait = next
+                .map_or(Duration::from_secs(1), |t| {
+                    t.saturating_duration_since(Instant::now())
+                })
                 .min(Duration::from_secs(1));
             match input.recv_timeout(wait) {
                 Ok(KeyingInput::Shutdown) => {
@@ -122,8 +124,10 @@ impl Keying {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             let now = Instant::now();
-            if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            next = self.endpoint.poll_timeout();
+            if next.is_some_and(|t| t <= now) {
                 self.endpoint.handle_timeout(now);
+                next = self.endpoint.poll_timeout();
             }
             self.flush();
         }
