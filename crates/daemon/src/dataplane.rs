@@ -35,7 +35,7 @@ use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
 use crate::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
-use crate::sys::{EspBatch, EspSocket, IkeSocket, Tun};
+use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch};
 
 mod writer;
 
@@ -45,8 +45,6 @@ use writer::{EspJob, TunJob, Writer, WriterIo};
 const MAX_PACKET: usize = 9216;
 /// One buffer: room to grow any packet into its IPsec form in place.
 const SLOT: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256;
-/// Datagrams read from the NAT-T socket before the others get a turn.
-const BURST: usize = 64;
 /// Slots one TUN read may fill: the segments of one TSO aggregate at the smallest MSS.
 const READ_ROOM: usize = IDEAL_BATCH_SIZE;
 /// TUN -> IPsec slots: TUN reads fill them until fewer than `READ_ROOM` are free, then
@@ -169,7 +167,7 @@ pub struct Dataplane {
     events: Arc<EventRing>,
     ready: Arc<AtomicBool>,
     ike_port: u16,
-    /// One packet: the NAT-T socket's and held packets' buffer.
+    /// One packet: held packets' buffer.
     buf: Vec<u8>,
     /// Lengths of the packets in the TUN -> IPsec slots.
     out_sizes: Vec<usize>,
@@ -178,6 +176,8 @@ pub struct Dataplane {
     /// IPsec -> TUN slots and lengths.
     inb: Vec<Vec<u8>>,
     inb_lens: Vec<usize>,
+    /// What each NAT-T slot of `inb` received.
+    natt_got: Vec<Option<Datagram>>,
     /// Decapsulated packets being gathered for the writer.
     tun_tx: Option<TunJob>,
     lifetime_events: Vec<LifetimeEvent>,
@@ -275,6 +275,7 @@ impl Dataplane {
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
             inb: vec![vec![0; SLOT]; IN_SLOTS],
             inb_lens: vec![0; IN_SLOTS],
+            natt_got: vec![None; IN_SLOTS],
             tun_tx: None,
             lifetime_events: Vec::new(),
             nd_acquired: HashMap::new(),
@@ -294,6 +295,7 @@ impl Dataplane {
         // Here, not in the struct: the mmsghdr arrays hold raw pointers (not `Send`), and
         // the data plane is built on another thread than the one it runs on.
         let mut batch = EspBatch::new(IN_SLOTS);
+        let mut udp = UdpBatch::new(IN_SLOTS);
         loop {
             let timeout = self
                 .sad
@@ -334,7 +336,7 @@ impl Dataplane {
             }
             for (source, ready) in sources.into_iter().zip(ready) {
                 if ready {
-                    self.drain(source, &mut batch);
+                    self.drain(source, &mut batch, &mut udp);
                 }
             }
             self.lifetimes();
@@ -465,13 +467,13 @@ impl Dataplane {
         }
     }
 
-    fn drain(&mut self, source: Source, batch: &mut EspBatch) {
+    fn drain(&mut self, source: Source, batch: &mut EspBatch, udp: &mut UdpBatch) {
         match source {
             Source::Tun => self.drain_tun(),
             Source::Esp => self.drain_esp(false, batch),
             Source::Esp6 => self.drain_esp(true, batch),
-            Source::Natt => self.drain_natt(false),
-            Source::Natt6 => self.drain_natt(true),
+            Source::Natt => self.drain_natt(false, udp),
+            Source::Natt6 => self.drain_natt(true, udp),
         }
     }
 
@@ -570,30 +572,41 @@ impl Dataplane {
         self.inb_lens = lens;
     }
 
-    /// NAT-T datagrams one by one (IKE among them goes to the keying thread).
-    fn drain_natt(&mut self, v6: bool) {
-        for _ in 0..BURST {
+    /// `recvmmsg` batches of NAT-T datagrams: ESP in UDP opened like raw ESP, IKE passed
+    /// to the keying thread.
+    fn drain_natt(&mut self, v6: bool, udp: &mut UdpBatch) {
+        let mut inb = std::mem::take(&mut self.inb);
+        let mut got = std::mem::take(&mut self.natt_got);
+        for _ in 0..ROUNDS {
             let socket = if v6 {
                 self.natt6.as_ref()
             } else {
                 Some(&self.natt)
             };
             let Some(socket) = socket else { break };
-            let got = socket.recv(&mut self.buf[MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET]);
-            match got {
-                Ok((n, remote, local)) => {
-                    DataStats::bump(&self.stats.udp_rx);
-                    self.natt_datagram(n, remote, local);
-                }
+            let k = match socket.recv_batch(udp, &mut inb, MAX_HEADROOM, &mut got) {
+                Ok(k) => k,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     warn!(v6, error = %e, "NAT-T receive failed");
                     break;
                 }
+            };
+            self.stats.udp_rx.fetch_add(k as u64, Ordering::Relaxed);
+            for i in 0..k {
+                match got[i] {
+                    Some((n, remote, local)) => self.natt_datagram(&mut inb[i], n, remote, local),
+                    None => DataStats::bump(&self.stats.malformed),
+                }
+            }
+            self.flush_tun();
+            if k < inb.len() {
+                break;
             }
         }
-        self.flush_tun();
+        self.inb = inb;
+        self.natt_got = got;
     }
 
     /// Hands the decapsulated packets gathered so far to the writer.
@@ -784,9 +797,9 @@ impl Dataplane {
 
     /// A datagram on the NAT-T port at `buf[MAX_HEADROOM..][..n]`: IKE (non-ESP marker),
     /// a NAT keepalive, or ESP in UDP (RFC 3948 §2).
-    fn natt_datagram(&mut self, n: usize, remote: SocketAddr, local: SocketAddr) {
+    fn natt_datagram(&mut self, buf: &mut [u8], n: usize, remote: SocketAddr, local: SocketAddr) {
         let start = MAX_HEADROOM;
-        let payload = &self.buf[start..start + n];
+        let payload = &buf[start..start + n];
         if n == 1 && payload[0] == 0xff {
             return;
         }
@@ -803,7 +816,7 @@ impl Dataplane {
         let hdr = match (remote.ip(), local.ip()) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 let hdr = start - 28;
-                let h = &mut self.buf[hdr..start - 8];
+                let h = &mut buf[hdr..start - 8];
                 h.fill(0);
                 h[0] = 0x45;
                 h[2..4].copy_from_slice(&((udp_len + 20) as u16).to_be_bytes());
@@ -815,7 +828,7 @@ impl Dataplane {
             }
             (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 let hdr = start - 48;
-                let h = &mut self.buf[hdr..start - 8];
+                let h = &mut buf[hdr..start - 8];
                 h.fill(0);
                 h[0] = 0x60;
                 h[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
@@ -830,14 +843,12 @@ impl Dataplane {
                 return;
             }
         };
-        let u = &mut self.buf[start - 8..start];
+        let u = &mut buf[start - 8..start];
         u[0..2].copy_from_slice(&remote.port().to_be_bytes());
         u[2..4].copy_from_slice(&local.port().to_be_bytes());
         u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         u[6..8].fill(0);
-        let mut buf = std::mem::take(&mut self.buf);
-        self.inbound(&mut buf, hdr, start + n - hdr);
-        self.buf = buf;
+        self.inbound(buf, hdr, start + n - hdr);
     }
 
     /// Sends one IP packet as it is (marked, so it leaves).

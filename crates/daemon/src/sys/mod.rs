@@ -29,4 +29,4 @@ pub use firewall::{Firewall, FirewallSpec};
 pub use nfqueue::{NfQueue, QueuedPacket};
 pub use route::PolicyRoutes;
 pub use tun::Tun;
-pub use udp::IkeSocket;
+pub use udp::{Datagram, IkeSocket, UdpBatch};

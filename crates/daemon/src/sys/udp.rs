@@ -15,8 +15,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, RecvMsg, SockaddrIn, SockaddrIn6, SockaddrLike,
-    recvmsg, sendmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, RecvMsg, SockaddrIn, SockaddrIn6,
+    SockaddrLike, recvmmsg, recvmsg, sendmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -217,6 +217,106 @@ impl IkeSocket {
             port: self.port,
             v6: self.v6,
         })
+    }
+}
+
+/// The `mmsghdr` arrays (with room for each datagram's packet info) of
+/// [`IkeSocket::recv_batch`], allocated once per thread.
+#[derive(Debug)]
+pub struct UdpBatch {
+    v4: MultiHeaders<SockaddrIn>,
+    v6: MultiHeaders<SockaddrIn6>,
+    capacity: usize,
+}
+
+impl UdpBatch {
+    /// Room for `capacity` datagrams per system call.
+    pub fn new(capacity: usize) -> UdpBatch {
+        let capacity = capacity.max(1);
+        let cmsg = || Some(nix::cmsg_space!(libc::in6_pktinfo));
+        UdpBatch {
+            v4: MultiHeaders::preallocate(capacity, cmsg()),
+            v6: MultiHeaders::preallocate(capacity, cmsg()),
+            capacity,
+        }
+    }
+}
+
+/// One datagram of a batch: its length, the remote address and the local address it
+/// was sent to.
+pub type Datagram = (usize, SocketAddr, SocketAddr);
+
+impl IkeSocket {
+    /// Receives up to `bufs.len()` datagrams with one `recvmmsg(2)`, datagram `i` into
+    /// `bufs[i][offset..]`; `got[i]` says what came, or `None` for a datagram longer than
+    /// its buffer (refused, not cut) or without packet info. Returns how many slots were
+    /// used; `WouldBlock` when there was nothing.
+    pub fn recv_batch<B: AsMut<[u8]>>(
+        &self,
+        batch: &mut UdpBatch,
+        bufs: &mut [B],
+        offset: usize,
+        got: &mut [Option<Datagram>],
+    ) -> io::Result<usize> {
+        let max = bufs.len().min(got.len()).min(batch.capacity);
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = Vec::with_capacity(max);
+        for b in bufs[..max].iter_mut() {
+            let b = b.as_mut().get_mut(offset..).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "offset beyond the buffer")
+            })?;
+            iovs.push([IoSliceMut::new(b)]);
+        }
+        let fd = self.socket.as_raw_fd();
+        let mut n = 0;
+        if self.v6 {
+            let results = recvmmsg(fd, &mut batch.v6, iovs.iter_mut(), MsgFlags::empty(), None)?;
+            for (i, msg) in results.enumerate() {
+                let remote = msg.address.map(|a| {
+                    SocketAddr::from(SocketAddrV6::new(a.ip(), a.port(), 0, a.scope_id()))
+                });
+                let local = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|c| match c {
+                        ControlMessageOwned::Ipv6PacketInfo(info) => {
+                            Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).into())
+                        }
+                        _ => None,
+                    })
+                });
+                got[i] = self.datagram(msg.bytes, msg.flags, remote, local);
+                n = i + 1;
+            }
+        } else {
+            let results = recvmmsg(fd, &mut batch.v4, iovs.iter_mut(), MsgFlags::empty(), None)?;
+            for (i, msg) in results.enumerate() {
+                let remote = msg
+                    .address
+                    .map(|a| SocketAddr::from(SocketAddrV4::new(a.ip(), a.port())));
+                let local = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|c| match c {
+                        ControlMessageOwned::Ipv4PacketInfo(info) => {
+                            Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)).into())
+                        }
+                        _ => None,
+                    })
+                });
+                got[i] = self.datagram(msg.bytes, msg.flags, remote, local);
+                n = i + 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn datagram(
+        &self,
+        bytes: usize,
+        flags: MsgFlags,
+        remote: Option<SocketAddr>,
+        local: Option<std::net::IpAddr>,
+    ) -> Option<Datagram> {
+        if flags.contains(MsgFlags::MSG_TRUNC) {
+            return None;
+        }
+        Some((bytes, remote?, SocketAddr::from((local?, self.port))))
     }
 }
 
