@@ -183,6 +183,8 @@ pub struct Dataplane {
     lifetime_events: Vec<LifetimeEvent>,
     /// Negotiation discovery: when each peer was last asked for an SA.
     nd_acquired: HashMap<IpAddr, Instant>,
+    /// Peers whose ESP arrived on SAs we do not hold, and when we last negotiated anew.
+    stale_acquired: HashMap<IpAddr, Instant>,
     /// Deleted pairs whose inbound SA opens late packets until the deadline.
     retiring: Vec<(Instant, ChildEntry)>,
 }
@@ -279,6 +281,7 @@ impl Dataplane {
             tun_tx: None,
             lifetime_events: Vec::new(),
             nd_acquired: HashMap::new(),
+            stale_acquired: HashMap::new(),
             retiring: Vec::new(),
         };
         Ok((dp, handle))
@@ -741,6 +744,11 @@ impl Dataplane {
         let opened = match self.sad.decapsulate(&mut pkt, now) {
             Ok(d) => d,
             Err(e) => {
+                if matches!(e, EspError::UnknownSpi(_))
+                    && let Some((src, dst)) = outer_addresses(&buf[start..start + n])
+                {
+                    self.unknown_spi_from(src, dst, now);
+                }
                 self.decap_failed(e);
                 return;
             }
@@ -780,6 +788,31 @@ impl Dataplane {
                 debug!(reason, "decapsulated packet refused");
             }
         }
+    }
+
+    /// ESP from `src` on an SPI we do not know, and no pair with `src` at all: the peer
+    /// holds SAs we lost (we restarted). Negotiating anew replaces them on its side
+    /// (the new pair is the newest, and INITIAL_CONTACT drops the old IKE SA); without
+    /// it, the peer would keep sending into the void until its SAs expire. Only for
+    /// peers policy names, and at most once per ND_RETRY per peer.
+    fn unknown_spi_from(&mut self, src: IpAddr, dst: IpAddr, now: Instant) {
+        if self.table.iter().any(|c| c.peer == src) {
+            return;
+        }
+        let due = self
+            .stale_acquired
+            .get(&src)
+            .is_none_or(|t| now.duration_since(*t) > ND_RETRY);
+        if !due || !self.callout.scopes().peers.contains(&src) {
+            return;
+        }
+        self.stale_acquired.insert(src, now);
+        info!(peer = %src, "ESP on SAs this host does not hold: negotiating anew");
+        let _ = self.keying.send(KeyingInput::Acquire(Acquire {
+            local: SocketAddr::new(dst, self.ike_port),
+            remote: SocketAddr::new(src, self.ike_port),
+            traffic: None,
+        }));
     }
 
     fn decap_failed(&mut self, e: EspError) {
@@ -952,5 +985,26 @@ mod tests {
         v4[0] = 0x45;
         assert!(!ipv6_link_scoped(&v4));
         assert!(!ipv6_link_scoped(&[0x60; 20]), "too short to say");
+    }
+}
+
+/// The source and destination of an IPv4 or IPv6 packet.
+fn outer_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let h = packet.get(..20)?;
+            let a = |at: usize| IpAddr::from([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+            Some((a(12), a(16)))
+        }
+        6 => {
+            let h = packet.get(..40)?;
+            let a = |at: usize| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&h[at..at + 16]);
+                IpAddr::from(o)
+            };
+            Some((a(8), a(24)))
+        }
+        _ => None,
     }
 }

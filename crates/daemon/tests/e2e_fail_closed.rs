@@ -364,12 +364,11 @@ fn stopped_daemon_leaves_protected_traffic_blocked() {
 }
 
 /// b speaks first after a's daemon restarted: b still holds the SAs a lost with its
-/// daemon, and keeps sealing with them; a drops what arrives (unknown SPI). Recovery
-/// needs one of: INITIAL_CONTACT from a when it negotiates again (RFC 7296 §2.4; b then
-/// deletes the stale SAs), or a liveness check by b when its SA carries traffic out and
-/// none in (RFC 7296 §2.4, `Endpoint::check_liveness`, which palisaded never calls).
+/// daemon, and keeps sealing with them; a drops what arrives (unknown SPI). a, seeing ESP
+/// from a peer its policy names and with which it holds no pair, negotiates anew; its
+/// IKE_AUTH carries INITIAL_CONTACT (RFC 7296 §2.4), so b drops the stale SAs and sends
+/// on the new pair.
 #[test]
-#[ignore = "palisaded sends no INITIAL_CONTACT and does no liveness checks: the peer keeps the stale SAs"]
 fn peer_with_stale_sas_reaches_a_restarted_daemon() {
     if !root_or_skip("peer_with_stale_sas_reaches_a_restarted_daemon") {
         return;
