@@ -951,6 +951,27 @@ enum Source {
     Natt6,
 }
 
+/// The source and destination of an IPv4 or IPv6 packet.
+fn outer_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let h = packet.get(..20)?;
+            let a = |at: usize| IpAddr::from([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+            Some((a(12), a(16)))
+        }
+        6 => {
+            let h = packet.get(..40)?;
+            let a = |at: usize| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&h[at..at + 16]);
+                IpAddr::from(o)
+            };
+            Some((a(8), a(24)))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv6Addr;
@@ -985,26 +1006,5 @@ mod tests {
         v4[0] = 0x45;
         assert!(!ipv6_link_scoped(&v4));
         assert!(!ipv6_link_scoped(&[0x60; 20]), "too short to say");
-    }
-}
-
-/// The source and destination of an IPv4 or IPv6 packet.
-fn outer_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
-    match packet.first()? >> 4 {
-        4 => {
-            let h = packet.get(..20)?;
-            let a = |at: usize| IpAddr::from([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-            Some((a(12), a(16)))
-        }
-        6 => {
-            let h = packet.get(..40)?;
-            let a = |at: usize| {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(&h[at..at + 16]);
-                IpAddr::from(o)
-            };
-            Some((a(8), a(24)))
-        }
-        _ => None,
     }
 }

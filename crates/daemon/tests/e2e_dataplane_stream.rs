@@ -1,0 +1,145 @@
+//! The batched data plane keeps a TCP byte stream exact: 48 MiB of a position-dependent
+//! pattern from `a` to `b` through palisaded in tunnel mode (TSO aggregates from the
+//! TUN split into segments, sendmmsg/recvmmsg batches, GRO-coalesced writes to the TUN)
+//! arrive byte for byte, while an 8 MiB SA lifetime makes the SA pair be rekeyed
+//! several times mid-transfer.
+//! Root only (network namespaces); skipped otherwise.
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use netns::{VethPair, root_or_skip};
+
+const LEN: usize = 48 << 20;
+
+fn policy(me: IpAddr, peer: IpAddr) -> String {
+    format!(
+        r#"
+[policy]
+name = "e2e-dataplane-stream"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "e2e dataplane stream secret"
+
+[ipsec_proposal_sets.gcm]
+proposals = [{{ esp = "gcm_aes_128", lifetime_kilobytes = 8192 }}]
+
+[[rules]]
+name = "peer"
+local = "{me}"
+remote = "{peer}"
+action = "require"
+mode = "tunnel"
+tunnel = {{ local = "{me}", remote = "{peer}" }}
+auth = "psk"
+ipsec_proposals = "gcm"
+"#
+    )
+}
+
+/// The stream's byte at `i`: differs between neighbours and between 64 KiB chunks, so
+/// a reordered, duplicated or shifted segment shows.
+fn pattern(i: usize) -> u8 {
+    ((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8
+}
+
+#[test]
+fn tcp_stream_through_the_tunnel_arrives_exact_across_rekeys() {
+    if !root_or_skip("tcp_stream_through_the_tunnel_arrives_exact_across_rekeys") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let (a_ip, b_ip) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let a = Daemon::start(&pair.a, "a", &policy(a_ip, b_ip)).expect("daemon a");
+    let b = Daemon::start(&pair.b, "b", &policy(b_ip, a_ip)).expect("daemon b");
+    let ping = pair
+        .a
+        .command("ping")
+        .args(["-c", "3", "-i", "0.2", "-W", "3", &b_ip.to_string()])
+        .output()
+        .expect("ping");
+    assert!(
+        ping.status.success(),
+        "no tunnel:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+
+    let listen: SocketAddr = (VethPair::ADDR_B, 5202).into();
+    let listener = pair
+        .b
+        .run(|| TcpListener::bind(listen))
+        .expect("ns")
+        .expect("bind");
+    let server = std::thread::spawn(move || -> Result<usize, String> {
+        let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 65536];
+        let mut at = 0;
+        loop {
+            let n = s
+                .read(&mut buf)
+                .map_err(|e| format!("read after {at}: {e}"))?;
+            if n == 0 {
+                return Ok(at);
+            }
+            if let Some(k) = (0..n).find(|&k| buf[k] != pattern(at + k)) {
+                return Err(format!("byte {} differs", at + k));
+            }
+            at += n;
+        }
+    });
+    let mut client = pair
+        .a
+        .run(|| TcpStream::connect_timeout(&listen, Duration::from_secs(10)))
+        .expect("ns")
+        .expect("connect");
+    client
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut chunk = vec![0u8; 65536];
+    let mut sent = 0;
+    while sent < LEN {
+        let n = chunk.len().min(LEN - sent);
+        for (k, c) in chunk[..n].iter_mut().enumerate() {
+            *c = pattern(sent + k);
+        }
+        client.write_all(&chunk[..n]).expect("write");
+        sent += n;
+    }
+    drop(client);
+    let got = server.join().expect("server");
+    assert_eq!(
+        got,
+        Ok(LEN),
+        "\n--- a ---\n{}\n--- b ---\n{}",
+        a.log(),
+        b.log()
+    );
+
+    // The transfer outlived several SAs (one carries at most 8 MiB). Drops for unknown
+    // SPIs around the rekeys are not checked: colliding rekeys of both ends (each SA's
+    // byte limit is hit at once on both) still lose some, a keying matter.
+    let stats = b.stats();
+    let sas = b.wait_for_sas("a CHILD_SA", |s| s.iter().any(|i| !i.child_sas.is_empty()));
+    let current = sas
+        .iter()
+        .flat_map(|i| &i.child_sas)
+        .map(|c| c.inbound.packets)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        stats.esp_rx > 3 * current,
+        "no rekey: {} ESP packets in all, {current} on the current SA",
+        stats.esp_rx
+    );
+}
