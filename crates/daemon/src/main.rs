@@ -58,6 +58,11 @@ struct Args {
     /// in clear while no daemon runs.
     #[arg(long)]
     remove_rules: bool,
+    /// Install the fail-closed firewall for the stored policy (its persistent and
+    /// boot-time filters) and exit: run early at boot (dist/palisaded-boot.service), so
+    /// protected traffic is dropped, not sent in clear, until the daemon is ready.
+    #[arg(long)]
+    boot_rules: bool,
 }
 
 fn main() -> ExitCode {
@@ -112,18 +117,24 @@ fn run(args: Args) -> Result<()> {
     signals.add(Signal::SIGHUP);
     signals.thread_block().context("blocking signals")?;
 
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("creating {}", config.state_dir.display()))?;
-    let store_path = config.store_path();
-    let store = Store::open(&store_path)
-        .with_context(|| format!("opening the filter store {}", store_path.display()))?;
-    let engine = Engine::open(store).context("loading the stored filters")?;
+    let engine = open_engine(&config)?;
+    let ike_ports = [config.ike.port, config.ike.natt_port];
+    if args.boot_rules {
+        let mut scopes = ScopeKeeper::new(engine, config.tun.name.clone(), ike_ports);
+        scopes
+            .install_firewall()
+            .context("installing the fail-closed firewall rules")?;
+        println!(
+            "fail-closed firewall installed for {} protected prefixes; it holds until palisaded runs",
+            scopes.prefixes().len()
+        );
+        return Ok(());
+    }
     let events = Arc::new(EventRing::new(EVENT_RING));
     if let Some(path) = &config.policy_file {
         apply_policy_file(&engine, path, &events);
     }
 
-    let ike_ports = [config.ike.port, config.ike.natt_port];
     let mut scopes = ScopeKeeper::new(engine.clone(), config.tun.name.clone(), ike_ports);
     scopes
         .install_firewall()
@@ -294,6 +305,16 @@ fn run(args: Args) -> Result<()> {
         "stopped; the firewall rules stay, so protected traffic stays blocked until palisaded runs again"
     );
     Ok(())
+}
+
+/// The filtering engine over the store under `state_dir` (created if missing).
+fn open_engine(config: &Config) -> Result<Engine> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let store_path = config.store_path();
+    let store = Store::open(&store_path)
+        .with_context(|| format!("opening the filter store {}", store_path.display()))?;
+    Engine::open(store).context("loading the stored filters")
 }
 
 /// Applies the configured policy file; a bad file is reported and the stored policy stays.
