@@ -143,3 +143,144 @@ fn ipv6_transport_mode_ping_and_tcp_cross_as_esp_only() {
         assert!(c.inbound.packets > 0 && c.outbound.packets > 0, "{c:?}");
     }
 }
+
+/// A host namespace behind `gw` on `fd00:5041:<net>::/64`: the gateway is ::1, the host
+/// ::2, IPv6 on and forwarding at the gateway.
+fn v6_host_behind(gw: &Netns, tag: char, net: u16) -> Netns {
+    let host = Netns::create(format!("{}-h{tag}", gw.name())).expect("host namespace");
+    let pid = std::process::id();
+    let (g, h) = (format!("pg{pid:x}{tag}"), format!("ph{pid:x}{tag}"));
+    netns::run_checked(std::process::Command::new("ip").args([
+        "link",
+        "add",
+        &g,
+        "netns",
+        gw.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &h,
+        "netns",
+        host.name(),
+    ]))
+    .expect("veth");
+    for (ns, dev) in [(gw, g.as_str()), (&host, h.as_str())] {
+        ns.run(|| {
+            for conf in ["all", "default", "lo", dev] {
+                std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "0")
+                    .expect("enable IPv6");
+            }
+        })
+        .expect("setns");
+    }
+    let prefix = format!("fd00:5041:{net:x}::");
+    gw.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{prefix}1/64"),
+        "dev",
+        &g,
+        "nodad",
+    ])
+    .expect("addr");
+    gw.ip(&["link", "set", &g, "up"]).expect("up");
+    host.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{prefix}2/64"),
+        "dev",
+        &h,
+        "nodad",
+    ])
+    .expect("addr");
+    host.ip(&["link", "set", &h, "up"]).expect("up");
+    host.ip(&[
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        &format!("{prefix}1"),
+    ])
+    .expect("route");
+    gw.run(|| std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1"))
+        .expect("ns")
+        .expect("forwarding");
+    host
+}
+
+fn tunnel_policy(local_net: &str, remote_net: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
+    format!(
+        r#"
+[policy]
+name = "e2e-ipv6-tunnel"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "e2e ipv6 tunnel secret"
+
+[[rules]]
+name = "site"
+local = "{local_net}"
+remote = "{remote_net}"
+action = "require"
+mode = "tunnel"
+tunnel = {{ local = "{me}", remote = "{peer}" }}
+auth = "psk"
+"#
+    )
+}
+
+#[test]
+fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
+    if !root_or_skip("ipv6_tunnel_mode_between_gateways_carries_only_esp") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    enable_ipv6(&pair.a, A);
+    enable_ipv6(&pair.b, B);
+    let h1 = v6_host_behind(&pair.a, '1', 0x10);
+    let h2 = v6_host_behind(&pair.b, '2', 0x20);
+    let (n1, n2) = ("fd00:5041:10::/64", "fd00:5041:20::/64");
+    let a = Daemon::start(&pair.a, "gw-a", &tunnel_policy(n1, n2, A, B)).expect("daemon a");
+    let b = Daemon::start(&pair.b, "gw-b", &tunnel_policy(n2, n1, B, A)).expect("daemon b");
+    let capture =
+        Capture::start(&pair.a, &veth_of(&pair.a), a.dir().join("wire.pcap")).expect("tcpdump");
+    let ping = h1
+        .command("ping")
+        .args(["-6", "-c", "5", "-i", "0.2", "-W", "3", "fd00:5041:20::2"])
+        .output()
+        .expect("ping");
+    assert!(
+        ping.status.success(),
+        "ping -6 h1 -> h2 failed:\n{}{}\n--- gw-a ---\n{}\n--- gw-b ---\n{}",
+        String::from_utf8_lossy(&ping.stdout),
+        String::from_utf8_lossy(&ping.stderr),
+        a.log(),
+        b.log()
+    );
+    let lines = capture.finish();
+    let inner: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("fd00:5041:10::2") || l.contains("fd00:5041:20::2"))
+        .collect();
+    assert!(
+        inner.is_empty(),
+        "inner addresses between the gateways: {inner:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("ESP(")),
+        "no ESP: {lines:#?}"
+    );
+    for d in [&a, &b] {
+        let sas = d.wait_for_sas("an IPv6 tunnel CHILD_SA", |s| {
+            s.iter()
+                .any(|i| i.child_sas.iter().any(|c| c.mode == "tunnel"))
+        });
+        let c = &sas[0].child_sas[0];
+        assert!(c.inbound.packets >= 4 && c.outbound.packets >= 4, "{c:?}");
+    }
+}
