@@ -243,7 +243,8 @@ fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
     enable_ipv6(&pair.a, A);
     enable_ipv6(&pair.b, B);
     let h1 = v6_host_behind(&pair.a, '1', 0x10);
-    let h2 = v6_host_behind(&pair.b, '2', 0x20);
+    // Held for its namespace's life; the ping only goes to its address.
+    let _h2 = v6_host_behind(&pair.b, '2', 0x20);
     let (n1, n2) = ("fd00:5041:10::/64", "fd00:5041:20::/64");
     let a = Daemon::start(&pair.a, "gw-a", &tunnel_policy(n1, n2, A, B)).expect("daemon a");
     let b = Daemon::start(&pair.b, "gw-b", &tunnel_policy(n2, n1, B, A)).expect("daemon b");
