@@ -263,6 +263,13 @@ impl AsFd for NfQueue {
     }
 }
 
+/// The packet message parser, public only for the `nfqueue_message` fuzz target
+/// (fuzz/fuzz_targets/nfqueue_message.rs): `body` is what follows the netlink header.
+#[doc(hidden)]
+pub fn parse_queued_packet(body: &[u8]) -> io::Result<QueuedPacket> {
+    parse_packet(body)
+}
+
 /// A packet message after its netlink header: nfgenmsg, then attributes.
 fn parse_packet(body: &[u8]) -> io::Result<QueuedPacket> {
     let mut attrs = body.get(4..).ok_or_else(|| malformed("nfgenmsg"))?;
