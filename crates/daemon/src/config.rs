@@ -217,8 +217,17 @@ impl Config {
             field,
             message: message.to_owned(),
         };
-        if self.tun.name.is_empty() || self.tun.name.len() > 15 {
-            return Err(bad("tun.name", "a device name has 1 to 15 characters"));
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if self.tun.name.is_empty()
+            || self.tun.name.len() > 15
+            || !self.tun.name.chars().all(name_ok)
+            || self.tun.name == "."
+            || self.tun.name == ".."
+        {
+            return Err(bad(
+                "tun.name",
+                "a device name has 1 to 15 characters: letters, digits, '-', '_' or '.'",
+            ));
         }
         if !(576..=9000).contains(&self.tun.mtu) {
             return Err(bad("tun.mtu", "between 576 and 9000"));
@@ -271,6 +280,11 @@ mod tests {
         assert!(e.to_string().contains("nmae"), "{e}");
         let e = Config::parse(Path::new("p.toml"), "[tun]\nmtu = 100\n").expect_err("range");
         assert_eq!(e.to_string(), "p.toml: tun.mtu: between 576 and 9000");
+        for name in ["a/b", "pal\\u0000", "..", "sixteen-chars-xx", ""] {
+            let e = Config::parse(Path::new("p.toml"), &format!("[tun]\nname = \"{name}\"\n"))
+                .expect_err(name);
+            assert!(e.to_string().contains("tun.name"), "{name}: {e}");
+        }
     }
 
     #[test]
