@@ -81,16 +81,6 @@ impl EventRing {
         (backlog, rx)
     }
 
-    /// The events after `since`, without following.
-    pub fn since(&self, since: Option<u64>) -> Vec<NetEvent> {
-        self.lock()
-            .events
-            .iter()
-            .filter(|e| since.is_none_or(|s| e.seq > s))
-            .cloned()
-            .collect()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a consistent ring (each push is whole).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -108,9 +98,9 @@ mod tests {
         for i in 0..5 {
             ring.push("drop", format!("e{i}"), json!({ "i": i }));
         }
-        let all = ring.since(None);
+        let (all, _) = ring.subscribe(None);
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
-        assert_eq!(ring.since(Some(4)).len(), 1);
+        assert_eq!(ring.subscribe(Some(4)).0.len(), 1);
         let (backlog, rx) = ring.subscribe(Some(4));
         assert_eq!(backlog[0].summary, "e4");
         ring.push("sa_installed", "new".into(), json!({}));

@@ -6,11 +6,9 @@ mod netns;
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv6Addr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
 use netns::{Netns, VethPair, root_or_skip};
 
 const A: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5041, 0, 0, 0, 0, 0, 1);
@@ -86,52 +84,16 @@ fn ipv6_transport_mode_ping_and_tcp_cross_as_esp_only() {
         b.log()
     );
 
-    let listen = SocketAddr::from((B, 5201));
-    let listener = pair
-        .b
-        .run(|| TcpListener::bind(listen))
-        .expect("ns")
-        .expect("bind");
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        let mut buf = vec![0u8; 65536];
-        let mut got = 0usize;
-        loop {
-            match s.read(&mut buf).expect("read") {
-                0 => return got,
-                n => got += n,
-            }
-        }
-    });
-    let mut c = pair
-        .a
-        .run(|| TcpStream::connect_timeout(&listen, Duration::from_secs(10)))
-        .expect("ns")
-        .expect("connect");
-    let chunk = vec![9u8; 65536];
-    for _ in 0..32 {
-        c.write_all(&chunk).expect("write");
-    }
-    drop(c);
-    assert_eq!(server.join().expect("server"), 32 * 65536);
+    let moved = tcp_transfer(&pair.a, &pair.b, SocketAddr::from((B, 5201)), 32 * 65536)
+        .expect("TCP transfer");
+    assert_eq!(moved, 32 * 65536);
 
     let lines = capture.finish();
-    let between: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains(&A.to_string()) && l.contains(&B.to_string()))
-        .collect();
     assert!(
-        between.iter().any(|l| l.contains("ESP(")),
+        lines.iter().any(|l| l.contains("ESP(")),
         "no ESP: {lines:#?}"
     );
-    let clear: Vec<&&String> = between
-        .iter()
-        // Neighbor discovery is IPv6's ARP: it runs beneath IPsec (the firewall lets it by).
-        .filter(|l| !(l.contains("ESP(") || l.contains(".500: isakmp") || l.contains(".4500: ")))
-        .filter(|l| !l.contains("neighbor solicitation") && !l.contains("neighbor advertisement"))
-        .collect();
+    let clear = not_ipsec_between(&lines, A.into(), B.into());
     assert!(clear.is_empty(), "clear text between the hosts: {clear:#?}");
     for d in [&a, &b] {
         let sas = d.wait_for_sas("an IPv6 CHILD_SA", |s| {

@@ -7,11 +7,10 @@ mod netns;
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::daemon::{Capture, Daemon, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
 use netns::{VethPair, root_or_skip};
 
 /// Everything between the two hosts protected (no ICMP exemption: ping must be ESP).
@@ -33,47 +32,6 @@ action = "require"
 auth = "psk"
 "#
     )
-}
-
-/// Sends `len` bytes over TCP from `pair.a` to `pair.b` and returns what arrived.
-fn tcp_transfer(pair: &VethPair, len: usize) -> usize {
-    let listen: SocketAddr = (VethPair::ADDR_B, 5201).into();
-    let listener = pair
-        .b
-        .run(|| TcpListener::bind(listen))
-        .expect("ns")
-        .expect("bind");
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        let mut buf = vec![0u8; 65536];
-        let mut got = 0;
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => return got,
-                Ok(n) => got += n,
-                Err(e) => panic!("server read: {e} after {got} bytes"),
-            }
-        }
-    });
-    let mut client = pair
-        .a
-        .run(|| TcpStream::connect_timeout(&listen, Duration::from_secs(10)))
-        .expect("ns")
-        .expect("connect");
-    client
-        .set_write_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let chunk = vec![0x5au8; 65536];
-    let mut sent = 0;
-    while sent < len {
-        let n = chunk.len().min(len - sent);
-        client.write_all(&chunk[..n]).expect("write");
-        sent += n;
-    }
-    drop(client);
-    server.join().expect("server")
 }
 
 #[test]
@@ -102,22 +60,16 @@ fn transport_mode_ping_and_tcp_cross_as_esp_only() {
         a.log(),
         b.log()
     );
-    let moved = tcp_transfer(&pair, 4 << 20);
+    let moved = tcp_transfer(&pair.a, &pair.b, (VethPair::ADDR_B, 5201).into(), 4 << 20)
+        .expect("TCP transfer");
     assert_eq!(moved, 4 << 20, "the TCP transfer lost bytes");
 
     let lines = capture.finish();
-    let between: Vec<&String> = lines
-        .iter()
-        .filter(|l| l.contains(&a_ip.to_string()) && l.contains(&b_ip.to_string()))
-        .collect();
     assert!(
-        between.iter().any(|l| l.contains("ESP(")),
+        lines.iter().any(|l| l.contains("ESP(")),
         "no ESP seen: {lines:#?}"
     );
-    let clear: Vec<&&String> = between
-        .iter()
-        .filter(|l| !(l.contains("ESP(") || l.contains(".500: isakmp") || l.contains(".4500: ")))
-        .collect();
+    let clear = not_ipsec_between(&lines, a_ip, b_ip);
     assert!(
         clear.is_empty(),
         "clear-text packets between the hosts: {clear:#?}"

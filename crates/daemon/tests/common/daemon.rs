@@ -314,11 +314,13 @@ pub fn tcp_transfer(from: &Netns, at: &Netns, to: SocketAddr, len: usize) -> io:
 
 /// The captured packets between `x` and `y` (lines of [`Capture::finish`]) that are not
 /// IPsec: neither ESP (raw or in UDP) nor IKE on port 500 or 4500 nor a NAT keepalive.
+/// Address resolution (ARP, IPv6 neighbour discovery) runs beneath IPsec and is left out.
 pub fn not_ipsec_between(lines: &[String], x: IpAddr, y: IpAddr) -> Vec<String> {
     let (x, y) = (format!(" {x}"), format!(" {y}"));
     lines
         .iter()
-        .filter(|l| l.contains(" IP ") && l.contains(&x) && l.contains(&y))
+        .filter(|l| (l.contains(" IP ") || l.contains(" IP6 ")) && l.contains(&x) && l.contains(&y))
+        .filter(|l| !l.contains("neighbor solicitation") && !l.contains("neighbor advertisement"))
         .filter(|l| {
             !(l.contains(": ESP(")
                 || l.contains("UDP-encap: ESP(")
