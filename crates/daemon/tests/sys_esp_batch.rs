@@ -10,7 +10,7 @@ mod sys_common;
 use std::time::{Duration, Instant};
 
 use netns::VethPair;
-use palisaded::sys::{EspBatch, EspSocket, FWMARK};
+use palisaded::sys::{EspBatch, EspSocket};
 use sys_common::{ipv4_esp, readable_before};
 
 const SPI: u32 = 0x0a0b_0c0d;
@@ -43,17 +43,7 @@ fn sys_esp_batch_arrives_whole_and_in_order() {
         return;
     }
     let pair = VethPair::new().expect("namespaces");
-    let tx = pair
-        .a
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open a");
-    let rx = pair
-        .b
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open b");
-    rx.set_nonblocking(true).expect("nonblocking");
+    let (tx, rx) = sys_common::esp_sockets(&pair);
 
     // 40 packets of different lengths (more than one sendmmsg chunk of the batch's 16),
     // a slot that is not IPv4 among them, each packet at its own offset in its buffer.
@@ -93,17 +83,7 @@ fn sys_esp_batch_refuses_a_packet_longer_than_its_buffer() {
         return;
     }
     let pair = VethPair::new().expect("namespaces");
-    let tx = pair
-        .a
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open a");
-    let rx = pair
-        .b
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open b");
-    rx.set_nonblocking(true).expect("nonblocking");
+    let (tx, rx) = sys_common::esp_sockets(&pair);
 
     let long = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 1, &[7u8; 600]);
     let short = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 2, &[9u8; 100]);

@@ -19,17 +19,7 @@ fn sys_esp_packet_arrives_whole() {
         return;
     }
     let pair = VethPair::new().expect("namespaces");
-    let tx = pair
-        .a
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open a");
-    let rx = pair
-        .b
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open b");
-    rx.set_nonblocking(true).expect("nonblocking");
+    let (tx, rx) = sys_common::esp_sockets(&pair);
 
     let packet = ipv4_esp(
         VethPair::ADDR_A,
@@ -168,17 +158,7 @@ fn sys_esp_a_packet_longer_than_the_buffer_is_refused() {
         return;
     }
     let pair = VethPair::new().expect("namespaces");
-    let tx = pair
-        .a
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open a");
-    let rx = pair
-        .b
-        .run(|| EspSocket::open(FWMARK))
-        .expect("setns")
-        .expect("open b");
-    rx.set_nonblocking(true).expect("nonblocking");
+    let (tx, rx) = sys_common::esp_sockets(&pair);
     let packet = ipv4_esp(VethPair::ADDR_A, VethPair::ADDR_B, SPI, 3, &[0xaa; 200]);
     tx.send(&packet).expect("send");
     let deadline = std::time::Instant::now() + Duration::from_secs(3);

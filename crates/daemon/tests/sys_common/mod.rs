@@ -143,3 +143,23 @@ pub fn ipv6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, next: u8, payload:
     p.extend_from_slice(payload);
     p
 }
+
+/// ESP sockets at both ends of `pair`, marked: one to send from `a`, and one that
+/// receives at `b`, nonblocking.
+pub fn esp_sockets(
+    pair: &super::netns::VethPair,
+) -> (palisaded::sys::EspSocket, palisaded::sys::EspSocket) {
+    use palisaded::sys::{EspSocket, FWMARK};
+    let tx = pair
+        .a
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open a");
+    let rx = pair
+        .b
+        .run(|| EspSocket::open(FWMARK))
+        .expect("setns")
+        .expect("open b");
+    rx.set_nonblocking(true).expect("nonblocking");
+    (tx, rx)
+}
