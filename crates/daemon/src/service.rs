@@ -6,7 +6,7 @@
 //! guards IPsec SA queries with the engine's security descriptor): reading needs
 //! READ_STATS, deleting an SA needs WRITE.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ use palisade_filter::{Caller, Engine, Rights};
 use palisade_ike::IkeSaId;
 use tracing::{info, warn};
 
-use crate::dataplane::{ChildSnapshot, DataHandle};
+use crate::dataplane::{ChildSnapshot, DataHandle, DataSnapshot};
 use crate::events::EventRing;
 use crate::keying::{IkeSaEntry, KeyingInput};
 use crate::scopes::ScopeKeeper;
@@ -112,7 +112,8 @@ impl Service {
         rx.recv_timeout(Duration::from_secs(2)).ok()
     }
 
-    fn sa_views(&self) -> Result<Vec<IkeSaView>, Response> {
+    /// The keying thread's IKE SAs and the data plane's snapshot: one round trip each.
+    fn fetch(&self) -> Result<(Vec<IkeSaEntry>, DataSnapshot), Response> {
         let unavailable = || {
             Response::error_hint(
                 ErrorCode::Internal,
@@ -122,22 +123,11 @@ impl Service {
         };
         let ike = self.ask(KeyingInput::List).ok_or_else(unavailable)?;
         let data = self.data.snapshot().ok_or_else(unavailable)?;
-        let mut views: Vec<IkeSaView> = ike.iter().map(ike_view).collect();
-        for child in &data.children {
-            let view = child_view(child);
-            match views.iter_mut().find(|v| v.id == child.entry.ike_sa.0) {
-                Some(v) => v.child_sas.push(view),
-                // A pair whose IKE SA is gone from the list (being rekeyed or deleted).
-                None => views.push(IkeSaView {
-                    id: child.entry.ike_sa.0,
-                    remote: child.entry.peer.to_string(),
-                    state: "deleting".into(),
-                    child_sas: vec![view],
-                    ..IkeSaView::default()
-                }),
-            }
-        }
-        Ok(views)
+        Ok((ike, data))
+    }
+
+    fn sa_views(&self) -> Result<Vec<IkeSaView>, Response> {
+        self.fetch().map(|(ike, data)| views_of(&ike, &data))
     }
 
     fn stats(&self) -> Result<Stats, Response> {
@@ -145,6 +135,10 @@ impl Service {
             .data
             .snapshot()
             .ok_or_else(|| Response::error(ErrorCode::Internal, "the data plane did not answer"))?;
+        Ok(self.stats_of(&data))
+    }
+
+    fn stats_of(&self, data: &DataSnapshot) -> Stats {
         let s = &self.data_stats;
         let get = DataStats::get;
         let mut global_drops: BTreeMap<String, u64> = data
@@ -171,7 +165,7 @@ impl Service {
             sas.push((c.entry.inbound_spi, counters(&c.inbound)));
             sas.push((c.entry.outbound_spi, counters(&c.outbound)));
         }
-        Ok(Stats {
+        Stats {
             global_drops,
             tun_rx: get(&s.tun_rx),
             tun_tx: get(&s.tun_tx),
@@ -188,35 +182,32 @@ impl Service {
                 ("datagrams_received".to_owned(), received),
             ]),
             sas,
-        })
+        }
     }
 
-    /// Prometheus text for the metrics endpoint.
+    /// Prometheus text for the metrics endpoint: one snapshot serves the counters and
+    /// the SA counts.
     pub fn metrics_text(&self) -> String {
-        match (self.stats(), self.sa_views()) {
-            (Ok(stats), Ok(views)) => {
-                use crate::metrics::SaDirection;
-                let children: Vec<&ChildSaView> = views.iter().flat_map(|v| &v.child_sas).collect();
-                let direction = |spi: u32| {
-                    children.iter().find_map(|c| {
-                        if c.inbound_spi == spi {
-                            Some(SaDirection::Inbound)
-                        } else if c.outbound_spi == spi {
-                            Some(SaDirection::Outbound)
-                        } else {
-                            None
-                        }
-                    })
-                };
-                crate::metrics::render_with_directions(
-                    &stats,
-                    views.len(),
-                    children.len(),
-                    &direction,
-                )
-            }
-            _ => String::new(),
-        }
+        use crate::metrics::SaDirection;
+        let Ok((ike, data)) = self.fetch() else {
+            return String::new();
+        };
+        let directions: HashMap<u32, SaDirection> = data
+            .children
+            .iter()
+            .flat_map(|c| {
+                [
+                    (c.entry.inbound_spi, SaDirection::Inbound),
+                    (c.entry.outbound_spi, SaDirection::Outbound),
+                ]
+            })
+            .collect();
+        crate::metrics::render_with_directions(
+            &self.stats_of(&data),
+            views_of(&ike, &data).len(),
+            data.children.len(),
+            &|spi| directions.get(&spi).copied(),
+        )
     }
 
     fn delete_sa(&self, id: &str) -> Response {
@@ -352,6 +343,26 @@ fn filter_count(engine: &Engine) -> usize {
         .iter()
         .map(|l| snapshot.layer(*l).filters.len())
         .sum()
+}
+
+/// The IKE SAs with their CHILD_SAs, for `sa list`.
+fn views_of(ike: &[IkeSaEntry], data: &DataSnapshot) -> Vec<IkeSaView> {
+    let mut views: Vec<IkeSaView> = ike.iter().map(ike_view).collect();
+    for child in &data.children {
+        let view = child_view(child);
+        match views.iter_mut().find(|v| v.id == child.entry.ike_sa.0) {
+            Some(v) => v.child_sas.push(view),
+            // A pair whose IKE SA is gone from the list (being rekeyed or deleted).
+            None => views.push(IkeSaView {
+                id: child.entry.ike_sa.0,
+                remote: child.entry.peer.to_string(),
+                state: "deleting".into(),
+                child_sas: vec![view],
+                ..IkeSaView::default()
+            }),
+        }
+    }
+    views
 }
 
 fn is_mutation(r: &Request) -> bool {
