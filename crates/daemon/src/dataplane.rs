@@ -307,16 +307,21 @@ impl Dataplane {
                     d.saturating_duration_since(Instant::now())
                 })
                 .min(Duration::from_secs(1));
-            let mut sources = vec![Source::Tun, Source::Esp, Source::Natt];
-            sources.extend(self.esp6.as_ref().map(|_| Source::Esp6));
-            sources.extend(self.natt6.as_ref().map(|_| Source::Natt6));
-            let (ready, wake) = {
-                let mut fds: Vec<PollFd> = sources
-                    .iter()
-                    .filter_map(|s| self.fd(*s))
-                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
-                    .collect();
-                fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+            // A fixed array, no allocation per wake-up: an absent IPv6 socket polls the
+            // wake-up socket in its place and is never read; the wake-up socket is last.
+            let mut ready = [false; SOURCES.len()];
+            let wake = {
+                let wake_fd = self.wake.as_fd();
+                let pollfd = |fd| PollFd::new(fd, PollFlags::POLLIN);
+                let [s0, s1, s2, s3, s4] = SOURCES.map(|s| self.fd(s).unwrap_or(wake_fd));
+                let mut fds = [
+                    pollfd(s0),
+                    pollfd(s1),
+                    pollfd(s2),
+                    pollfd(s3),
+                    pollfd(s4),
+                    pollfd(wake_fd),
+                ];
                 let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
                 match poll(&mut fds, ms) {
                     Ok(_) => {}
@@ -330,14 +335,15 @@ impl Dataplane {
                     f.revents()
                         .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
                 };
-                let wake = fds.last().is_some_and(is_ready);
-                let ready: Vec<bool> = fds.iter().map(is_ready).collect();
-                (ready, wake)
+                for (i, s) in SOURCES.iter().enumerate() {
+                    ready[i] = self.fd(*s).is_some() && is_ready(&fds[i]);
+                }
+                is_ready(&fds[SOURCES.len()])
             };
             if wake && !self.commands() {
                 break;
             }
-            for (source, ready) in sources.into_iter().zip(ready) {
+            for (source, ready) in SOURCES.into_iter().zip(ready) {
                 if ready {
                     self.drain(source, &mut batch, &mut udp);
                 }
@@ -941,6 +947,15 @@ fn ipv6_link_scoped(packet: &[u8]) -> bool {
     let link_local = |a: &[u8]| a[0] == 0xfe && a[1] & 0xc0 == 0x80;
     v >> 4 == 6 && (dst[0] == 0xff || link_local(dst) || link_local(src))
 }
+
+/// Every source the data plane polls, in poll order.
+const SOURCES: [Source; 5] = [
+    Source::Tun,
+    Source::Esp,
+    Source::Natt,
+    Source::Esp6,
+    Source::Natt6,
+];
 
 #[derive(Debug, Clone, Copy)]
 enum Source {
