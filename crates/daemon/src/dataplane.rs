@@ -751,9 +751,9 @@ impl Dataplane {
             Ok(d) => d,
             Err(e) => {
                 if matches!(e, EspError::UnknownSpi(_))
-                    && let Some((src, dst)) = outer_addresses(&buf[start..start + n])
+                    && let Some(outer) = Flow::inbound(&buf[start..start + n])
                 {
-                    self.unknown_spi_from(src, dst, now);
+                    self.unknown_spi_from(outer.remote, outer.local, now);
                 }
                 self.decap_failed(e);
                 return;
@@ -964,27 +964,6 @@ enum Source {
     Natt,
     Esp6,
     Natt6,
-}
-
-/// The source and destination of an IPv4 or IPv6 packet.
-fn outer_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
-    match packet.first()? >> 4 {
-        4 => {
-            let h = packet.get(..20)?;
-            let a = |at: usize| IpAddr::from([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-            Some((a(12), a(16)))
-        }
-        6 => {
-            let h = packet.get(..40)?;
-            let a = |at: usize| {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(&h[at..at + 16]);
-                IpAddr::from(o)
-            };
-            Some((a(8), a(24)))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
