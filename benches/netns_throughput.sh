@@ -23,6 +23,8 @@ fi
 
 # shellcheck source=scripts/lib/deps.sh
 . scripts/lib/deps.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 ensure_rust
 ensure_cc
 ensure_net_tools
@@ -45,24 +47,9 @@ palisade_log "building palisaded (release, $CARGO_TARGET_DIR)"
 cargo build --release --locked -q -p palisaded
 PALISADED="$CARGO_TARGET_DIR/release/palisaded"
 
-# Stops what this script started (by pid, checking the pid is still that program),
-# then deletes the namespaces.
+# Stops what this script started, then deletes the namespaces.
 stop_all() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        if [ -e "/proc/$pid" ]; then
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            [ -e "/proc/$pid" ] || break
-            sleep 0.1
-        done
-        if [ -e "/proc/$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
-        wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
+    stop_pids
     local ns
     for ns in "$NS_A" "$NS_B"; do
         if ip netns list | grep -q "^$ns\b"; then ip netns del "$ns"; fi
@@ -222,34 +209,8 @@ path_palisade() {
 
 # -------------------------------------------------------------------------- strongswan
 start_charon() {
-    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/charon-$2 pid s
-    mkdir -p "$d/run"
-    for s in x509 x509ca x509ocsp x509aa x509ac x509crl pubkey private rsa ecdsa bliss pkcs8 pkcs12; do
-        mkdir -p "$d/swanctl/$s"
-    done
-    # The plugin list is explicit: kernel-libipsec (ESP in userspace; the kernel here may
-    # have no ESP) before kernel-netlink, nothing with a fixed socket path; the fwmark
-    # pair keeps charon's own packets out of its host-to-host tunnel.
-    cat >"$d/strongswan.conf" <<EOF
-charon-systemd { journal { default = -1 } }
-charon {
-  filelog { charonlog { path = $d/charon.log
-                        append = no
-                        default = 1 } }
-  load_modular = no
-  load = random nonce openssl kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
-  routing_table = 220
-  routing_table_prio = 220
-  plugins {
-    vici { socket = unix://$d/charon.vici }
-    kernel-libipsec { allow_peer_ts = yes }
-    socket-default { fwmark = 0x42 }
-    kernel-netlink { fwmark = !0x42 }
-  }
-}
-swanctl { socket = unix://$d/charon.vici
-          load = pem pkcs1 x509 pubkey openssl random nonce }
-EOF
+    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/charon-$2
+    charon_conf "$d" 1
     cat >"$d/swanctl/swanctl.conf" <<EOF
 connections {
   bench {
@@ -273,27 +234,8 @@ secrets { ike-bench { id-a = $ADDR_A
                       id-b = $ADDR_B
                       secret = "$PSK" } }
 EOF
-    # `ip netns exec` gives its child a mount namespace of its own: the bind mount over
-    # /run (charon's fixed socket and pid paths) stays there; sh execs charon.
-    STRONGSWAN_CONF="$d/strongswan.conf" ip netns exec "$ns" \
-        sh -c 'mount --bind "$1" /run && exec "$2"' sh "$d/run" /usr/sbin/charon-systemd \
-        >"$d/stdout.log" 2>&1 </dev/null &
-    pid=$!
-    for _ in $(seq 100); do
-        if [ -S "$d/charon.vici" ] && swan "$d" --stats >/dev/null 2>&1; then break; fi
-        sleep 0.1
-    done
-    swan "$d" --load-all --noprompt >"$d/load.log" 2>&1 || {
-        cat "$d/load.log" "$d/charon.log" >&2
-        return 1
-    }
-    echo "$pid"
-}
-
-swan() {
-    local d=$1
-    shift
-    STRONGSWAN_CONF="$d/strongswan.conf" SWANCTL_DIR="$d/swanctl" swanctl "$@"
+    start_charon_in "$ns" "$d"
+    echo "$CHARON_PID"
 }
 
 path_strongswan() {
