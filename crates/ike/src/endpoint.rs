@@ -88,6 +88,24 @@ pub struct EndpointConfig {
     /// IKE SA (window size 1); more are dropped
     /// ([`FailureReason::RequestQueueFull`], [`Counters::requests_dropped`]).
     pub max_queued_requests_per_ike_sa: usize,
+    /// ESP in UDP (RFC 3948) and IKE on port 4500 even where no NAT is
+    /// detected, for paths that pass only UDP. As strongSwan's `encap =
+    /// yes` does, our NAT_DETECTION_SOURCE_IP carries a random value, so
+    /// the peer believes we are behind a NAT and moves to port 4500, and
+    /// we take our own side as translated too
+    /// ([`crate::nat::NatDetection::forced_encapsulation`]). It sends no
+    /// NAT keepalives: without a NAT there is no mapping to keep open.
+    /// Only with a peer that does NAT detection (sends both
+    /// notifications); one that does not would not understand ESP in UDP.
+    pub force_udp_encapsulation: bool,
+    /// Dead peer detection (RFC 7296 §2.4): an established IKE SA on
+    /// which nothing protected came from the peer for this long (no IKE
+    /// message that passed its integrity check, and no inbound ESP the
+    /// driver reported with [`Endpoint::handle_inbound_activity`]) gets an
+    /// empty INFORMATIONAL request; when its retransmissions run out the
+    /// IKE SA and its CHILD_SAs are deleted with a
+    /// [`FailureReason::PeerUnreachable`] failure. `None` never checks.
+    pub dpd_delay: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -106,6 +124,9 @@ impl Default for EndpointConfig {
             max_ike_sas_per_peer: 16,
             max_child_sas_per_ike_sa: 64,
             max_queued_requests_per_ike_sa: 32,
+            force_udp_encapsulation: false,
+            // strongSwan's default dpd_delay.
+            dpd_delay: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -308,6 +329,16 @@ impl Endpoint {
                 continue;
             }
             let Some(out) = sa.outstanding.as_mut() else {
+                // Dead peer detection: an empty INFORMATIONAL request,
+                // given up on like any other (`Timeout::GiveUp` below).
+                if self
+                    .sas
+                    .get(&spi)
+                    .and_then(|sa| self.dpd_deadline(sa))
+                    .is_some_and(|at| at <= now)
+                {
+                    self.request(now, spi, Purpose::Liveness);
+                }
                 continue;
             };
             match out.on_timeout(now, &retransmit) {
@@ -360,7 +391,8 @@ impl Endpoint {
                 let retransmit = sa.outstanding.as_ref().map(Outstanding::deadline);
                 let half_open = (sa.state == State::InitAnswered)
                     .then(|| sa.created + self.config.half_open_timeout);
-                [retransmit, half_open]
+                // In the same walk: dead peer detection costs O(1) per SA.
+                [retransmit, half_open, self.dpd_deadline(sa)]
             })
             .flatten()
             .chain(self.rekey_deadline())
@@ -487,13 +519,48 @@ impl Endpoint {
     /// integrity check. Behind a NAT the peer's port may have changed (or
     /// the peer floated to 4500): from now on we answer where it came from
     /// (RFC 7296 §2.23). Without a NAT a changed port is not followed.
+    /// It also shows the peer alive: dead peer detection starts over.
     pub(crate) fn authenticated(&mut self, spi: u64, path: Path) {
-        if let Some(sa) = self.sas.get_mut(&spi)
-            && sa.nat.any()
-        {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        // Every entry point ticks the clock first, so this is the `now` of
+        // the call that brought the message.
+        if let Some(now) = self.keepalive.clock() {
+            sa.last_heard = sa.last_heard.max(now);
+        }
+        if sa.nat.any() {
             sa.local = path.local;
             sa.remote = path.remote;
         }
+    }
+
+    /// When dead peer detection checks IKE SA `sa` (RFC 7296 §2.4): an
+    /// established IKE SA with no request of ours outstanding (one that
+    /// is already proves liveness by its answer or its give-up), once
+    /// nothing was heard from the peer for [`EndpointConfig::dpd_delay`].
+    fn dpd_deadline(&self, sa: &IkeSa) -> Option<Instant> {
+        let delay = self.config.dpd_delay?;
+        if sa.state != State::Established || sa.outstanding.is_some() {
+            return None;
+        }
+        sa.last_heard.checked_add(delay)
+    }
+
+    /// The data plane received authentic ESP (or AH) on a CHILD_SA of
+    /// `ike_sa` at `now`: the peer is alive, so dead peer detection waits
+    /// a full [`EndpointConfig::dpd_delay`] from `now`. Optional and cheap
+    /// (one map lookup): per packet, or once a second per IKE SA with
+    /// traffic; a driver that never calls it gets a liveness check every
+    /// `dpd_delay` on IKE SAs whose IKE traffic is idle, which is always
+    /// correct, only an exchange more. False if there is no such IKE SA.
+    pub fn handle_inbound_activity(&mut self, now: Instant, ike_sa: IkeSaId) -> bool {
+        self.keepalive.tick(now);
+        let Some(sa) = self.sas.get_mut(&ike_sa.0) else {
+            return false;
+        };
+        sa.last_heard = sa.last_heard.max(now);
+        true
     }
 
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, bytes: Vec<u8>) {

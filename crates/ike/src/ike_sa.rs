@@ -147,6 +147,10 @@ pub(crate) struct IkeSa {
     pub remote: SocketAddr,
     pub state: State,
     pub created: Instant,
+    /// When the peer last showed it is alive: a message that passed its
+    /// integrity check, or inbound ESP the driver reported. Dead peer
+    /// detection counts from here (RFC 7296 §2.4).
+    pub last_heard: Instant,
     pub policy: IkePolicy,
     pub local_id: Identity,
     pub peer_id: Option<Identity>,

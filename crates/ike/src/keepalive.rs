@@ -68,6 +68,11 @@ impl Keepalives {
         self.clock = Some(self.clock.map_or(now, |c| c.max(now)));
     }
 
+    /// The latest `now` the driver gave, if any.
+    pub(crate) fn clock(&self) -> Option<Instant> {
+        self.clock
+    }
+
     /// A datagram goes out from `local` to `remote`. Only port 4500 can
     /// carry a NAT-traversed IKE SA (RFC 7296 §2.23), so only it is kept.
     pub(crate) fn note_sent(&mut self, local: SocketAddr, remote: SocketAddr) {

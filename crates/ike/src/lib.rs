@@ -55,6 +55,11 @@
 //!   else went there for [`EndpointConfig::nat_keepalive_interval`]
 //!   (20 s), for as long as the IKE SA lives; the driver may report ESP
 //!   sent with [`Endpoint::handle_outbound_activity`] to save some.
+//!   Forced ESP in UDP without a NAT
+//!   ([`EndpointConfig::force_udp_encapsulation`], strongSwan's `encap =
+//!   yes`): a random NAT_DETECTION_SOURCE_IP makes the peer believe we are
+//!   behind a NAT, we act as if we were (port 4500, `udp_encap`), and send
+//!   no keepalives, there being no mapping to keep.
 //! - SK payload protection via `palisade_crypto::IkeProtection`.
 //! - Key export for packet-capture decryption only: [`Endpoint::ike_sa_keys`]
 //!   hands out an IKE SA's SK_e/SK_a keys ([`IkeSaKeys`]) for a Wireshark key
@@ -69,7 +74,13 @@
 //!   and give-up, cached responses resent byte for byte, drops counted by
 //!   [`DropReason`].
 //! - INFORMATIONAL: Delete of CHILD_SAs and of the IKE SA in both
-//!   directions, liveness checks.
+//!   directions, liveness checks. Dead peer detection (§2.4,
+//!   [`EndpointConfig::dpd_delay`], 30 s): an established IKE SA that
+//!   heard nothing authentic from its peer for the delay (IKE, or inbound
+//!   ESP the driver reports with [`Endpoint::handle_inbound_activity`])
+//!   sends an empty INFORMATIONAL request; when its retransmissions run
+//!   out the IKE SA and its CHILD_SAs are deleted
+//!   ([`FailureReason::PeerUnreachable`]).
 //! - INITIAL_CONTACT (§2.4): sent in IKE_AUTH when no other IKE SA with the
 //!   peer's address is established (as after a restart); on receipt, the
 //!   sender's older IKE SAs and their CHILD_SAs are dropped without Delete
@@ -173,7 +184,8 @@
 //! message in every order; `tests/strongswan_rekey.rs` rekeys CHILD_SAs
 //! and IKE SAs started by either side with charon, with MODP-2048 and
 //! Curve25519 PFS, pinging through each new CHILD_SA. `tests/nat_keepalive.rs`
-//! covers NAT keepalives over the simulated NAT; `tests/strongswan_groups.rs`
+//! covers NAT keepalives over the simulated NAT, `tests/udp_encapsulation.rs`
+//! forced ESP in UDP without one, `tests/dead_peer.rs` dead peer detection; `tests/strongswan_groups.rs`
 //! runs ECP-521 with charon (IKE SA, CHILD_SA, and a CHILD_SA rekey with
 //! ECP-521 PFS started by either side). `tests/hybrid.rs` negotiates
 //! hybrid IKE SAs (ML-KEM-768) in process, with fallback, refusal,

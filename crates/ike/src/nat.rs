@@ -1,5 +1,7 @@
 //! NAT detection (RFC 7296 §2.23): NAT_DETECTION_SOURCE_IP and
 //! NAT_DETECTION_DESTINATION_IP carry SHA-1(SPIi | SPIr | IP | Port).
+//! Forcing ESP in UDP, our source hash is random instead (see
+//! [`NatDetection::forced_encapsulation`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,6 +33,13 @@ pub struct NatDetection {
     pub local_behind_nat: bool,
     /// No NAT_DETECTION_SOURCE_IP matched the peer's address and port.
     pub remote_behind_nat: bool,
+    /// We force ESP in UDP without a NAT
+    /// ([`crate::EndpointConfig::force_udp_encapsulation`]): our
+    /// NAT_DETECTION_SOURCE_IP was a random value, so the peer takes us to
+    /// be behind a NAT, and we act as if we were (port 4500, ESP in UDP),
+    /// without keepalives (strongSwan's COND_NAT_FAKE). Set only when the
+    /// peer sent both notifications.
+    pub forced_encapsulation: bool,
 }
 
 impl NatDetection {
@@ -38,6 +47,29 @@ impl NatDetection {
     /// datagram actually travelled between. Without any notification the
     /// peer does not do NAT detection and nothing is concluded.
     pub fn check<'a>(
+        spi_i: u64,
+        spi_r: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        source_hashes: impl Iterator<Item = &'a [u8]>,
+        destination_hashes: impl Iterator<Item = &'a [u8]>,
+    ) -> Self {
+        Self::check_forcing(
+            false,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            source_hashes,
+            destination_hashes,
+        )
+    }
+
+    /// [`NatDetection::check`], then forced encapsulation if `force` and
+    /// the peer does NAT detection at all (sent both notifications): a
+    /// peer that does not would expect neither port 4500 nor ESP in UDP.
+    pub fn check_forcing<'a>(
+        force: bool,
         spi_i: u64,
         spi_r: u64,
         local: SocketAddr,
@@ -62,12 +94,14 @@ impl NatDetection {
         Self {
             local_behind_nat: dest_seen && !dest_match,
             remote_behind_nat: source_seen && !source_match,
+            forced_encapsulation: force && source_seen && dest_seen,
         }
     }
 
-    /// Whether either side is behind a NAT.
+    /// Whether IKE moves to port 4500 and CHILD_SAs use ESP in UDP: either
+    /// side is behind a NAT, or we force it.
     pub fn any(&self) -> bool {
-        self.local_behind_nat || self.remote_behind_nat
+        self.local_behind_nat || self.remote_behind_nat || self.forced_encapsulation
     }
 
     /// Whether we must send NAT keepalives (RFC 3948 §2.3, RFC 7296
@@ -116,7 +150,8 @@ mod tests {
             d,
             NatDetection {
                 local_behind_nat: true,
-                remote_behind_nat: false
+                remote_behind_nat: false,
+                forced_encapsulation: false,
             }
         );
         let dst = nat_hash(1, 2, me);
@@ -141,11 +176,47 @@ mod tests {
             (false, true, false),
             (false, false, false),
         ] {
-            let d = NatDetection {
-                local_behind_nat,
-                remote_behind_nat,
-            };
-            assert_eq!(d.sends_keepalives(), sends, "{d:?}");
+            for forced_encapsulation in [false, true] {
+                let d = NatDetection {
+                    local_behind_nat,
+                    remote_behind_nat,
+                    forced_encapsulation,
+                };
+                assert_eq!(d.sends_keepalives(), sends, "{d:?}");
+            }
         }
+    }
+
+    #[test]
+    fn forcing_needs_a_peer_that_does_nat_detection() {
+        let me: SocketAddr = "10.0.0.2:500".parse().expect("addr");
+        let peer: SocketAddr = "10.0.0.1:500".parse().expect("addr");
+        let (src, dst) = (nat_hash(1, 2, peer), nat_hash(1, 2, me));
+        let both = |force| {
+            NatDetection::check_forcing(
+                force,
+                1,
+                2,
+                me,
+                peer,
+                [&src[..]].into_iter(),
+                [&dst[..]].into_iter(),
+            )
+        };
+        let forced = both(true);
+        assert!(forced.forced_encapsulation && forced.any());
+        assert!(!forced.local_behind_nat && !forced.remote_behind_nat);
+        assert!(!forced.sends_keepalives());
+        assert!(!both(false).any());
+        let silent = NatDetection::check_forcing(
+            true,
+            1,
+            2,
+            me,
+            peer,
+            std::iter::empty(),
+            std::iter::empty(),
+        );
+        assert!(!silent.any());
     }
 }

@@ -14,6 +14,16 @@ use palisade_ike::{DropReason, EndpointConfig, IkeSaId, Transmit};
 
 const INTERVAL: Duration = Duration::from_secs(20);
 
+/// The defaults without dead peer detection, whose INFORMATIONAL requests
+/// on the port-4500 path would postpone keepalives in tests that time
+/// them over minutes of silence (tests/dead_peer.rs covers it).
+fn without_dpd() -> EndpointConfig {
+    EndpointConfig {
+        dpd_delay: None,
+        ..EndpointConfig::default()
+    }
+}
+
 /// A and B with the same PSK policy; A behind a NAT if `nat`. Runs until
 /// both have their CHILD_SA.
 fn pair(nat: bool, config: EndpointConfig, seed: u64) -> (Net, IkeSaId, IkeSaId) {
@@ -67,7 +77,7 @@ fn last_ike_from_a(net: &Net) -> Instant {
 
 #[test]
 fn behind_a_nat_keepalives_go_out_at_the_period_until_the_ike_sa_is_deleted() {
-    let (mut net, id_a, _) = pair(true, EndpointConfig::default(), 41);
+    let (mut net, id_a, _) = pair(true, without_dpd(), 41);
     let established_at = last_ike_from_a(&net);
     net.run(Duration::from_secs(100));
     let sent = keepalives(&net, true);
@@ -158,7 +168,7 @@ fn ike_messages_sent_on_the_path_postpone_the_next_keepalive() {
 
 #[test]
 fn outbound_esp_reported_by_the_driver_postpones_the_next_keepalive() {
-    let (mut net, id_a, _) = pair(true, EndpointConfig::default(), 47);
+    let (mut net, id_a, _) = pair(true, without_dpd(), 47);
     let established_at = last_ike_from_a(&net);
     net.run(Duration::from_secs(10));
     // ESP went out 10 s and 25 s after IKE_AUTH: no keepalive is needed

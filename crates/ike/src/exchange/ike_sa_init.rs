@@ -24,11 +24,12 @@ use crate::exchange::{Intermediate, push_certreq, push_ke};
 use crate::extensions::Extensions;
 use crate::ike_sa::{IkeSa, Keys, PendingChild, State};
 use crate::message::{Received, init_notify_response, plain};
-use crate::nat::{NatDetection, nat_hash};
+use crate::nat::{NAT_HASH_LEN, NatDetection, nat_hash};
 use crate::policy::{Acquire, Traffic};
 use crate::proposal::{
     ChildOffer, IkeTransforms, OwnedProposal, check_ike_response, push_sa, select_ike,
 };
+use crate::random::RandomError;
 use crate::retransmit::Purpose;
 use crate::traffic_selector::host;
 
@@ -101,10 +102,15 @@ fn peer_extensions(p: &Received<'_>, offer_fragmentation: bool) -> Extensions {
     }
 }
 
-fn init_request(sa: &IkeSa, config: &EndpointConfig) -> Result<Vec<u8>, WireError> {
+/// The IKE_SA_INIT request; `src` is our NAT_DETECTION_SOURCE_IP (see
+/// [`Endpoint::nat_source_hash`]).
+fn init_request(
+    sa: &IkeSa,
+    config: &EndpointConfig,
+    src: &[u8; NAT_HASH_LEN],
+) -> Result<Vec<u8>, WireError> {
     let ke = sa.ke.as_ref().ok_or(WireError::BadSubstructure)?;
     let header = sa.header(exchange_type::IKE_SA_INIT, 0, false);
-    let src = nat_hash(sa.spi_i, 0, sa.local);
     let dst = nat_hash(sa.spi_i, 0, sa.remote);
     plain(&header, |b| {
         push_init_payloads(
@@ -112,7 +118,7 @@ fn init_request(sa: &IkeSa, config: &EndpointConfig) -> Result<Vec<u8>, WireErro
             &OwnedProposal::ike_offer(&sa.offer),
             ke,
             &sa.ni,
-            (&src, &dst),
+            (src, &dst),
         )?;
         push_init_extensions(b, config, config.fragmentation.enabled, None)?;
         push_intermediate_supported(b, sa.offer.iter().any(has_additional))
@@ -139,6 +145,26 @@ fn push_intermediate_supported(b: &mut MessageBuilder<'_>, send: bool) -> Result
 }
 
 impl Endpoint {
+    /// Our NAT_DETECTION_SOURCE_IP: the hash of our address and port, or,
+    /// forcing ESP in UDP ([`EndpointConfig::force_udp_encapsulation`]),
+    /// random octets no address hashes to, so that the peer concludes we
+    /// are behind a NAT (what strongSwan's `encap = yes` sends). The
+    /// destination hash stays true: the peer must not think itself
+    /// translated and start NAT keepalives for nothing.
+    fn nat_source_hash(
+        &mut self,
+        spi_i: u64,
+        spi_r: u64,
+        local: SocketAddr,
+    ) -> Result<[u8; NAT_HASH_LEN], RandomError> {
+        if !self.config.force_udp_encapsulation {
+            return Ok(nat_hash(spi_i, spi_r, local));
+        }
+        let mut fake = [0u8; NAT_HASH_LEN];
+        self.random.fill(&mut fake)?;
+        Ok(fake)
+    }
+
     /// Starts an IKE SA for an acquire: policy lookups, then IKE_SA_INIT.
     pub(crate) fn initiate(&mut self, now: Instant, acquire: Acquire) {
         let (local, remote) = (acquire.local, acquire.remote);
@@ -232,6 +258,7 @@ impl Endpoint {
             remote,
             state: State::InitSent,
             created: now,
+            last_heard: now,
             policy,
             local_id,
             peer_id: None,
@@ -258,7 +285,11 @@ impl Endpoint {
             }),
             children: Vec::new(),
         };
-        let Ok(request) = init_request(&sa, &self.config) else {
+        let src = self.nat_source_hash(spi_i, 0, local);
+        let Some(request) = src
+            .ok()
+            .and_then(|src| init_request(&sa, &self.config, &src).ok())
+        else {
             self.child_spis.remove(&inbound_spi);
             return refuse(self, FailureReason::Crypto);
         };
@@ -389,7 +420,8 @@ impl Endpoint {
         ) else {
             return refuse(self, FailureReason::Crypto);
         };
-        let nat = NatDetection::check(
+        let nat = NatDetection::check_forcing(
+            self.config.force_udp_encapsulation,
             spi_i,
             0,
             local,
@@ -407,6 +439,7 @@ impl Endpoint {
             remote,
             state: State::InitAnswered,
             created: now,
+            last_heard: now,
             policy,
             local_id,
             peer_id: None,
@@ -427,7 +460,9 @@ impl Endpoint {
             pending_child: None,
             children: Vec::new(),
         };
-        let src = nat_hash(spi_i, spi_r, local);
+        let Ok(src) = self.nat_source_hash(spi_i, spi_r, local) else {
+            return refuse(self, FailureReason::Crypto);
+        };
         let dst = nat_hash(spi_i, spi_r, remote);
         let h = sa.header(exchange_type::IKE_SA_INIT, 0, true);
         let extensions = peer_extensions(&p, self.config.fragmentation.enabled);
@@ -552,7 +587,8 @@ impl Endpoint {
         ) else {
             return fail(self, FailurePoint::Local, FailureReason::Crypto);
         };
-        sa.nat = NatDetection::check(
+        sa.nat = NatDetection::check_forcing(
+            self.config.force_udp_encapsulation,
             sa.spi_i,
             spi_r,
             sa.local,
@@ -561,8 +597,9 @@ impl Endpoint {
             p.notify_data(notify_type::NAT_DETECTION_DESTINATION_IP),
         );
         if sa.nat.any() {
-            // RFC 7296 §2.23: with a NAT in the path, IKE moves to port
-            // 4500 from IKE_AUTH on, where ESP-in-UDP will travel too.
+            // RFC 7296 §2.23: with a NAT in the path (or one we pretend
+            // to be behind), IKE moves to port 4500 from IKE_AUTH on,
+            // where ESP-in-UDP will travel too.
             sa.local.set_port(palisade_wire::NAT_T_PORT);
             sa.remote.set_port(palisade_wire::NAT_T_PORT);
         }
@@ -590,6 +627,17 @@ impl Endpoint {
     /// INVALID_KE_PAYLOAD: retry once with the group the responder wants,
     /// if we offered it (RFC 7296 §1.2, §3.10.1).
     fn retry_with_group(&mut self, now: Instant, spi: u64, group: u16) {
+        let Some(local) = self.sas.get(&spi).map(|sa| sa.local) else {
+            return;
+        };
+        let Ok(src) = self.nat_source_hash(spi, 0, local) else {
+            return self.fail(
+                spi,
+                Stage::IkeSaInit,
+                FailurePoint::Local,
+                FailureReason::Crypto,
+            );
+        };
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -614,7 +662,7 @@ impl Endpoint {
         };
         sa.ke = Some(ke);
         sa.ke_retried = true;
-        let Ok(request) = init_request(sa, &self.config) else {
+        let Ok(request) = init_request(sa, &self.config, &src) else {
             return self.fail(
                 spi,
                 Stage::IkeSaInit,

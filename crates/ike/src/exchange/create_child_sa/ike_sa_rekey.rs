@@ -136,6 +136,7 @@ impl Endpoint {
             remote: old.remote,
             state: State::Established,
             created: now,
+            last_heard: now,
             policy: old.policy.clone(),
             local_id: old.local_id.clone(),
             peer_id: old.peer_id.clone(),
