@@ -9,7 +9,7 @@ use aws_lc_rs::cipher::{
 use aws_lc_rs::iv::FixedLength;
 
 use crate::keys::{SaltedKey, iv8};
-use crate::suite::AEAD_TAG_LEN;
+use crate::suite::{AEAD_TAG_LEN, ESP_ALIGN};
 use crate::{CryptoError, EncrId, EspSuite, IntegId, Integrity};
 
 /// SPI (4) and the low 32 bits of the sequence number (4).
@@ -129,6 +129,20 @@ impl EspTransform {
         self.suite
     }
 
+    /// The AEAD path of this transform (AES-GCM, ChaCha20-Poly1305: 8-byte IV, 16-byte
+    /// ICV, 4-byte alignment), or `None` for the other suites. Its `seal` and `open` are
+    /// [`seal`](Self::seal)'s and [`open`](Self::open)'s for these suites, checks
+    /// included, without their test of the suite: a caller that looks the path up once
+    /// per packet, before anything else, pays that test once (the compiler cannot
+    /// reuse it across the caller's writes to the packet).
+    #[inline]
+    pub fn aead_path(&self) -> Option<AeadPath<'_>> {
+        match &self.engine {
+            Engine::Aead(key) => Some(AeadPath { key }),
+            _ => None,
+        }
+    }
+
     /// Seals a whole ESP packet in place.
     ///
     /// `packet` is laid out as
@@ -159,7 +173,7 @@ impl EspTransform {
     #[inline]
     pub fn seal(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         if let Engine::Aead(key) = &self.engine {
-            return self.seal_aead(key, packet, seq, esn, None);
+            return Self::seal_aead(key, packet, seq, esn, None);
         }
         self.seal_other(packet, seq, esn)
     }
@@ -190,7 +204,7 @@ impl EspTransform {
     pub fn seal_with_iv(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         if let Engine::Aead(key) = &self.engine {
             let iv = iv8(packet.get(ESP_HEADER_LEN..).ok_or(CryptoError::BadLayout)?)?;
-            return self.seal_aead(key, packet, seq, esn, Some(iv));
+            return Self::seal_aead(key, packet, seq, esn, Some(iv));
         }
         let layout = self.layout(packet, seq)?;
         self.seal_laid_out(packet, layout, seq, esn)
@@ -210,7 +224,7 @@ impl EspTransform {
     #[inline]
     pub fn open(&self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
         if let Engine::Aead(key) = &self.engine {
-            return self.open_aead(key, packet, seq, esn);
+            return Self::open_aead(key, packet, seq, esn);
         }
         self.open_other(packet, seq, esn)
     }
@@ -222,7 +236,7 @@ impl EspTransform {
         let seq_hi = seq_hi(seq);
         match &self.engine {
             // Taken above; kept total rather than unreachable.
-            Engine::Aead(key) => self.open_aead(key, packet, seq, esn),
+            Engine::Aead(key) => Self::open_aead(key, packet, seq, esn),
             Engine::Gmac(key) => {
                 let iv = iv8(&packet[ESP_HEADER_LEN..])?;
                 if !esn {
@@ -266,14 +280,13 @@ impl EspTransform {
     /// `Some` keeps the IV the caller wrote ([`seal_with_iv`](Self::seal_with_iv)).
     #[inline(always)]
     fn seal_aead(
-        &self,
         key: &SaltedKey,
         packet: &mut [u8],
         seq: u64,
         esn: bool,
         iv: Option<[u8; 8]>,
     ) -> Result<(), CryptoError> {
-        let (header, iv_slot, payload, icv) = self.aead_layout(packet, seq)?;
+        let (header, iv_slot, payload, icv) = Self::aead_layout(packet, seq)?;
         let iv = match iv {
             Some(iv) => iv,
             None => {
@@ -305,13 +318,12 @@ impl EspTransform {
     /// The receive side of [`seal_aead`](Self::seal_aead).
     #[inline(always)]
     fn open_aead(
-        &self,
         key: &SaltedKey,
         packet: &mut [u8],
         seq: u64,
         esn: bool,
     ) -> Result<(), CryptoError> {
-        let (header, iv, payload, icv) = self.aead_layout(packet, seq)?;
+        let (header, iv, payload, icv) = Self::aead_layout(packet, seq)?;
         let nonce = key.nonce(*iv);
         let opened = if esn {
             key.key().open_in_place_separate_tag(
@@ -337,16 +349,15 @@ impl EspTransform {
     /// checks the general case.
     #[inline]
     #[allow(clippy::type_complexity)]
-    fn aead_layout<'p>(
-        &self,
-        packet: &'p mut [u8],
+    fn aead_layout(
+        packet: &mut [u8],
         seq: u64,
     ) -> Result<
         (
-            &'p mut [u8; ESP_HEADER_LEN],
-            &'p mut [u8; 8],
-            &'p mut [u8],
-            &'p mut [u8],
+            &mut [u8; ESP_HEADER_LEN],
+            &mut [u8; 8],
+            &mut [u8],
+            &mut [u8],
         ),
         CryptoError,
     > {
@@ -360,7 +371,9 @@ impl EspTransform {
             .len()
             .checked_sub(AEAD_TAG_LEN)
             .ok_or(CryptoError::BadLayout)?;
-        if payload_len == 0 || payload_len & (self.suite.align() - 1) != 0 {
+        // GCM and ChaCha20-Poly1305 align to `ESP_ALIGN` (what `EspSuite::align` says
+        // for them): a constant mask instead of the suite's lookup per packet.
+        if payload_len == 0 || payload_len & (ESP_ALIGN - 1) != 0 {
             return Err(CryptoError::BadLayout);
         }
         if header[SEQ_OFFSET..] != (seq as u32).to_be_bytes() {
@@ -406,7 +419,7 @@ impl EspTransform {
         match &self.engine {
             Engine::Aead(key) => {
                 let iv = iv8(&packet[ESP_HEADER_LEN..])?;
-                self.seal_aead(key, packet, seq, esn, Some(iv))
+                Self::seal_aead(key, packet, seq, esn, Some(iv))
             }
             Engine::Gmac(key) => {
                 let iv = iv8(&packet[ESP_HEADER_LEN..])?;
@@ -434,6 +447,33 @@ impl EspTransform {
                 Ok(())
             }
         }
+    }
+}
+
+/// The AEAD path of an [`EspTransform`], from [`EspTransform::aead_path`].
+#[derive(Clone, Copy)]
+pub struct AeadPath<'a> {
+    key: &'a SaltedKey,
+}
+
+impl AeadPath<'_> {
+    /// [`EspTransform::seal`], for the transform this came from.
+    #[inline(always)]
+    pub fn seal(self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
+        EspTransform::seal_aead(self.key, packet, seq, esn, None)
+    }
+
+    /// [`EspTransform::open`], for the transform this came from.
+    #[inline(always)]
+    pub fn open(self, packet: &mut [u8], seq: u64, esn: bool) -> Result<(), CryptoError> {
+        EspTransform::open_aead(self.key, packet, seq, esn)
+    }
+}
+
+impl core::fmt::Debug for AeadPath<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never the key.
+        f.debug_struct("AeadPath").finish_non_exhaustive()
     }
 }
 

@@ -49,7 +49,7 @@ mod suite;
 pub use ah_transform::AhTransform;
 pub use certificate::{Certificate, CertificateError, IkeIdentity, TrustAnchors};
 pub use error::CryptoError;
-pub use esp_transform::EspTransform;
+pub use esp_transform::{AeadPath, EspTransform};
 pub use ids::{EncrId, IntegId};
 pub use ike_protection::IkeProtection;
 pub use ikev2_kdf::{ChildSaKeys, IkeSaKeys, KeyLengths};

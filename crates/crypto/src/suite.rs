@@ -8,6 +8,8 @@ pub(crate) const SALT_LEN: usize = 4;
 
 /// Length of the authentication tag of every AEAD this crate offers.
 pub(crate) const AEAD_TAG_LEN: usize = 16;
+/// The alignment RFC 4303 §2.4 asks of every suite but AES-CBC (see `EspSuite::align`).
+pub(crate) const ESP_ALIGN: usize = 4;
 
 /// One ESP cryptographic suite, as negotiated by IKEv2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,7 +179,7 @@ impl EspSuite {
     pub fn align(&self) -> usize {
         match self.encr {
             EncrId::AesCbc => 16,
-            _ => 4,
+            _ => ESP_ALIGN,
         }
     }
 

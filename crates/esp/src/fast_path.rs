@@ -15,6 +15,9 @@ use palisade_crypto::EncrId;
 use crate::sa::{Direction, Mode, SaConfig, SaTransform};
 use crate::tunnel::OuterTemplate;
 
+/// The IV length of the suites the fast paths take.
+pub(crate) const AEAD_IV_LEN: usize = 8;
+
 /// The fast path of one SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FastPath {
@@ -37,6 +40,8 @@ pub(crate) struct SealTunnelV4 {
     pub udp_ports: Option<[u8; 4]>,
     /// Extended sequence numbers.
     pub esn: bool,
+    /// The last sequence number the SA may send (`SecurityAssociation::max_seq`).
+    pub max_seq: u64,
 }
 
 impl FastPath {
@@ -63,6 +68,11 @@ impl FastPath {
                         [a, b, c, d]
                     }),
                     esn: config.esn,
+                    max_seq: if config.esn {
+                        u64::MAX
+                    } else {
+                        u64::from(u32::MAX)
+                    },
                 })
             }
             (Direction::Inbound, _) => FastPath::OpenTunnelV4,

@@ -246,10 +246,11 @@ impl Sad {
     }
 
     fn get_mut(&mut self, handle: SaHandle) -> Option<&mut SecurityAssociation> {
-        self.slots
-            .get_mut(handle.index as usize)
-            .filter(|s| s.generation == handle.generation)
-            .and_then(|s| s.sa.as_mut())
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.sa.as_mut()
     }
 
     /// Mutable access for tests and benchmarks (e.g. to jump the sequence number).
@@ -305,17 +306,23 @@ impl Sad {
         now: Instant,
     ) -> Result<Encapsulated, EspError> {
         let result = match self.get_mut(handle) {
-            Some(sa) if sa.config.direction == Direction::Outbound => {
-                let r = match encap_fast::encapsulate(sa, pkt, now) {
-                    Some(r) => r,
-                    None => encapsulate_general(sa, pkt, now),
-                };
-                if let Err(e) = r {
-                    sa.counters.drops.count(e.reason());
+            // Only outbound SAs have the outbound fast path, so its answer needs no
+            // direction check, and a sealed packet returns at once.
+            Some(sa) => match encap_fast::encapsulate(sa, pkt, now) {
+                Some(Ok(done)) => return Ok(done),
+                fast if sa.config.direction == Direction::Outbound => {
+                    let r = match fast {
+                        Some(r) => r,
+                        None => encapsulate_general(sa, pkt, now),
+                    };
+                    if let Err(e) = r {
+                        sa.counters.drops.count(e.reason());
+                    }
+                    r
                 }
-                r
-            }
-            _ => Err(EspError::NoSuchSa),
+                _ => Err(EspError::NoSuchSa),
+            },
+            None => Err(EspError::NoSuchSa),
         };
         if let Err(e) = result {
             self.drops.count(e.reason());

@@ -78,11 +78,20 @@ pub(crate) fn inspect_inner(bytes: &[u8]) -> Result<Inner, EspError> {
 pub(crate) struct OuterTemplate {
     bytes: [u8; IPV6_HEADER_LEN],
     v6: bool,
-    /// IPv4: one's-complement sum of the constant 16-bit words (variable ones zero).
+    /// IPv4: one's-complement sum of the header's 16-bit words read little-endian, the
+    /// variable ones zero.
     base_sum: u32,
-    df: DfPolicy,
-    copy_dscp: bool,
+    /// The bits of the inner TOS / traffic class that go out: ECN always (RFC 6040),
+    /// DSCP when the SA copies it. The DF policy likewise as two masks on the inner
+    /// header's flags byte, DF = (inner & `df_keep`) | `df_set`: both computed once,
+    /// so the per-packet header has no branches on the SA's options.
+    tos_keep: u8,
+    df_keep: u8,
+    df_set: u8,
 }
+
+/// The DF bit in the IPv4 flags byte (byte 6 of the header).
+const DF_BIT: u8 = 0x40;
 
 impl OuterTemplate {
     /// The template for an SA from `local` to `remote` carrying `protocol`.
@@ -115,9 +124,10 @@ impl OuterTemplate {
                 .write(&mut bytes)?;
                 bytes[10] = 0;
                 bytes[11] = 0;
+                // Summed as little-endian words: see `write_v4`.
                 let sum = bytes[..IPV4_MIN_HEADER_LEN]
                     .chunks_exact(2)
-                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                    .map(|w| u32::from(u16::from_le_bytes([w[0], w[1]])))
                     .sum();
                 (false, sum)
             }
@@ -136,12 +146,19 @@ impl OuterTemplate {
             }
             _ => return Err(EspError::Malformed("SA address families differ")),
         };
+        let dscp_keep = if copy_dscp { !0b11 } else { 0 };
+        let (df_keep, df_set) = match df {
+            DfPolicy::Copy => (DF_BIT, 0),
+            DfPolicy::Set => (0, DF_BIT),
+            DfPolicy::Clear => (0, 0),
+        };
         Ok(OuterTemplate {
             bytes,
             v6,
             base_sum,
-            df,
-            copy_dscp,
+            tos_keep: dscp_keep | ecn::encapsulate(0xff),
+            df_keep,
+            df_set,
         })
     }
 
@@ -163,8 +180,7 @@ impl OuterTemplate {
         total: usize,
         id: u16,
     ) -> Result<(), EspError> {
-        let dscp = if self.copy_dscp { inner.tos & !0b11 } else { 0 };
-        let tos = dscp | ecn::encapsulate(inner.tos);
+        let tos = self.outer_tos(inner.tos);
         if self.v6 {
             let payload = u16::try_from(total - IPV6_HEADER_LEN)
                 .map_err(|_| EspError::Malformed("packet too large"))?;
@@ -180,41 +196,61 @@ impl OuterTemplate {
         }
         let len = u16::try_from(total).map_err(|_| EspError::Malformed("packet too large"))?;
         let h: &mut [u8; IPV4_MIN_HEADER_LEN] = out.first_chunk_mut().ok_or(EspError::NoRoom)?;
-        self.write_v4(h, inner.tos, inner.df, len, id);
+        let flags = if inner.df { DF_BIT } else { 0 };
+        self.write_v4(h, inner.tos, flags, len, id);
         Ok(())
     }
 
+    /// The outer TOS / traffic class for an inner one: ECN by RFC 6040's normal mode
+    /// (`ecn::encapsulate`, folded into `tos_keep`), DSCP if the SA copies it.
+    #[inline(always)]
+    fn outer_tos(&self, inner_tos: u8) -> u8 {
+        inner_tos & self.tos_keep
+    }
+
     /// The IPv4 form of [`write`](Self::write), for a template built from IPv4
-    /// addresses, with the inner packet's TOS and DF bit: the outbound fast path's call.
+    /// addresses, with the inner packet's TOS and flags byte (only its DF bit is read):
+    /// the outbound fast path's call.
     #[inline(always)]
     pub(crate) fn write_v4(
         &self,
         h: &mut [u8; IPV4_MIN_HEADER_LEN],
         inner_tos: u8,
-        inner_df: bool,
+        inner_flags: u8,
         len: u16,
         id: u16,
     ) {
-        let dscp = if self.copy_dscp { inner_tos & !0b11 } else { 0 };
-        let tos = dscp | ecn::encapsulate(inner_tos);
-        let df = match self.df {
-            DfPolicy::Copy => inner_df,
-            DfPolicy::Set => true,
-            DfPolicy::Clear => false,
-        };
-        let flags: u16 = if df { 0x4000 } else { 0 };
-        let mut sum =
-            self.base_sum + u32::from(tos) + u32::from(len) + u32::from(id) + u32::from(flags);
+        let tos = self.outer_tos(inner_tos);
+        let flags = (inner_flags & self.df_keep) | self.df_set;
+        // The header as three little-endian words, the template's (whose variable
+        // fields are zero) with the variable fields OR-ed in: patched byte by byte, the
+        // template was copied in pieces, through the stack. The checksum is summed over
+        // little-endian words too, which gives it byte-swapped (RFC 1071 §2 (B)), that
+        // is, ready to store little-endian: no byte swaps for it.
+        let len_le = u16::from_le_bytes(len.to_be_bytes());
+        let id_le = u16::from_le_bytes(id.to_be_bytes());
+        let mut sum = self.base_sum
+            + (u32::from(tos) << 8)
+            + u32::from(len_le)
+            + u32::from(id_le)
+            + u32::from(flags);
         sum = (sum & 0xffff) + (sum >> 16);
         sum = (sum & 0xffff) + (sum >> 16);
-        let mut header: [u8; IPV4_MIN_HEADER_LEN] = [0; IPV4_MIN_HEADER_LEN];
-        header.copy_from_slice(&self.bytes[..IPV4_MIN_HEADER_LEN]);
-        header[1] = tos;
-        header[2..4].copy_from_slice(&len.to_be_bytes());
-        header[4..6].copy_from_slice(&id.to_be_bytes());
-        header[6..8].copy_from_slice(&flags.to_be_bytes());
-        header[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        *h = header;
+        let checksum_le = !(sum as u16);
+        let t = &self.bytes;
+        let w0 = u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+            | (u32::from(tos) << 8)
+            | (u32::from(len_le) << 16);
+        let w1 = u64::from_le_bytes([t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11]])
+            | u64::from(id_le)
+            | (u64::from(flags) << 16)
+            | (u64::from(checksum_le) << 48);
+        let w2 = u64::from_le_bytes([t[12], t[13], t[14], t[15], t[16], t[17], t[18], t[19]]);
+        let (a, rest) = h.split_at_mut(4);
+        let (b, c) = rest.split_at_mut(8);
+        a.copy_from_slice(&w0.to_le_bytes());
+        b.copy_from_slice(&w1.to_le_bytes());
+        c.copy_from_slice(&w2.to_le_bytes());
     }
 
     /// Whether the template is an IPv4 header (else IPv6).
