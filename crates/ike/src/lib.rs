@@ -185,7 +185,8 @@
 //! and IKE SAs started by either side with charon, with MODP-2048 and
 //! Curve25519 PFS, pinging through each new CHILD_SA. `tests/nat_keepalive.rs`
 //! covers NAT keepalives over the simulated NAT, `tests/udp_encapsulation.rs`
-//! forced ESP in UDP without one, `tests/dead_peer.rs` dead peer detection; `tests/strongswan_groups.rs`
+//! forced ESP in UDP without one, `tests/dead_peer.rs` dead peer detection
+//! (`tests/strongswan_encap.rs`: both against charon); `tests/strongswan_groups.rs`
 //! runs ECP-521 with charon (IKE SA, CHILD_SA, and a CHILD_SA rekey with
 //! ECP-521 PFS started by either side). `tests/hybrid.rs` negotiates
 //! hybrid IKE SAs (ML-KEM-768) in process, with fallback, refusal,
