@@ -14,6 +14,8 @@
 //! [ike]
 //! port = 500
 //! natt_port = 4500
+//! force_udp_encapsulation = false  # ESP in UDP on natt_port even without a NAT
+//! dpd_delay = 30             # seconds of silence before a liveness check; 0 = off
 //!
 //! [dataplane]
 //! queue_per_peer = 64        # packets held while an SA is negotiated
@@ -71,7 +73,7 @@ pub struct TunConfig {
     pub mtu: u16,
 }
 
-/// IKE ports.
+/// IKE ports and behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IkeConfig {
@@ -79,6 +81,26 @@ pub struct IkeConfig {
     pub port: u16,
     /// IKE and ESP in UDP after NAT detection (RFC 3948).
     pub natt_port: u16,
+    /// ESP in UDP on `natt_port` even where no NAT is detected (strongSwan's `encap =
+    /// yes`): for paths that pass only UDP, and for the data plane's UDP batching. The
+    /// peer is told we are behind a NAT; it needs nothing configured.
+    pub force_udp_encapsulation: bool,
+    /// Seconds without anything authentic from a peer (IKE or ESP) before its IKE SA
+    /// gets a liveness check (RFC 7296 §2.4); when that goes unanswered through its
+    /// retransmissions, the IKE SA and its CHILD_SAs are deleted. 0 turns it off.
+    pub dpd_delay: u64,
+}
+
+impl IkeConfig {
+    /// The settings the IKE endpoint takes from here; the rest are its defaults.
+    pub fn endpoint_config(&self) -> palisade_ike::EndpointConfig {
+        palisade_ike::EndpointConfig {
+            force_udp_encapsulation: self.force_udp_encapsulation,
+            dpd_delay: (self.dpd_delay != 0)
+                .then(|| std::time::Duration::from_secs(self.dpd_delay)),
+            ..palisade_ike::EndpointConfig::default()
+        }
+    }
 }
 
 /// Data-plane limits.
@@ -135,6 +157,9 @@ impl Default for IkeConfig {
         IkeConfig {
             port: 500,
             natt_port: 4500,
+            force_udp_encapsulation: false,
+            // strongSwan's default.
+            dpd_delay: 30,
         }
     }
 }
@@ -238,6 +263,14 @@ impl Config {
                 "port and natt_port are two different, non-zero ports",
             ));
         }
+        // Above a day the check would never matter; it also keeps Instant arithmetic far
+        // from overflowing.
+        if self.ike.dpd_delay > 86_400 {
+            return Err(bad(
+                "ike.dpd_delay",
+                "at most 86400 seconds (0 turns dead peer detection off)",
+            ));
+        }
         if self.dataplane.queue_per_peer == 0 {
             return Err(bad(
                 "dataplane.queue_per_peer",
@@ -300,5 +333,31 @@ mod tests {
             c.metrics.listen,
             Some("127.0.0.1:9477".parse().expect("addr"))
         );
+    }
+
+    #[test]
+    fn ike_settings_reach_the_endpoint() {
+        let d = Config::default().ike.endpoint_config();
+        assert!(!d.force_udp_encapsulation);
+        assert_eq!(d.dpd_delay, Some(std::time::Duration::from_secs(30)));
+        let c = Config::parse(
+            Path::new("p.toml"),
+            "[ike]\nforce_udp_encapsulation = true\ndpd_delay = 0\n",
+        )
+        .expect("valid");
+        let e = c.ike.endpoint_config();
+        assert!(e.force_udp_encapsulation);
+        assert_eq!(e.dpd_delay, None, "0 is off");
+        let c = Config::parse(Path::new("p.toml"), "[ike]\ndpd_delay = 5\n").expect("valid");
+        assert_eq!(
+            c.ike.endpoint_config().dpd_delay,
+            Some(std::time::Duration::from_secs(5))
+        );
+        let e = Config::parse(Path::new("p.toml"), "[ike]\ndpd_delay = 100000\n")
+            .expect_err("too long");
+        assert!(e.to_string().contains("ike.dpd_delay"), "{e}");
+        let e =
+            Config::parse(Path::new("p.toml"), "[ike]\ndpd_delay = -1\n").expect_err("negative");
+        assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
     }
 }

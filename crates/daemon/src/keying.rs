@@ -43,6 +43,11 @@ pub enum KeyingInput {
     },
     /// ESP in UDP went out for this IKE SA (keeps NAT keepalives quiet).
     Activity(IkeSaId),
+    /// Authentic ESP (or AH) arrived on a CHILD_SA of this IKE SA: the peer is alive,
+    /// so its dead peer detection waits another `ike.dpd_delay`. Once a second per IKE
+    /// SA with traffic is plenty; without it the peer just gets a liveness check every
+    /// `dpd_delay` while its IKE is idle.
+    InboundActivity(IkeSaId),
     /// The IKE SAs, for `sa list`.
     List(Sender<Vec<IkeSaEntry>>),
     /// Delete an IKE SA (and its CHILD_SAs) with the peer.
@@ -74,6 +79,9 @@ pub struct Keying {
     ike_sas: BTreeMap<IkeSaId, IkeSaEntry>,
     /// CHILD_SA pairs by our inbound SPI, to name the IKE SA a delete goes through.
     children: BTreeMap<u32, IkeSaId>,
+    /// IKE SAs rekeyed away, to the one that now holds their CHILD_SAs: the data plane
+    /// names a CHILD_SA's IKE SA as it was at install.
+    successors: BTreeMap<IkeSaId, IkeSaId>,
     counters: Arc<crate::stats::IkeStats>,
 }
 
@@ -97,6 +105,7 @@ impl Keying {
             keylog,
             ike_sas: BTreeMap::new(),
             children: BTreeMap::new(),
+            successors: BTreeMap::new(),
             counters,
         }
     }
@@ -152,7 +161,12 @@ impl Keying {
                 self.endpoint.handle_child_sa_expiry(now, spi, expiry);
             }
             KeyingInput::Activity(id) => {
+                let id = self.current(id);
                 self.endpoint.handle_outbound_activity(now, id);
+            }
+            KeyingInput::InboundActivity(id) => {
+                let id = self.current(id);
+                self.endpoint.handle_inbound_activity(now, id);
             }
             KeyingInput::List(reply) => {
                 let _ = reply.send(self.ike_sas.values().cloned().collect());
@@ -169,6 +183,11 @@ impl Keying {
             }
             KeyingInput::Shutdown => {}
         }
+    }
+
+    /// The IKE SA that holds the CHILD_SAs `id` had, after any IKE SA rekeys.
+    fn current(&self, id: IkeSaId) -> IkeSaId {
+        self.successors.get(&id).copied().unwrap_or(id)
     }
 
     /// Sends what the endpoint queued and acts on its events.
@@ -269,6 +288,9 @@ impl Keying {
                 self.data.send(DataCommand::Delete { spi: d.inbound_spi });
             }
             Event::IkeSaDeleted(id) => {
+                // A rekeyed-away IKE SA is deleted after the rekey and its name lives on
+                // in the data plane; only the end of the line takes the names with it.
+                self.successors.retain(|_, new| *new != id);
                 if let Some(e) = self.ike_sas.remove(&id) {
                     self.events.push(
                         "ike_sa_deleted",
@@ -312,6 +334,13 @@ impl Keying {
             }
             Event::IkeSaRekeyed { old, new } => {
                 self.export_ike_keys(new);
+                // Older names point straight at the newest, so lookups take one step.
+                for successor in self.successors.values_mut() {
+                    if *successor == old {
+                        *successor = new;
+                    }
+                }
+                self.successors.insert(old, new);
                 if let Some(mut e) = self.ike_sas.remove(&old) {
                     e.info.id = new;
                     self.ike_sas.insert(new, e);

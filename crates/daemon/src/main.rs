@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use palisade_filter::{Engine, SessionOptions, Store};
-use palisade_ike::{Endpoint, EndpointConfig, EnginePolicy};
+use palisade_ike::{Endpoint, EnginePolicy};
 use palisaded::config::{Config, DEFAULT_CONFIG};
 use palisaded::dataplane::{DataCommand, DataIo, Dataplane};
 use palisaded::events::EventRing;
@@ -215,13 +215,14 @@ fn run(args: Args) -> Result<()> {
         keylog,
         ike_stats.clone(),
     );
+    let endpoint_config = config.ike.endpoint_config();
     let mut threads = Vec::new();
     threads.push(spawn("dataplane", move || dataplane.run())?);
     // The IKE endpoint is not Send (its policy and random source are trait objects):
     // it is made on the thread that owns it.
     threads.push(spawn("keying", move || {
         let (engine, sockets, natt_port, data, events, keylog, stats) = keying_parts;
-        let endpoint = Endpoint::new(EndpointConfig::default(), EnginePolicy::new(engine));
+        let endpoint = Endpoint::new(endpoint_config, EnginePolicy::new(engine));
         Keying::new(endpoint, sockets, natt_port, data, events, keylog, stats).run(keying_rx)
     })?);
     for (family, socket) in [("ike-rx", Some(ike)), ("ike6-rx", ike6)] {
