@@ -29,6 +29,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts palisaded inside `ns` with `policy` (TOML) and waits until it answers.
     pub fn start(ns: &Netns, name: &str, policy: &str) -> io::Result<Daemon> {
+        Self::start_with(ns, name, policy, "")
+    }
+
+    /// [`Daemon::start`] with `settings` (palisaded.toml tables such as
+    /// `[ike]\nforce_udp_encapsulation = true`) after the test's own top-level keys.
+    pub fn start_with(ns: &Netns, name: &str, policy: &str, settings: &str) -> io::Result<Daemon> {
         let dir = std::env::temp_dir().join(format!("{}-{name}", ns.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("state"))?;
@@ -37,7 +43,7 @@ impl Daemon {
             dir.join("palisaded.toml"),
             format!(
                 "state_dir = \"{d}/state\"\ncontrol_socket = \"{d}/control.sock\"\n\
-                 policy_file = \"{d}/policy.toml\"\nlog = \"info,palisaded=debug\"\n",
+                 policy_file = \"{d}/policy.toml\"\nlog = \"info,palisaded=debug\"\n{settings}\n",
                 d = dir.display()
             ),
         )?;
@@ -227,7 +233,10 @@ impl Capture {
     pub fn start(ns: &Netns, dev: &str, file: PathBuf) -> io::Result<Capture> {
         let child = ns
             .command("tcpdump")
-            .args(["-i", dev, "-n", "-U", "-s", "200", "-w"])
+            // Immediate mode: without it the kernel hands packets over a block at a
+            // time, and a block that a few large (UDP GSO) packets leave part full waits
+            // for its timeout, so a capture stopped soon after the traffic misses them.
+            .args(["-i", dev, "-n", "-U", "--immediate-mode", "-s", "200", "-w"])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
