@@ -10,7 +10,9 @@
 
 use std::time::Instant;
 
-use palisade_wire::{ESP_HEADER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, pad_len_for, proto};
+use palisade_wire::{
+    ESP_HEADER_LEN, ESP_TRAILER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, pad_len_for, proto,
+};
 
 use crate::encap::Encapsulated;
 use crate::error::EspError;
@@ -78,7 +80,7 @@ fn seal<const UDP: bool>(
     }
 
     let pad = pad_len_for(total, ALIGN);
-    let new_len = total + head + pad + 2 + ICV_LEN;
+    let new_len = head + total + pad + ESP_TRAILER_LEN + ICV_LEN;
     if new_len > usize::from(u16::MAX) || sa.seq >= fast.max_seq {
         return None;
     }
@@ -92,14 +94,17 @@ fn seal<const UDP: bool>(
     // The last check, and the first change: it counts the packet only when it passes.
     let soft_lifetime = sa.lifetime.account_fast(total as u64, now)?;
 
-    // From here on the packet is sealed, as by the general path (which, like this,
-    // leaves `pkt.len` at the inner length if the cipher fails).
-    pkt.len = total;
-    sa.seq += 1;
-    let seq = sa.seq;
-    // Combined before the seal, so that one flag instead of its inputs lives across it.
+    // From here on the packet is sealed, as by the general path. The packet's range
+    // and everything the result needs are set before the seal, so that little lives
+    // across the call; if the cipher fails, the range becomes what the general path
+    // leaves then (the inner packet, at the inner length).
+    pkt.start = out_start;
+    pkt.len = new_len;
+    let seq = sa.seq + 1;
+    sa.seq = seq;
     let soft_expired = soft_lifetime || fast.max_seq - seq < SEQ_SOFT_MARGIN;
-    sa.ip_id = sa.ip_id.wrapping_add(1);
+    let ip_id = sa.ip_id.wrapping_add(1);
+    sa.ip_id = ip_id;
 
     // `rest`: UDP header (if any), ESP header, IV, inner packet, trailer, ICV. The
     // inner header's TOS and flags are read here, from their place in `rest`, rather
@@ -121,8 +126,10 @@ fn seal<const UDP: bool>(
     esp[plain_end + pad] = pad as u8;
     esp[plain_end + pad + 1] = proto::IPIP;
     fast.outer
-        .write_v4(outer, tos, flags, new_len as u16, sa.ip_id);
+        .write_v4(outer, tos, flags, new_len as u16, ip_id);
     if let Err(e) = aead.seal(esp, seq, fast.esn) {
+        pkt.start = start;
+        pkt.len = total;
         return Some(Err(e.into()));
     }
     if UDP && let Some([s0, s1, d0, d1]) = fast.udp_ports {
@@ -131,8 +138,6 @@ fn seal<const UDP: bool>(
         rest[..UDP_HEADER_LEN].copy_from_slice(&[s0, s1, d0, d1, l0, l1, 0, 0]);
     }
 
-    pkt.start = out_start;
-    pkt.len = new_len;
     sa.count(total);
     Some(Ok(Encapsulated { seq, soft_expired }))
 }
