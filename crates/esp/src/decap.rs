@@ -100,13 +100,33 @@ pub(crate) fn read_trailer(plain: &[u8]) -> Result<(usize, u8), EspError> {
         .len()
         .checked_sub(usize::from(pad_len) + ESP_TRAILER_LEN)
         .ok_or(EspError::BadPadding)?;
-    if !check_padding(plain, pad_len) {
+    if !padding_ok(plain, pad_len) {
         return Err(EspError::BadPadding);
     }
     if next_header == proto::IPV6_NONXT {
         return Err(EspError::Dummy);
     }
     Ok((payload_len, next_header))
+}
+
+/// `check_padding`'s answer, with the 0 to 3 bytes of padding that 4-byte-aligned
+/// senders (Palisade among them) use checked as one masked word compare instead of a
+/// loop (~25 instructions per packet). Like `check_padding`, it looks at every padding
+/// byte whatever their values.
+#[inline(always)]
+fn padding_ok(plain: &[u8], pad_len: u8) -> bool {
+    // The big-endian word of the 4 bytes before the pad length: its last `pad_len`
+    // bytes are the padding, which must read 1, 2, ... .
+    const MASK: [u32; 4] = [0, 0xff, 0xffff, 0x00ff_ffff];
+    const WANT: [u32; 4] = [0, 0x01, 0x0102, 0x0001_0203];
+    let pad = usize::from(pad_len);
+    if pad < MASK.len()
+        && let Some(end) = plain.len().checked_sub(ESP_TRAILER_LEN)
+        && let Some(&[a, b, c, d]) = end.checked_sub(4).and_then(|at| plain.get(at..end))
+    {
+        return u32::from_be_bytes([a, b, c, d]) & MASK[pad] == WANT[pad];
+    }
+    check_padding(plain, pad_len)
 }
 
 /// The last step of every inbound path (ESP and AH): the inner packet counts against the
@@ -159,4 +179,37 @@ fn restore_transport(
         IpVersion::V6 => ipv6::set_payload_len(hdr, (len - IPV6_HEADER_LEN) as u16)?,
     }
     Ok((start, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word compare answers as `check_padding` for every short tail: each length
+    /// up to 10, each pad length up to 5 (past the word's reach too), and every
+    /// combination of the values 0 to 4 in the last six bytes before the trailer.
+    #[test]
+    fn padding_ok_is_check_padding() {
+        for len in 0..=10usize {
+            for pad_len in 0..=5u8 {
+                for pattern in 0..5u32.pow(6) {
+                    let mut plain = vec![0u8; len];
+                    let mut p = pattern;
+                    for i in 0..6 {
+                        if let Some(b) = (len.checked_sub(ESP_TRAILER_LEN + 1 + i))
+                            .and_then(|at| plain.get_mut(at))
+                        {
+                            *b = (p % 5) as u8;
+                        }
+                        p /= 5;
+                    }
+                    assert_eq!(
+                        padding_ok(&plain, pad_len),
+                        check_padding(&plain, pad_len),
+                        "{plain:?} pad {pad_len}"
+                    );
+                }
+            }
+        }
+    }
 }
