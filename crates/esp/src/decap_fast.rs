@@ -161,7 +161,7 @@ fn open_checked(
         .get(plain_offset..esp_len - ICV_LEN)
         .ok_or(EspError::TooShort)?;
     let (payload_len, next_header) = decap::read_trailer(plain)?;
-    let (start, len) = tunnel::open_inner(
+    let (start, len) = open_inner(
         pkt.buf,
         outer.tos,
         esp_start + plain_offset,
@@ -182,4 +182,32 @@ fn open_checked(
         udp_src_port: outer.udp_src_port,
         soft_expired,
     })
+}
+
+/// `tunnel::open_inner` with the usual case first: an IPv4 packet without options,
+/// announced as IPv4, whose lengths fit and whose ECN field the outer header leaves as
+/// it is (the same codepoint on both, which RFC 6040's table maps to the inner one).
+/// There `open_inner` reads these same fields and changes nothing, so the answer is
+/// its own; everything else goes to it.
+#[inline(always)]
+fn open_inner(
+    buf: &mut [u8],
+    outer_tos: u8,
+    start: usize,
+    payload_len: usize,
+    next_header: u8,
+) -> Result<(usize, usize), EspError> {
+    if next_header == proto::IPIP
+        && let Some(h) = buf
+            .get(start..start.saturating_add(payload_len))
+            .and_then(|inner| inner.first_chunk::<IPV4_MIN_HEADER_LEN>())
+        && h[0] == 0x45
+        && (h[1] ^ outer_tos) & 0b11 == 0
+    {
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if (IPV4_MIN_HEADER_LEN..=payload_len).contains(&total) {
+            return Ok((start, total));
+        }
+    }
+    tunnel::open_inner(buf, outer_tos, start, payload_len, next_header)
 }
