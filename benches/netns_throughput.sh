@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# iperf3 TCP throughput between two network namespaces joined by a veth pair, three paths
+# iperf3 TCP throughput between two network namespaces joined by a veth pair, several paths
 # one after the other in one run:
-#   clear       straight over the veth
-#   palisade    through palisaded (one per namespace), host-to-host tunnel mode,
-#               IKEv2 AES-GCM-128/SHA-256/ECP-256, ESP AES-GCM-128
-#   strongswan  through charon with kernel-libipsec (one per namespace), same suites
-# Prints one line per path in Mbit/s (receiver side), then palisade/strongswan and
-# palisade/clear. Each path gets fresh namespaces; everything is removed on exit.
+#   clear           straight over the veth
+#   palisade        through palisaded (one per namespace), host-to-host tunnel mode,
+#                   IKEv2 AES-GCM-128/SHA-256/ECP-256, ESP AES-GCM-128
+#   palisade_udp    the same with ESP in UDP (force_udp_encapsulation on the initiator),
+#                   which palisaded sends with UDP GSO and receives with UDP GRO
+#   strongswan      through charon with kernel-libipsec (one per namespace), same suites
+#   strongswan_udp  the same with ESP in UDP (encap = yes on the initiator); not run by
+#                   default
+# Prints one line per path in Mbit/s (receiver side), then the ratios of the Palisade
+# paths to strongSwan and to clear. Each path gets fresh namespaces; everything is
+# removed on exit.
 #
 #   sudo benches/netns_throughput.sh
-# Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade strongswan"),
+# Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade palisade_udp strongswan"),
+#   TUN_MTU (palisaded's TUN MTU, 1400 as its default),
 #   PERF_DIR (set: `perf record -g` on the initiator's palisaded during its run, report
 #   written there), KEEP_LOGS=1 (keep the daemons' logs, path printed),
 #   CARGO_TARGET_DIR (build directory; release build of palisaded).
@@ -33,7 +39,8 @@ command -v iperf3 >/dev/null 2>&1 || apt_install iperf3
 command -v python3 >/dev/null 2>&1 || apt_install python3
 
 SECONDS_PER_PATH=${SECONDS_PER_PATH:-10}
-PATHS=${PATHS:-clear palisade strongswan}
+PATHS=${PATHS:-clear palisade palisade_udp strongswan}
+TUN_MTU=${TUN_MTU:-1400}
 PSK="palisade-bench-$$-secret"
 ADDR_A=10.77.0.1
 ADDR_B=10.77.0.2
@@ -98,10 +105,11 @@ e = json.load(sys.stdin)["end"]
 print("%.1f %s" % (e["sum_received"]["bits_per_second"] / 1e6, e["sum_sent"].get("retransmits", "?")))' <<<"$out"
 }
 
-# Pings A -> B while tcpdump watches A's veth: the path must carry the ping as ESP
-# (proto 50, or in UDP on 4500) and never in clear.
+# assert_protected WHAT [ENCAP]: pings A -> B while tcpdump watches A's veth: the path
+# must carry the ping as ESP (proto 50, or in UDP on 4500; only in UDP when ENCAP is
+# true or yes) and never in clear.
 assert_protected() {
-    local what=$1 pcap=$WORK/$1-check.pcap tpid esp clear
+    local what=$1 encap=${2:-false} pcap=$WORK/$1-check.pcap tpid esp clear raw
     ip netns exec "$NS_A" tcpdump -i "${TAG}a" -n -U -s 128 -w "$pcap" >/dev/null 2>"$pcap.log" &
     tpid=$!
     PIDS+=("$tpid")
@@ -118,6 +126,11 @@ assert_protected() {
     clear=$(tcpdump -nr "$pcap" 'icmp' 2>/dev/null | wc -l)
     if [ "$esp" -lt 6 ] || [ "$clear" -ne 0 ]; then
         echo "$what: expected the pings as ESP only, saw $esp ESP and $clear clear ICMP packets" >&2
+        return 1
+    fi
+    raw=$(tcpdump -nr "$pcap" 'ip proto 50' 2>/dev/null | wc -l)
+    if { [ "$encap" = true ] || [ "$encap" = yes ]; } && [ "$raw" -ne 0 ]; then
+        echo "$what: expected ESP in UDP only, saw $raw raw ESP packets" >&2
         return 1
     fi
 }
@@ -162,8 +175,9 @@ ipsec_proposals = "gcm"
 EOF
 }
 
+# start_palisaded NS NAME ME PEER [ENCAP]: ENCAP true forces ESP in UDP.
 start_palisaded() {
-    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/palisade-$2 pid
+    local ns=$1 name=$2 me=$3 peer=$4 encap=${5:-false} d=$WORK/palisade-$2 pid
     mkdir -p "$d/state"
     palisade_policy "$me" "$peer" >"$d/policy.toml"
     cat >"$d/palisaded.toml" <<EOF
@@ -171,6 +185,12 @@ state_dir = "$d/state"
 control_socket = "$d/control.sock"
 policy_file = "$d/policy.toml"
 log = "info"
+
+[tun]
+mtu = $TUN_MTU
+
+[ike]
+force_udp_encapsulation = $encap
 EOF
     ip netns exec "$ns" "$PALISADED" --config "$d/palisaded.toml" >"$d/palisaded.log" 2>&1 &
     pid=$!
@@ -191,13 +211,14 @@ EOF
     echo "$pid"
 }
 
+# path_palisade [ENCAP]
 path_palisade() {
-    local pid_a
-    pid_a=$(start_palisaded "$NS_A" a "$ADDR_A" "$ADDR_B" | tail -1)
+    local pid_a encap=${1:-false}
+    pid_a=$(start_palisaded "$NS_A" a "$ADDR_A" "$ADDR_B" "$encap" | tail -1)
     PIDS+=("$pid_a")
     PIDS+=("$(start_palisaded "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)")
     wait_for_tunnel palisade
-    assert_protected palisade
+    assert_protected "palisade$([ "$encap" = true ] && echo _udp)" "$encap"
     if [ -n "${PERF_DIR:-}" ]; then
         mkdir -p "$PERF_DIR"
         (sleep 2; perf record -g -o "$PERF_DIR/palisaded-a.perf.data" -p "$pid_a" -- sleep 5 \
@@ -207,9 +228,14 @@ path_palisade() {
     run_iperf >"$WORK/result"
 }
 
+path_palisade_udp() {
+    path_palisade true
+}
+
 # -------------------------------------------------------------------------- strongswan
+# start_charon NS NAME ME PEER [ENCAP]: ENCAP yes forces ESP in UDP.
 start_charon() {
-    local ns=$1 name=$2 me=$3 peer=$4 d=$WORK/charon-$2
+    local ns=$1 name=$2 me=$3 peer=$4 encap=${5:-no} d=$WORK/charon-$2
     charon_conf "$d" 1
     cat >"$d/swanctl/swanctl.conf" <<EOF
 connections {
@@ -218,6 +244,7 @@ connections {
     local_addrs = $me
     remote_addrs = $peer
     proposals = aes128gcm16-prfsha256-ecp256
+    encap = $encap
     dpd_delay = 0
     local { auth = psk
             id = $me }
@@ -238,16 +265,21 @@ EOF
     echo "$CHARON_PID"
 }
 
+# path_strongswan [ENCAP]
 path_strongswan() {
-    PIDS+=("$(start_charon "$NS_A" a "$ADDR_A" "$ADDR_B" | tail -1)")
+    PIDS+=("$(start_charon "$NS_A" a "$ADDR_A" "$ADDR_B" "${1:-no}" | tail -1)")
     PIDS+=("$(start_charon "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)")
     swan "$WORK/charon-a" --initiate --child bench --timeout 20 >"$WORK/charon-a/initiate.log" 2>&1 || {
         cat "$WORK/charon-a/initiate.log" >&2
         return 1
     }
     wait_for_tunnel strongswan
-    assert_protected strongswan
+    assert_protected "strongswan$([ "${1:-no}" = yes ] && echo _udp)" "${1:-no}"
     run_iperf >"$WORK/result"
+}
+
+path_strongswan_udp() {
+    path_strongswan yes
 }
 
 path_clear() {
@@ -257,8 +289,8 @@ path_clear() {
 # ------------------------------------------------------------------------------- main
 declare -A MBPS
 for path in $PATHS; do
-    case $path in clear | palisade | strongswan) ;; *)
-        echo "unknown path $path (clear, palisade, strongswan)" >&2
+    case $path in clear | palisade | palisade_udp | strongswan | strongswan_udp) ;; *)
+        echo "unknown path $path (clear, palisade, palisade_udp, strongswan, strongswan_udp)" >&2
         exit 2
         ;;
     esac
@@ -269,17 +301,20 @@ for path in $PATHS; do
     stop_all
     read -r mbps retrans <"$WORK/result"
     MBPS[$path]=$mbps
-    printf '%-11s %10.1f Mbit/s  (retransmits %s)\n' "$path" "$mbps" "$retrans"
+    printf '%-14s %10.1f Mbit/s  (retransmits %s)\n' "$path" "$mbps" "$retrans"
 done
 
 ratio() {
     local num=${MBPS[$1]:-} den=${MBPS[$2]:-}
     if [ -n "$num" ] && [ -n "$den" ]; then
-        awk -v n="$num" -v d="$den" -v l="$1/$2" 'BEGIN { printf "%-20s %.3f\n", l, (d > 0 ? n / d : 0) }'
+        awk -v n="$num" -v d="$den" -v l="$1/$2" 'BEGIN { printf "%-28s %.3f\n", l, (d > 0 ? n / d : 0) }'
     fi
 }
 ratio palisade strongswan
+ratio palisade_udp strongswan
+ratio palisade_udp strongswan_udp
 ratio palisade clear
+ratio palisade_udp clear
 if [ -n "${PERF_DIR:-}" ] && [ -f "$PERF_DIR/palisaded-a.perf.data" ]; then
     perf report -i "$PERF_DIR/palisaded-a.perf.data" --no-children --stdio --percent-limit 1 \
         >"$PERF_DIR/report.txt" 2>/dev/null || true

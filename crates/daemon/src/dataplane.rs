@@ -37,8 +37,11 @@ use crate::stats::DataStats;
 use crate::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch};
 
+mod activity;
+mod gso;
 mod writer;
 
+use activity::ActivityReports;
 use writer::{EspJob, TunJob, Writer, WriterIo};
 
 /// Largest packet handled (jumbo frames are not expected on the TUN).
@@ -52,6 +55,13 @@ const READ_ROOM: usize = IDEAL_BATCH_SIZE;
 const OUT_SLOTS: usize = 2 * READ_ROOM;
 /// IPsec -> TUN slots, one `recvmmsg(2)`.
 const IN_SLOTS: usize = 64;
+/// NAT-T slots, one `recvmmsg(2)`: each holds what UDP GRO may coalesce (64 KiB).
+const NATT_SLOTS: usize = 16;
+/// Receive queue of the NAT-T sockets, as deep as the raw ESP socket's.
+const NATT_QUEUE: usize = 8 << 20;
+/// A NAT-T slot: headroom for the IP and UDP headers put back in front of each segment,
+/// and the largest datagram.
+const NATT_SLOT: usize = MAX_HEADROOM + 65_535;
 /// Batches per source before the others get a turn.
 const ROUNDS: usize = 4;
 /// Where decapsulated packets sit in a TUN write buffer: behind the virtio-net header.
@@ -176,7 +186,8 @@ pub struct Dataplane {
     /// IPsec -> TUN slots and lengths.
     inb: Vec<Vec<u8>>,
     inb_lens: Vec<usize>,
-    /// What each NAT-T slot of `inb` received.
+    /// NAT-T slots, and what each received.
+    natt_inb: Vec<Vec<u8>>,
     natt_got: Vec<Option<Datagram>>,
     /// Decapsulated packets being gathered for the writer.
     tun_tx: Option<TunJob>,
@@ -187,6 +198,9 @@ pub struct Dataplane {
     stale_acquired: HashMap<IpAddr, Instant>,
     /// Deleted pairs whose inbound SA opens late packets until the deadline.
     retiring: Vec<(Instant, ChildEntry)>,
+    /// Traffic reported to the keying thread: ESP in UDP sent, ESP received.
+    sent_activity: ActivityReports,
+    received_activity: ActivityReports,
 }
 
 impl Dataplane {
@@ -212,6 +226,16 @@ impl Dataplane {
         if let Some(s) = &io.natt6 {
             s.set_nonblocking(true)?;
         }
+        // Coalesced ESP in UDP costs one receive per 64 KiB instead of one per packet;
+        // without it (older kernels) each datagram comes on its own, which also works.
+        for s in std::iter::once(&io.natt).chain(io.natt6.as_ref()) {
+            if let Err(e) = s.enable_gro() {
+                warn!(error = %e, "UDP GRO unavailable on the NAT-T socket");
+            }
+            if let Err(e) = s.set_receive_queue(NATT_QUEUE) {
+                warn!(error = %e, "the NAT-T socket keeps its default receive queue");
+            }
+        }
         let DataIo {
             tun,
             esp,
@@ -225,6 +249,8 @@ impl Dataplane {
                 bufs: vec![vec![0; SLOT]; OUT_SLOTS],
                 tx4: Vec::with_capacity(OUT_SLOTS),
                 tx6: Vec::with_capacity(OUT_SLOTS),
+                udp4: Vec::with_capacity(OUT_SLOTS),
+                udp6: Vec::with_capacity(OUT_SLOTS),
             })
             .collect();
         let tun_pool = (0..SETS)
@@ -239,6 +265,8 @@ impl Dataplane {
             WriterIo {
                 esp: esp.try_clone()?,
                 esp6: esp6.as_ref().map(EspSocket::try_clone).transpose()?,
+                natt: natt.try_clone()?,
+                natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
                 tun: tun.clone(),
                 tun_offset: TUN_TX_OFFSET,
                 batch: OUT_SLOTS,
@@ -277,12 +305,15 @@ impl Dataplane {
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
             inb: vec![vec![0; SLOT]; IN_SLOTS],
             inb_lens: vec![0; IN_SLOTS],
-            natt_got: vec![None; IN_SLOTS],
+            natt_inb: vec![vec![0; NATT_SLOT]; NATT_SLOTS],
+            natt_got: vec![None; NATT_SLOTS],
             tun_tx: None,
             lifetime_events: Vec::new(),
             nd_acquired: HashMap::new(),
             stale_acquired: HashMap::new(),
             retiring: Vec::new(),
+            sent_activity: ActivityReports::default(),
+            received_activity: ActivityReports::default(),
         };
         Ok((dp, handle))
     }
@@ -298,7 +329,7 @@ impl Dataplane {
         // Here, not in the struct: the mmsghdr arrays hold raw pointers (not `Send`), and
         // the data plane is built on another thread than the one it runs on.
         let mut batch = EspBatch::new(IN_SLOTS);
-        let mut udp = UdpBatch::new(IN_SLOTS);
+        let mut udp = UdpBatch::new(NATT_SLOTS);
         loop {
             let timeout = self
                 .sad
@@ -416,7 +447,8 @@ impl Dataplane {
         for packet in self.table.take_held(child.remote) {
             let n = packet.len();
             buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
-            if let Some(range) = self.outbound(&mut buf, MAX_HEADROOM, n) {
+            // ESP in UDP too goes out whole through the raw socket: a few packets.
+            if let Some((range, _)) = self.outbound(&mut buf, MAX_HEADROOM, n) {
                 self.send_ip(&buf[range]);
             }
         }
@@ -433,7 +465,11 @@ impl Dataplane {
                 inbound_spi = format_args!("{:#010x}", entry.inbound_spi),
                 "SA pair removed (the inbound SA after a grace period)"
             );
-            self.retiring.push((Instant::now() + INBOUND_GRACE, entry));
+            let now = Instant::now();
+            self.retiring.push((now + INBOUND_GRACE, entry));
+            // Rekeys and deletes are when IKE SAs go away: forget theirs.
+            self.sent_activity.prune(now);
+            self.received_activity.prune(now);
         }
     }
 
@@ -509,11 +545,15 @@ impl Dataplane {
                     Ok(k) => {
                         self.stats.tun_rx.fetch_add(k as u64, Ordering::Relaxed);
                         for i in filled..filled + k {
-                            if let Some(range) = self.outbound(&mut out[i], MAX_HEADROOM, sizes[i])
+                            if let Some((range, via)) =
+                                self.outbound(&mut out[i], MAX_HEADROOM, sizes[i])
                             {
-                                match out[i].get(range.start).map(|b| b >> 4) {
-                                    Some(6) => job.tx6.push((i, range)),
-                                    _ => job.tx4.push((i, range)),
+                                let v6 = out[i].get(range.start).is_some_and(|b| b >> 4 == 6);
+                                match (via, v6) {
+                                    (Via::Ip, false) => job.tx4.push((i, range)),
+                                    (Via::Ip, true) => job.tx6.push((i, range)),
+                                    (Via::Udp, false) => job.udp4.push((i, range)),
+                                    (Via::Udp, true) => job.udp6.push((i, range)),
                                 }
                             }
                         }
@@ -584,7 +624,7 @@ impl Dataplane {
     /// `recvmmsg` batches of NAT-T datagrams: ESP in UDP opened like raw ESP, IKE passed
     /// to the keying thread.
     fn drain_natt(&mut self, v6: bool, udp: &mut UdpBatch) {
-        let mut inb = std::mem::take(&mut self.inb);
+        let mut inb = std::mem::take(&mut self.natt_inb);
         let mut got = std::mem::take(&mut self.natt_got);
         for _ in 0..ROUNDS {
             let socket = if v6 {
@@ -604,9 +644,15 @@ impl Dataplane {
             };
             self.stats.udp_rx.fetch_add(k as u64, Ordering::Relaxed);
             for i in 0..k {
-                match got[i] {
-                    Some((n, remote, local)) => self.natt_datagram(&mut inb[i], n, remote, local),
-                    None => DataStats::bump(&self.stats.malformed),
+                let Some(d) = got[i] else {
+                    DataStats::bump(&self.stats.malformed);
+                    continue;
+                };
+                // In order: putting back the headers of one segment overwrites the end
+                // of the one before, which is opened and copied out by then.
+                for seg in d.segments() {
+                    let start = MAX_HEADROOM + seg.start;
+                    self.natt_datagram(&mut inb[i], start, seg.len(), d.remote, d.local);
                 }
             }
             self.flush_tun();
@@ -614,7 +660,7 @@ impl Dataplane {
                 break;
             }
         }
-        self.inb = inb;
+        self.natt_inb = inb;
         self.natt_got = got;
     }
 
@@ -645,8 +691,8 @@ impl Dataplane {
     }
 
     /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
-    /// or its IPsec form, in `buf`), or `None` (dropped, held, or failed; counted).
-    fn outbound(&mut self, buf: &mut [u8], start: usize, n: usize) -> Option<Range<usize>> {
+    /// or its IPsec form, in `buf`) and how, or `None` (dropped, held, or failed; counted).
+    fn outbound(&mut self, buf: &mut [u8], start: usize, n: usize) -> Option<(Range<usize>, Via)> {
         if ipv6_link_scoped(&buf[start..start + n]) {
             return None;
         }
@@ -657,7 +703,7 @@ impl Dataplane {
         match self.callout.outbound(&flow) {
             Outbound::Clear => {
                 DataStats::bump(&self.stats.clear_permitted);
-                Some(start..start + n)
+                Some((start..start + n, Via::Ip))
             }
             Outbound::Block { .. } => {
                 DataStats::bump(&self.stats.clear_blocked);
@@ -682,7 +728,7 @@ impl Dataplane {
                             }));
                         }
                         DataStats::bump(&self.stats.clear_permitted);
-                        return Some(start..start + n);
+                        return Some((start..start + n, Via::Ip));
                     }
                     match self.table.hold(p.peer, &buf[start..start + n]) {
                         Ok(true) => {
@@ -718,9 +764,13 @@ impl Dataplane {
                             });
                         }
                         if udp {
-                            let _ = self.keying.send(KeyingInput::Activity(ike_sa));
+                            if self.sent_activity.due(ike_sa, now) {
+                                let _ = self.keying.send(KeyingInput::Activity(ike_sa));
+                            }
+                            Some((range, Via::Udp))
+                        } else {
+                            Some((range, Via::Ip))
                         }
-                        Some(range)
                     }
                     Err(e) => {
                         self.encap_failed(spi, e);
@@ -769,18 +819,19 @@ impl Dataplane {
             });
         }
         let inner = &buf[range.clone()];
-        let verdict = match (
-            Flow::inbound(inner),
-            self.table
-                .by_inbound(opened.sa)
-                .or_else(|| {
-                    self.retiring
-                        .iter()
-                        .map(|(_, e)| e)
-                        .find(|e| e.inbound == opened.sa)
-                })
-                .map(|e| &e.selectors),
-        ) {
+        let entry = self.table.by_inbound(opened.sa).or_else(|| {
+            self.retiring
+                .iter()
+                .map(|(_, e)| e)
+                .find(|e| e.inbound == opened.sa)
+        });
+        // Authentic ESP: the peer is alive (dead peer detection waits).
+        if let Some(e) = entry
+            && self.received_activity.due(e.ike_sa, now)
+        {
+            let _ = self.keying.send(KeyingInput::InboundActivity(e.ike_sa));
+        }
+        let verdict = match (Flow::inbound(inner), entry.map(|e| &e.selectors)) {
             (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
             _ => Inbound::Block {
                 filter_id: None,
@@ -834,10 +885,17 @@ impl Dataplane {
         debug!(error = %e, "decapsulation failed");
     }
 
-    /// A datagram on the NAT-T port at `buf[MAX_HEADROOM..][..n]`: IKE (non-ESP marker),
-    /// a NAT keepalive, or ESP in UDP (RFC 3948 §2).
-    fn natt_datagram(&mut self, buf: &mut [u8], n: usize, remote: SocketAddr, local: SocketAddr) {
-        let start = MAX_HEADROOM;
+    /// A datagram on the NAT-T port at `buf[start..][..n]` (with at least 48 bytes
+    /// before it to write headers into): IKE (non-ESP marker), a NAT keepalive, or ESP in
+    /// UDP (RFC 3948 §2).
+    fn natt_datagram(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        n: usize,
+        remote: SocketAddr,
+        local: SocketAddr,
+    ) {
         let payload = &buf[start..start + n];
         if n == 1 && payload[0] == 0xff {
             return;
@@ -956,6 +1014,15 @@ const SOURCES: [Source; 5] = [
     Source::Esp6,
     Source::Natt6,
 ];
+
+/// How a packet from the TUN leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// A whole IP packet on the raw socket (ESP, or clear text policy permits).
+    Ip,
+    /// ESP in UDP: the UDP payload on the NAT-T socket, segmented.
+    Udp,
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Source {

@@ -186,9 +186,11 @@ fn nat_moves_ike_to_4500_and_carries_esp_in_udp_only() {
     let to: SocketAddr = (B, 5201).into();
     let moved = tcp_transfer(&t.a, &t.b, to, 4 << 20).unwrap_or_else(|e| {
         panic!(
-            "TCP a -> b through the NAT: {e}\n--- a ---\n{}\n--- b ---\n{}",
+            "TCP a -> b through the NAT: {e}\n--- a ---\n{}\n{:?}\n--- b ---\n{}\n{:?}",
             da.log(),
-            db.log()
+            da.stats(),
+            db.log(),
+            db.stats()
         )
     });
     assert_eq!(moved, 4 << 20, "the TCP transfer lost bytes");

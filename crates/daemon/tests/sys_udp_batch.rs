@@ -61,8 +61,9 @@ fn sys_udp_batch_reports_each_datagram_and_refuses_a_long_one() {
             Ok(n) => {
                 assert!(n <= 8, "at most the batch's capacity");
                 for i in 0..n {
-                    seen.push(got[i].map(|(len, remote, local)| {
-                        (bufs[i][OFFSET..OFFSET + len].to_vec(), remote, local)
+                    seen.push(got[i].map(|d| {
+                        assert_eq!(d.segment, d.len, "GRO is off: one datagram each");
+                        (bufs[i][OFFSET..OFFSET + d.len].to_vec(), d.remote, d.local)
                     }));
                 }
             }

@@ -9,24 +9,33 @@
 //! `free` channels: a fixed set allocated once, and a data-plane thread that runs ahead
 //! of the writer waits for a set (backpressure) instead of allocating.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
-use tracing::debug;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::os::fd::AsFd;
+use tracing::{debug, warn};
 
 use crate::stats::DataStats;
 use crate::sys::tun::GROTable;
-use crate::sys::{EspBatch, EspSocket, Tun};
+use crate::sys::{EspBatch, EspSocket, GSO_MAX_SEGMENTS, IkeSocket, Tun};
 
-/// IPsec (or clear, policy permitting) packets to send: `bufs[slot][range]`, per family.
+use super::gso::{group_len, udp_datagram};
+
+/// IPsec (or clear, policy permitting) packets to send: `bufs[slot][range]`, whole IP
+/// packets, per family; those in `udp4`/`udp6` are ESP in UDP and leave through the NAT-T
+/// socket (segmented), the others through the raw socket.
 pub(super) struct EspJob {
     pub bufs: Vec<Vec<u8>>,
     pub tx4: Vec<(usize, Range<usize>)>,
     pub tx6: Vec<(usize, Range<usize>)>,
+    pub udp4: Vec<(usize, Range<usize>)>,
+    pub udp6: Vec<(usize, Range<usize>)>,
 }
 
 /// Decapsulated packets for the TUN: `bufs[..n]`, each behind `offset` bytes.
@@ -44,6 +53,9 @@ enum Job {
 pub(super) struct WriterIo {
     pub esp: EspSocket,
     pub esp6: Option<EspSocket>,
+    /// The NAT-T sockets, for ESP in UDP.
+    pub natt: IkeSocket,
+    pub natt6: Option<IkeSocket>,
     pub tun: Arc<Tun>,
     /// Where packets sit in a TUN buffer (room for the virtio-net header before).
     pub tun_offset: usize,
@@ -133,9 +145,44 @@ fn run(
     // Here, not passed in: the mmsghdr arrays hold raw pointers and are not `Send`.
     let mut batch = EspBatch::new(io.batch);
     let mut gro = GROTable::new();
+    // Until the kernel refuses segmentation once; then ESP in UDP goes out whole
+    // through the raw socket, as it can on any kernel.
+    let mut gso = true;
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Esp(mut job) => {
+                for (socket, raw, queue) in [
+                    (Some(&io.natt), Some(&io.esp), &mut job.udp4),
+                    (io.natt6.as_ref(), io.esp6.as_ref(), &mut job.udp6),
+                ] {
+                    if queue.is_empty() {
+                        continue;
+                    }
+                    let sent = match socket {
+                        Some(s) if gso => send_segmented(s, &job.bufs, queue, &mut gso),
+                        _ => 0,
+                    };
+                    // What segmentation did not send (all of it, once it is off).
+                    let rest = &queue[sent..];
+                    if !rest.is_empty() {
+                        let o = match raw {
+                            Some(r) => r.send_batch(&mut batch, &job.bufs, rest),
+                            None => crate::sys::SendOutcome {
+                                failed: rest.len(),
+                                ..Default::default()
+                            },
+                        };
+                        stats.esp_tx.fetch_add(o.sent as u64, Ordering::Relaxed);
+                        if o.failed > 0 {
+                            stats
+                                .send_errors
+                                .fetch_add(o.failed as u64, Ordering::Relaxed);
+                            debug!(failed = o.failed, error = ?o.last_error, "send failed");
+                        }
+                    }
+                    stats.esp_tx.fetch_add(sent as u64, Ordering::Relaxed);
+                    queue.clear();
+                }
                 for (socket, queue) in [
                     (Some(&io.esp), &mut job.tx4),
                     (io.esp6.as_ref(), &mut job.tx6),
@@ -181,4 +228,66 @@ fn run(
             }
         }
     }
+}
+
+/// Sends the ESP-in-UDP packets of `queue` through `socket`, each run to one peer in as
+/// few segmented sends as the kernel allows. Returns how many packets from the front it
+/// sent; stops early, with `gso` cleared, if the kernel refuses segmentation, and skips
+/// (counting them as sent is wrong, so it stops there too) on any other error.
+fn send_segmented(
+    socket: &IkeSocket,
+    bufs: &[Vec<u8>],
+    queue: &[(usize, Range<usize>)],
+    gso: &mut bool,
+) -> usize {
+    let packet = |i: usize| {
+        let (slot, range) = &queue[i];
+        bufs.get(*slot)
+            .and_then(|b| b.get(range.clone()))
+            .unwrap_or(&[])
+    };
+    let mut at = 0;
+    while at < queue.len() {
+        let Some(first) = udp_datagram(packet(at)) else {
+            // Not UDP after all: the raw socket sends it and what follows, as built.
+            return at;
+        };
+        let n = group_len(
+            (at..queue.len())
+                .map(|i| match udp_datagram(packet(i)) {
+                    Some(d) if d.local == first.local && d.remote == first.remote => {
+                        d.payload.len()
+                    }
+                    // Ends the group: a length over the first's never joins one.
+                    _ => usize::MAX,
+                })
+                .take(GSO_MAX_SEGMENTS),
+        );
+        let mut iov = [IoSlice::new(&[]); GSO_MAX_SEGMENTS];
+        for (k, i) in (at..at + n).enumerate() {
+            let p = packet(i);
+            iov[k] = IoSlice::new(udp_datagram(p).map_or(&[][..], |d| &p[d.payload]));
+        }
+        let size = first.payload.len() as u16;
+        match socket.send_segments(&iov[..n], size, first.local, first.remote) {
+            Ok(_) => at += n,
+            // The socket is the data plane's, non-blocking: wait for room, then again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+                if !matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(1..)) {
+                    return at;
+                }
+            }
+            Err(e) => {
+                if n > 1 && matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) {
+                    warn!(error = %e, "UDP segmentation refused; ESP in UDP goes out unsegmented");
+                    *gso = false;
+                } else {
+                    debug!(error = %e, "ESP-in-UDP send failed");
+                }
+                return at;
+            }
+        }
+    }
+    at
 }

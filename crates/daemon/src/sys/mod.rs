@@ -30,3 +30,4 @@ pub use nfqueue::{NfQueue, QueuedPacket};
 pub use route::PolicyRoutes;
 pub use tun::Tun;
 pub use udp::{Datagram, IkeSocket, UdpBatch};
+pub use udp::{MAX_PAYLOAD as GSO_MAX_PAYLOAD, MAX_SEGMENTS as GSO_MAX_SEGMENTS};

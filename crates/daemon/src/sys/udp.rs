@@ -22,6 +22,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::error::io_context;
 
+mod offload;
+
+pub use offload::{MAX_PAYLOAD, MAX_SEGMENTS};
+
 thread_local! {
     /// Room for the packet-info control message of either family, per thread so that
     /// `recv` neither allocates nor needs `&mut self`; a heap buffer is aligned for
@@ -220,8 +224,14 @@ impl IkeSocket {
     }
 }
 
-/// The `mmsghdr` arrays (with room for each datagram's packet info) of
-/// [`IkeSocket::recv_batch`], allocated once per thread.
+/// The `mmsghdr` arrays (with room for each datagram's packet info and GRO segment
+/// size) of [`IkeSocket::recv_batch`].
+///
+/// Made anew after each receive that used them: nix's `recvmmsg` does not reset each
+/// header's control length, which the kernel lowers to what a datagram's messages took,
+/// so a later datagram with one more message (packet info alone, then packet info and a
+/// GRO segment size) would find its control buffer cut (`MSG_CTRUNC`) and lose its packet
+/// info. A few small allocations per system call, none per datagram.
 #[derive(Debug)]
 pub struct UdpBatch {
     v4: MultiHeaders<SockaddrIn>,
@@ -233,18 +243,51 @@ impl UdpBatch {
     /// Room for `capacity` datagrams per system call.
     pub fn new(capacity: usize) -> UdpBatch {
         let capacity = capacity.max(1);
-        let cmsg = || Some(nix::cmsg_space!(libc::in6_pktinfo));
         UdpBatch {
-            v4: MultiHeaders::preallocate(capacity, cmsg()),
-            v6: MultiHeaders::preallocate(capacity, cmsg()),
+            v4: MultiHeaders::preallocate(capacity, Self::cmsg()),
+            v6: MultiHeaders::preallocate(capacity, Self::cmsg()),
             capacity,
+        }
+    }
+
+    /// Packet info of either family, and the segment size of a datagram UDP GRO coalesced.
+    fn cmsg() -> Option<Vec<u8>> {
+        Some(nix::cmsg_space!(libc::in6_pktinfo, libc::c_int))
+    }
+
+    /// Restores the control lengths the last receive lowered (see the type's comment).
+    fn renew(&mut self, v6: bool) {
+        if v6 {
+            self.v6 = MultiHeaders::preallocate(self.capacity, Self::cmsg());
+        } else {
+            self.v4 = MultiHeaders::preallocate(self.capacity, Self::cmsg());
         }
     }
 }
 
 /// One datagram of a batch: its length, the remote address and the local address it
-/// was sent to.
-pub type Datagram = (usize, SocketAddr, SocketAddr);
+/// was sent to; with UDP GRO on (see `udp_offload.rs`), several datagrams of one flow
+/// coalesced, each `segment` bytes long but the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram {
+    /// Bytes received.
+    pub len: usize,
+    /// The sender.
+    pub remote: SocketAddr,
+    /// The local address and port it was sent to.
+    pub local: SocketAddr,
+    /// Length of each coalesced datagram (the last may be shorter); `len` when the
+    /// kernel coalesced nothing.
+    pub segment: usize,
+}
+
+impl Datagram {
+    /// Where each original datagram lies in the bytes received.
+    pub fn segments(&self) -> impl Iterator<Item = std::ops::Range<usize>> + use<> {
+        let (len, step) = (self.len, self.segment.max(1));
+        (0..len).step_by(step).map(move |at| at..len.min(at + step))
+    }
+}
 
 impl IkeSocket {
     /// Receives up to `bufs.len()` datagrams with one `recvmmsg(2)`, datagram `i` into
@@ -274,15 +317,17 @@ impl IkeSocket {
                 let remote = msg.address.map(|a| {
                     SocketAddr::from(SocketAddrV6::new(a.ip(), a.port(), 0, a.scope_id()))
                 });
-                let local = msg.cmsgs().ok().and_then(|mut c| {
-                    c.find_map(|c| match c {
+                let (mut local, mut segment) = (None, None);
+                for c in msg.cmsgs().into_iter().flatten() {
+                    match c {
                         ControlMessageOwned::Ipv6PacketInfo(info) => {
-                            Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).into())
+                            local = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr).into());
                         }
-                        _ => None,
-                    })
-                });
-                got[i] = self.datagram(msg.bytes, msg.flags, remote, local);
+                        ControlMessageOwned::UdpGroSegments(s) => segment = Some(s),
+                        _ => {}
+                    }
+                }
+                got[i] = self.datagram(msg.bytes, msg.flags, remote, local, segment);
                 n = i + 1;
             }
         } else {
@@ -291,18 +336,21 @@ impl IkeSocket {
                 let remote = msg
                     .address
                     .map(|a| SocketAddr::from(SocketAddrV4::new(a.ip(), a.port())));
-                let local = msg.cmsgs().ok().and_then(|mut c| {
-                    c.find_map(|c| match c {
+                let (mut local, mut segment) = (None, None);
+                for c in msg.cmsgs().into_iter().flatten() {
+                    match c {
                         ControlMessageOwned::Ipv4PacketInfo(info) => {
-                            Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)).into())
+                            local = Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)).into());
                         }
-                        _ => None,
-                    })
-                });
-                got[i] = self.datagram(msg.bytes, msg.flags, remote, local);
+                        ControlMessageOwned::UdpGroSegments(s) => segment = Some(s),
+                        _ => {}
+                    }
+                }
+                got[i] = self.datagram(msg.bytes, msg.flags, remote, local, segment);
                 n = i + 1;
             }
         }
+        batch.renew(self.v6);
         Ok(n)
     }
 
@@ -312,11 +360,21 @@ impl IkeSocket {
         flags: MsgFlags,
         remote: Option<SocketAddr>,
         local: Option<std::net::IpAddr>,
+        segment: Option<i32>,
     ) -> Option<Datagram> {
         if flags.contains(MsgFlags::MSG_TRUNC) {
             return None;
         }
-        Some((bytes, remote?, SocketAddr::from((local?, self.port))))
+        let segment = segment
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map_or(bytes, |s| s.min(bytes));
+        Some(Datagram {
+            len: bytes,
+            remote: remote?,
+            local: SocketAddr::from((local?, self.port)),
+            segment,
+        })
     }
 }
 
