@@ -20,6 +20,7 @@ pub mod esp_socket;
 pub mod firewall;
 pub mod nfqueue;
 pub mod route;
+pub mod shard;
 pub mod tun;
 pub mod udp;
 
@@ -28,6 +29,7 @@ pub use esp_socket::{EspBatch, EspSocket, SendOutcome};
 pub use firewall::{Firewall, FirewallSpec};
 pub use nfqueue::{NfQueue, QueuedPacket};
 pub use route::PolicyRoutes;
+pub use shard::shard_of;
 pub use tun::Tun;
 pub use udp::{Datagram, IkeSocket, UdpBatch};
 pub use udp::{MAX_PAYLOAD as GSO_MAX_PAYLOAD, MAX_SEGMENTS as GSO_MAX_SEGMENTS};
