@@ -536,8 +536,8 @@ impl Endpoint {
     }
 
     /// When dead peer detection checks IKE SA `sa` (RFC 7296 §2.4): an
-    /// established IKE SA with no request of ours outstanding (one that
-    /// is already proves liveness by its answer or its give-up), once
+    /// established IKE SA with no request of ours outstanding (an
+    /// outstanding one settles liveness by its answer or its give-up), once
     /// nothing was heard from the peer for [`EndpointConfig::dpd_delay`].
     fn dpd_deadline(&self, sa: &IkeSa) -> Option<Instant> {
         let delay = self.config.dpd_delay?;
