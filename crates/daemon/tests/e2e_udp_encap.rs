@@ -2,6 +2,8 @@
 //! `[ike] force_udp_encapsulation = true`, the other with the defaults. The forcing side
 //! makes up its NAT detection hash, so both move IKE to port 4500 after IKE_SA_INIT and
 //! carry ESP in UDP (RFC 3948): the wire between them holds UDP 500 and 4500 only.
+//! With no NAT nobody sends keepalives, so dead peer detection is what notices a peer
+//! gone: the last test kills one and watches the other delete its SAs.
 //! Root only (network namespaces); skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
@@ -10,10 +12,11 @@ mod netns;
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer, veth_of};
 use netns::{VethPair, root_or_skip};
+use palisade_control::{NetEvent, Request, Response};
 
 const FORCE: &str = "[ike]\nforce_udp_encapsulation = true\n";
 
@@ -203,4 +206,79 @@ fn tampered_esp_in_udp_is_dropped_and_counted() {
     // The pair still works.
     let out = ping(&pair.a, b_ip, 1);
     assert!(out.status.success(), "{}\n{}", a.log(), b.log());
+}
+
+/// The daemon's net events.
+fn events(d: &Daemon) -> Vec<NetEvent> {
+    match d.call(Request::Events {
+        follow: false,
+        since: None,
+    }) {
+        Response::Events { events } => events,
+        other => panic!("events: {other:?}"),
+    }
+}
+
+#[test]
+fn a_peer_that_dies_is_detected_and_its_sas_deleted() {
+    if !root_or_skip("a_peer_that_dies_is_detected_and_its_sas_deleted") {
+        return;
+    }
+    // With forced encapsulation and no NAT nobody sends keepalives: dead peer
+    // detection is what notices a peer gone. a checks after 1 s of silence; b never.
+    let pair = VethPair::new().expect("namespaces");
+    let (a_ip, b_ip) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let settings = format!("{FORCE}dpd_delay = 1\n");
+    let a = Daemon::start_with(&pair.a, "a", &policy(a_ip, b_ip), &settings).expect("daemon a");
+    let mut b = Daemon::start_with(&pair.b, "b", &policy(b_ip, a_ip), "[ike]\ndpd_delay = 0\n")
+        .expect("daemon b");
+    let out = ping(&pair.a, b_ip, 2);
+    assert!(out.status.success(), "{}\n{}", a.log(), b.log());
+    let sas = a.wait_for_sas("a CHILD_SA", |s| s.len() == 1 && s[0].child_sas.len() == 1);
+    let (ike_id, child_spi) = (sas[0].id, sas[0].child_sas[0].inbound_spi);
+
+    // b answers: after several checks the same SAs are still there.
+    std::thread::sleep(Duration::from_secs(4));
+    let sas = a.sas();
+    assert_eq!(sas.len(), 1, "{sas:#?}\n{}", a.log());
+    assert_eq!(sas[0].id, ike_id);
+    assert!(
+        !events(&a).iter().any(|e| e.kind == "ike_failure"),
+        "{:#?}",
+        events(&a)
+    );
+
+    // b dies without a word: within the delay and the retransmissions (31.5 s) a
+    // gives up and deletes what it had with b.
+    b.kill9();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while !a.sas().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "a still holds SAs with its dead peer: {:#?}\n{}",
+            a.sas(),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let events = events(&a);
+    let failure = events
+        .iter()
+        .find(|e| e.kind == "ike_failure")
+        .unwrap_or_else(|| panic!("no ike_failure: {events:#?}"));
+    assert_eq!(failure.detail["ike_sa"], ike_id, "{failure:?}");
+    assert_eq!(failure.detail["stage"], "Informational", "{failure:?}");
+    assert_eq!(failure.detail["reason"], "PeerUnreachable", "{failure:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "sa_deleted" && e.detail["inbound_spi"] == child_spi),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "ike_sa_deleted" && e.detail["ike_sa"] == ike_id),
+        "{events:#?}"
+    );
 }
