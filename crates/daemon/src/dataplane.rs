@@ -1,9 +1,13 @@
-//! The data-plane thread: owns the SAD and moves packets between the TUN device and the
-//! IPsec sockets, asking the IPsec callouts what policy wants for each flow.
+//! The data-plane workers: each owns the SAs of some peers (`sys::shard_of`) and moves
+//! packets between its queue of the TUN device and its IPsec sockets, asking the IPsec
+//! callouts what policy wants for each flow.
 //!
-//! One thread, one `poll(2)` over the TUN, the raw ESP socket, the NAT-T socket and a
-//! wake-up socket for commands; the SAD is never shared, so no lock is taken per packet
-//! and packets of one SA stay in order.
+//! One thread per worker, one `poll(2)` over its TUN queue, its raw ESP socket, its NAT-T
+//! socket and a wake-up socket for commands; a worker's SAD is never shared, so no lock
+//! is taken per packet and packets of one SA stay in order. The kernel delivers ESP from
+//! a peer to the sockets of the worker that owns the peer (the sockets' BPF programs
+//! compute `shard_of` too); the TUN spreads flows over its queues by their hash, so a
+//! packet read for another worker's peer is handed to it (`handoff.rs`).
 //!
 //! Packets move in batches through buffers the data plane allocates once: a TUN read
 //! (with offloads, a TSO aggregate split into segments) fills slots that are classified
@@ -35,13 +39,15 @@ use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
 use crate::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
-use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch};
+use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch, shard_of};
 
 mod activity;
 mod gso;
+mod handoff;
 mod writer;
 
 use activity::ActivityReports;
+use handoff::Handoffs;
 use writer::{EspJob, TunJob, Writer, WriterIo};
 
 /// Largest packet handled (jumbo frames are not expected on the TUN).
@@ -119,37 +125,89 @@ pub struct ChildSnapshot {
     pub age: Duration,
 }
 
-/// Sends commands to the data-plane thread and wakes it.
+/// Sends commands to the data-plane workers and wakes them.
 #[derive(Clone)]
 pub struct DataHandle {
+    workers: Arc<[WorkerLink]>,
+}
+
+struct WorkerLink {
     tx: Sender<DataCommand>,
     wake: Arc<UnixDatagram>,
 }
 
 impl DataHandle {
-    /// Queues `cmd`; a stopped data plane ignores it.
+    /// Queues `cmd` for the worker it concerns (every worker for `Delete`, `Snapshot`,
+    /// which then gets one answer per worker, and `Shutdown`); a stopped data plane
+    /// ignores it.
     pub fn send(&self, cmd: DataCommand) {
-        if self.tx.send(cmd).is_ok() {
-            // A full wake socket already means a wake-up is pending.
-            let _ = self.wake.send(&[1]);
+        let n = self.workers.len();
+        match cmd {
+            DataCommand::Install(child) => {
+                self.to(shard_of(child.remote, n), DataCommand::Install(child));
+            }
+            DataCommand::PeerFailed(peer) => {
+                self.to(shard_of(peer, n), DataCommand::PeerFailed(peer));
+            }
+            DataCommand::Delete { spi } => {
+                // Only the worker holding the pair acts on it.
+                for w in 0..n {
+                    self.to(w, DataCommand::Delete { spi });
+                }
+            }
+            DataCommand::Snapshot(reply) => {
+                for w in 0..n {
+                    self.to(w, DataCommand::Snapshot(reply.clone()));
+                }
+            }
+            DataCommand::Shutdown => {
+                for w in 0..n {
+                    self.to(w, DataCommand::Shutdown);
+                }
+            }
         }
     }
 
-    /// The SAs and counters, or `None` if the data plane does not answer in time.
+    fn to(&self, worker: usize, cmd: DataCommand) {
+        let Some(w) = self.workers.get(worker) else {
+            return;
+        };
+        if w.tx.send(cmd).is_ok() {
+            // A full wake socket already means a wake-up is pending.
+            let _ = w.wake.send(&[1]);
+        }
+    }
+
+    /// The SAs and counters of all workers, or `None` if one does not answer in time.
     pub fn snapshot(&self) -> Option<DataSnapshot> {
         let (tx, rx) = channel();
         self.send(DataCommand::Snapshot(tx));
-        rx.recv_timeout(Duration::from_secs(2)).ok()
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut all = DataSnapshot::default();
+        for _ in 0..self.workers.len() {
+            let part = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            all.children.extend(part.children);
+            for (reason, n) in part.drops {
+                match all.drops.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, total)) => *total += n,
+                    None => all.drops.push((reason, n)),
+                }
+            }
+        }
+        Some(all)
     }
 }
 
-/// The OS objects the data plane runs on.
+/// The OS objects one data-plane worker runs on.
 pub struct DataIo {
-    /// Protected traffic from the kernel, decapsulated traffic to it.
+    /// Protected traffic from the kernel, decapsulated traffic to it: the worker's queue.
     pub tun: Tun,
-    /// Raw ESP in, all IPsec out.
+    /// Raw ESP in (from the worker's peers), all IPsec out.
     pub esp: EspSocket,
-    /// The NAT-T port: ESP in UDP in, IKE to be passed on.
+    /// The NAT-T port (the worker's socket of the port's group): ESP in UDP in, IKE to be
+    /// passed on.
     pub natt: IkeSocket,
     /// The IPv6 raw ESP socket, where the host has IPv6.
     pub esp6: Option<EspSocket>,
@@ -157,8 +215,24 @@ pub struct DataIo {
     pub natt6: Option<IkeSocket>,
 }
 
-/// The data plane's state.
+/// What makes a data plane one worker among several.
+struct Worker {
+    index: usize,
+    workers: usize,
+    handoffs: Handoffs,
+    commands: Receiver<DataCommand>,
+    wake: UnixDatagram,
+}
+
+/// One worker's state.
 pub struct Dataplane {
+    /// This worker's number, and how many there are.
+    index: usize,
+    workers: usize,
+    /// Packets for other workers' peers, and theirs for ours.
+    handoffs: Handoffs,
+    /// Packets held for negotiation, as last added to `DataStats::queued`.
+    held_reported: u64,
     /// Shared with the writer (it writes on this queue: another queue of its own would
     /// also get a share of the reads).
     tun: Arc<Tun>,
@@ -204,10 +278,12 @@ pub struct Dataplane {
 }
 
 impl Dataplane {
-    /// A data plane over `io`, and the handle that commands it.
+    /// One worker per element of `ios` (worker `i` on `ios[i]`, whose sockets must receive
+    /// what comes from the peers `shard_of(peer, ios.len()) == i`), and the handle that
+    /// commands them. Run each on its own thread.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        io: DataIo,
+        ios: Vec<DataIo>,
         callout: IpsecCallout,
         keying: Sender<KeyingInput>,
         stats: Arc<DataStats>,
@@ -215,7 +291,70 @@ impl Dataplane {
         ready: Arc<AtomicBool>,
         queue_per_peer: usize,
         ike_port: u16,
-    ) -> io::Result<(Dataplane, DataHandle)> {
+    ) -> io::Result<(Vec<Dataplane>, DataHandle)> {
+        let workers = ios.len();
+        if workers == 0 {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "a data plane needs at least one worker",
+            ));
+        }
+        let mut wakes = Vec::with_capacity(workers);
+        let mut links = Vec::with_capacity(workers);
+        let mut ends = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, commands) = channel();
+            let (wake_tx, wake) = UnixDatagram::pair()?;
+            wake_tx.set_nonblocking(true)?;
+            wake.set_nonblocking(true)?;
+            let wake_tx = Arc::new(wake_tx);
+            wakes.push(wake_tx.clone());
+            links.push(WorkerLink { tx, wake: wake_tx });
+            ends.push((commands, wake));
+        }
+        let handoffs = Handoffs::mesh(&wakes);
+        let mut planes = Vec::with_capacity(workers);
+        for (index, ((io, (commands, wake)), handoffs)) in
+            ios.into_iter().zip(ends).zip(handoffs).enumerate()
+        {
+            // One callout per worker, sharing the memory of secured flows.
+            let callout = callout.share();
+            planes.push(Dataplane::worker(
+                io,
+                Worker {
+                    index,
+                    workers,
+                    handoffs,
+                    commands,
+                    wake,
+                },
+                callout,
+                keying.clone(),
+                stats.clone(),
+                events.clone(),
+                ready.clone(),
+                queue_per_peer,
+                ike_port,
+            )?);
+        }
+        let handle = DataHandle {
+            workers: links.into(),
+        };
+        Ok((planes, handle))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn worker(
+        io: DataIo,
+        worker: Worker,
+        callout: IpsecCallout,
+        keying: Sender<KeyingInput>,
+        stats: Arc<DataStats>,
+        events: Arc<EventRing>,
+        ready: Arc<AtomicBool>,
+        queue_per_peer: usize,
+        ike_port: u16,
+    ) -> io::Result<Dataplane> {
         // One poll(2) serves all three: each is drained until it would block.
         io.tun.set_nonblocking(true)?;
         io.esp.set_nonblocking(true)?;
@@ -275,15 +414,18 @@ impl Dataplane {
             esp_pool,
             tun_pool,
         )?;
-        let (tx, commands) = channel();
-        let (wake_tx, wake) = UnixDatagram::pair()?;
-        wake_tx.set_nonblocking(true)?;
-        wake.set_nonblocking(true)?;
-        let handle = DataHandle {
-            tx,
-            wake: Arc::new(wake_tx),
-        };
-        let dp = Dataplane {
+        let Worker {
+            index,
+            workers,
+            handoffs,
+            commands,
+            wake,
+        } = worker;
+        Ok(Dataplane {
+            index,
+            workers,
+            handoffs,
+            held_reported: 0,
             tun,
             esp,
             natt,
@@ -314,8 +456,7 @@ impl Dataplane {
             retiring: Vec::new(),
             sent_activity: ActivityReports::default(),
             received_activity: ActivityReports::default(),
-        };
-        Ok((dp, handle))
+        })
     }
 
     /// Runs until `Shutdown` or until every handle is gone.
@@ -371,8 +512,11 @@ impl Dataplane {
                 }
                 is_ready(&fds[SOURCES.len()])
             };
-            if wake && !self.commands() {
-                break;
+            if wake {
+                if !self.commands() {
+                    break;
+                }
+                self.take_handoffs();
             }
             for (source, ready) in SOURCES.into_iter().zip(ready) {
                 if ready {
@@ -384,6 +528,56 @@ impl Dataplane {
         }
         self.ready.store(false, Ordering::Release);
         info!("data plane stopped");
+    }
+
+    /// Adds this worker's change in held packets to the global gauge.
+    fn report_held(&mut self) {
+        let held = self.table.held() as u64;
+        if held >= self.held_reported {
+            let up = held - self.held_reported;
+            self.stats.queued.fetch_add(up, Ordering::Relaxed);
+        } else {
+            let down = self.held_reported - held;
+            self.stats.queued.fetch_sub(down, Ordering::Relaxed);
+        }
+        self.held_reported = held;
+    }
+
+    /// Packets other workers read for this worker's peers: sent as if read here.
+    fn take_handoffs(&mut self) {
+        while let Some(batch) = self.handoffs.recv() {
+            let mut job: Option<EspJob> = None;
+            let mut k = 0;
+            for packet in batch.packets() {
+                if job.is_none() {
+                    job = self.writer.esp_buffers();
+                    k = 0;
+                }
+                let Some(j) = job.as_mut() else {
+                    DataStats::bump(&self.stats.send_errors);
+                    continue;
+                };
+                let n = packet.len();
+                let Some(slot) = j.bufs[k].get_mut(MAX_HEADROOM..MAX_HEADROOM + n) else {
+                    DataStats::bump(&self.stats.malformed);
+                    continue;
+                };
+                slot.copy_from_slice(packet);
+                if let Some((range, via)) = self.outbound(&mut j.bufs[k], MAX_HEADROOM, n) {
+                    queue_out(j, k, range, via);
+                }
+                k += 1;
+                if k == OUT_SLOTS
+                    && let Some(full) = job.take()
+                {
+                    self.writer.send_esp(full);
+                }
+            }
+            if let Some(j) = job {
+                self.writer.send_esp(j);
+            }
+            self.handoffs.give_back(batch);
+        }
     }
 
     fn fd(&self, source: Source) -> Option<std::os::fd::BorrowedFd<'_>> {
@@ -409,9 +603,7 @@ impl Dataplane {
                     self.stats
                         .acquire_failed_drops
                         .fetch_add(n, Ordering::Relaxed);
-                    self.stats
-                        .queued
-                        .store(self.table.held() as u64, Ordering::Relaxed);
+                    self.report_held();
                 }
                 Ok(DataCommand::Snapshot(reply)) => {
                     let _ = reply.send(self.snapshot());
@@ -453,9 +645,7 @@ impl Dataplane {
             }
         }
         self.buf = buf;
-        self.stats
-            .queued
-            .store(self.table.held() as u64, Ordering::Relaxed);
+        self.report_held();
     }
 
     fn delete(&mut self, spi: u32) {
@@ -531,30 +721,23 @@ impl Dataplane {
             let Some(mut job) = self.writer.esp_buffers() else {
                 break;
             };
-            let out = &mut job.bufs;
             let mut filled = 0;
             let mut empty = false;
             while filled + READ_ROOM <= OUT_SLOTS {
                 let room = filled..filled + READ_ROOM;
                 match self.tun.recv_batch(
                     &mut scratch,
-                    &mut out[room.clone()],
+                    &mut job.bufs[room.clone()],
                     &mut sizes[room],
                     MAX_HEADROOM,
                 ) {
                     Ok(k) => {
                         self.stats.tun_rx.fetch_add(k as u64, Ordering::Relaxed);
-                        for i in filled..filled + k {
+                        for (i, &n) in sizes.iter().enumerate().skip(filled).take(k) {
                             if let Some((range, via)) =
-                                self.outbound(&mut out[i], MAX_HEADROOM, sizes[i])
+                                self.outbound(&mut job.bufs[i], MAX_HEADROOM, n)
                             {
-                                let v6 = out[i].get(range.start).is_some_and(|b| b >> 4 == 6);
-                                match (via, v6) {
-                                    (Via::Ip, false) => job.tx4.push((i, range)),
-                                    (Via::Ip, true) => job.tx6.push((i, range)),
-                                    (Via::Udp, false) => job.udp4.push((i, range)),
-                                    (Via::Udp, true) => job.udp6.push((i, range)),
-                                }
+                                queue_out(&mut job, i, range, via);
                             }
                         }
                         filled += k;
@@ -575,6 +758,7 @@ impl Dataplane {
                 }
             }
             self.writer.send_esp(job);
+            self.handoffs.flush();
             if empty {
                 break;
             }
@@ -710,6 +894,13 @@ impl Dataplane {
                 None
             }
             Outbound::Protect(p) => {
+                let owner = shard_of(p.peer, self.workers);
+                if owner != self.index {
+                    if !self.handoffs.push(owner, &buf[start..start + n]) {
+                        DataStats::bump(&self.stats.handoff_drops);
+                    }
+                    return None;
+                }
                 let Some(entry) = self.table.select(p.peer, &flow) else {
                     if p.clear_fallback {
                         // Negotiation discovery: clear while IKE is tried, at most one
@@ -741,9 +932,7 @@ impl Dataplane {
                         Ok(false) => {}
                         Err(_) => DataStats::bump(&self.stats.queue_drops),
                     }
-                    self.stats
-                        .queued
-                        .store(self.table.held() as u64, Ordering::Relaxed);
+                    self.report_held();
                     return None;
                 };
                 let (handle, spi, ike_sa, udp) = (
@@ -1014,6 +1203,17 @@ const SOURCES: [Source; 5] = [
     Source::Esp6,
     Source::Natt6,
 ];
+
+/// Puts the packet `job.bufs[slot][range]` on the send queue its route and family say.
+fn queue_out(job: &mut EspJob, slot: usize, range: Range<usize>, via: Via) {
+    let v6 = job.bufs[slot].get(range.start).is_some_and(|b| b >> 4 == 6);
+    match (via, v6) {
+        (Via::Ip, false) => job.tx4.push((slot, range)),
+        (Via::Ip, true) => job.tx6.push((slot, range)),
+        (Via::Udp, false) => job.udp4.push((slot, range)),
+        (Via::Udp, true) => job.udp6.push((slot, range)),
+    }
+}
 
 /// How a packet from the TUN leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -175,13 +175,13 @@ fn run(args: Args) -> Result<()> {
     // clear" memory is written by the data plane and read there.
     let clear_callout = callout.share();
     let (dataplane, data) = Dataplane::new(
-        DataIo {
+        vec![DataIo {
             tun,
             esp,
             natt: natt.try_clone()?,
             esp6,
             natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
-        },
+        }],
         callout,
         keying_tx.clone(),
         data_stats.clone(),
@@ -217,7 +217,9 @@ fn run(args: Args) -> Result<()> {
     );
     let endpoint_config = config.ike.endpoint_config();
     let mut threads = Vec::new();
-    threads.push(spawn("dataplane", move || dataplane.run())?);
+    for (i, worker) in dataplane.into_iter().enumerate() {
+        threads.push(spawn(&format!("dataplane-{i}"), move || worker.run())?);
+    }
     // The IKE endpoint is not Send (its policy and random source are trait objects):
     // it is made on the thread that owns it.
     threads.push(spawn("keying", move || {

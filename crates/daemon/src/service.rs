@@ -149,6 +149,7 @@ impl Service {
             .collect();
         for (name, counter) in [
             ("queue_full", &s.queue_drops),
+            ("handoff_full", &s.handoff_drops),
             ("acquire_failed", &s.acquire_failed_drops),
             ("wrong_sa", &s.wrong_sa),
             ("not_ip", &s.malformed),

@@ -21,6 +21,9 @@ pub struct DataStats {
     pub queued: AtomicU64,
     /// Packets dropped because a peer's hold queue was full.
     pub queue_drops: AtomicU64,
+    /// Packets for another worker's peer dropped because that worker was too far behind
+    /// to take them.
+    pub handoff_drops: AtomicU64,
     /// Packets dropped because the negotiation they waited for failed.
     pub acquire_failed_drops: AtomicU64,
     /// Clear-text packets policy let through (outbound re-sent, inbound accepted).
