@@ -27,7 +27,7 @@ use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, recv,
     recvmmsg, recvmsg, sendmmsg, setsockopt, sockopt,
 };
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
 
 use super::error::io_context;
 
@@ -215,6 +215,87 @@ impl EspSocket {
             tx: self.tx.try_clone()?,
             family: self.family,
         })
+    }
+}
+
+/// Most packets [`EspSocket::open_shard`] discards after attaching its filter: about
+/// what the 8 MiB receive queue holds at the smallest ESP packets' memory cost, so that
+/// the drain ends even while matching packets keep coming.
+const DRAIN_MAX: usize = (8 << 20) / 512;
+
+impl EspSocket {
+    /// [`EspSocket::open`] for data-plane worker `shard` of `workers`: the receive socket
+    /// keeps only ESP from peers that worker owns ([`super::shard_of`]), in the kernel.
+    /// Every raw ESP socket gets its own copy of every ESP packet; with one socket per
+    /// worker, each drops the copies of the others' peers. One worker (or none): no
+    /// filter, the same as `open`. `shard` must be below `workers`.
+    ///
+    /// The filter is [`super::shard::esp_filter`]. A raw socket receives from the moment
+    /// it exists (`socket(2)` puts it in the kernel's raw table; there is no `bind` to
+    /// wait for), and a filter judges packets as they are queued, not as they are read:
+    /// what arrived between `socket(2)` and `SO_ATTACH_FILTER` sits in the queue
+    /// unfiltered. The queue is therefore drained right after the filter is attached,
+    /// so that the first packet read has passed it. The drain may also throw away a few
+    /// packets that did belong to this worker (queued before, or just after, the
+    /// filter); at start-up that is ordinary loss. (A packet whose filter check ran
+    /// before the attach but whose queueing, on another CPU, ended only after the drain
+    /// found the queue empty would still slip through; a window far shorter than the
+    /// drain's system calls, but not zero: the data plane must treat an ESP packet it
+    /// holds no SA for as it does today.)
+    pub fn open_shard(mark: u32, shard: usize, workers: usize) -> io::Result<EspSocket> {
+        let socket = EspSocket::open(mark)?;
+        socket.steer(shard, workers)?;
+        Ok(socket)
+    }
+
+    /// [`EspSocket::open_v6`] for worker `shard` of `workers`, as [`EspSocket::open_shard`]
+    /// (the filter reads the last word of the IPv6 source address).
+    pub fn open_v6_shard(mark: u32, shard: usize, workers: usize) -> io::Result<EspSocket> {
+        let socket = EspSocket::open_v6(mark)?;
+        socket.steer(shard, workers)?;
+        Ok(socket)
+    }
+
+    /// Attaches the shard filter to the receive socket, then drains its queue (see
+    /// [`EspSocket::open_shard`]).
+    fn steer(&self, shard: usize, workers: usize) -> io::Result<()> {
+        if shard >= workers.max(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("worker {shard} of {workers}"),
+            ));
+        }
+        let Some(program) = super::shard::esp_filter(self.family == Family::V6, shard, workers)
+        else {
+            return Ok(());
+        };
+        let program: Vec<SockFilter> = program
+            .iter()
+            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
+            .collect();
+        self.rx.attach_filter(&program).map_err(io_context(
+            "setsockopt(SO_ATTACH_FILTER)",
+            "ESP receive socket",
+        ))?;
+        let mut byte = [0u8; 1];
+        let mut drained = 0;
+        while drained < DRAIN_MAX {
+            // MSG_TRUNC: a packet is consumed whole whatever the buffer; MSG_DONTWAIT:
+            // the socket stays blocking for its owner.
+            match recv(
+                self.rx.as_raw_fd(),
+                &mut byte,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+            ) {
+                Ok(_) => drained += 1,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    return Err(io_context("recv (drain)", "ESP receive socket")(e.into()));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

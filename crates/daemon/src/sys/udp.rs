@@ -47,26 +47,119 @@ impl IkeSocket {
     /// kernel for one ([`IkeSocket::port`] says which).
     pub fn bind(port: u16, mark: u32) -> io::Result<IkeSocket> {
         let what = format!("UDP port {port}");
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
-            .map_err(io_context("socket(AF_INET, SOCK_DGRAM)", &what))?;
-        setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)
-            .map_err(|e| io_context("setsockopt(IP_PKTINFO)", &what)(e.into()))?;
+        let socket = IkeSocket::socket_v4(&what)?;
         let local = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
         IkeSocket::finish(socket, mark, local.into(), &what, false)
+    }
+
+    /// The unbound IPv4 socket of [`IkeSocket::bind`], with `IP_PKTINFO` on.
+    fn socket_v4(what: &str) -> io::Result<Socket> {
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(io_context("socket(AF_INET, SOCK_DGRAM)", what))?;
+        setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)
+            .map_err(|e| io_context("setsockopt(IP_PKTINFO)", what)(e.into()))?;
+        Ok(socket)
     }
 
     /// Binds `[::]:port`, IPv6 only, with `SO_MARK` = `mark` and `IPV6_RECVPKTINFO` on.
     pub fn bind_v6(port: u16, mark: u32) -> io::Result<IkeSocket> {
         let what = format!("UDP port {port} (IPv6)");
-        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
-            .map_err(io_context("socket(AF_INET6, SOCK_DGRAM)", &what))?;
-        socket
-            .set_only_v6(true)
-            .map_err(io_context("setsockopt(IPV6_V6ONLY)", &what))?;
-        setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
-            .map_err(|e| io_context("setsockopt(IPV6_RECVPKTINFO)", &what)(e.into()))?;
+        let socket = IkeSocket::socket_v6(&what)?;
         let local = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
         IkeSocket::finish(socket, mark, local.into(), &what, true)
+    }
+
+    /// The unbound IPv6 socket of [`IkeSocket::bind_v6`]: IPv6 only, `IPV6_RECVPKTINFO` on.
+    fn socket_v6(what: &str) -> io::Result<Socket> {
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(io_context("socket(AF_INET6, SOCK_DGRAM)", what))?;
+        socket
+            .set_only_v6(true)
+            .map_err(io_context("setsockopt(IPV6_V6ONLY)", what))?;
+        setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
+            .map_err(|e| io_context("setsockopt(IPV6_RECVPKTINFO)", what)(e.into()))?;
+        Ok(socket)
+    }
+
+    /// `workers` sockets on `0.0.0.0:port`, each as [`IkeSocket::bind`] makes it, in one
+    /// `SO_REUSEPORT` group whose classic BPF program ([`super::shard::reuseport_program`])
+    /// hands each datagram to socket `shard_of(source, workers)` ([`super::shard_of`]):
+    /// socket `i` of the result is worker `i`'s. Port 0: the first socket gets a port
+    /// from the kernel and the others join it. One worker (or none): `[bind(port, mark)]`,
+    /// without `SO_REUSEPORT`.
+    ///
+    /// The program returns an index into the group, whose order is the order the
+    /// sockets joined it, i.e. were bound (`__reuseport_add_sock` appends); so the
+    /// sockets are bound in worker order here. If a socket of the group is closed, the
+    /// kernel moves the last one into its slot and indices shift: the group is meant to
+    /// live and die as a whole. Sockets of another process (same user, `SO_REUSEPORT`)
+    /// binding the same port would join the group too; a plain [`IkeSocket::bind`] of the
+    /// port fails instead (`EADDRINUSE`).
+    ///
+    /// An index the group does not have is no error: the kernel (net/core/sock_reuseport.c)
+    /// has `run_bpf_filter` return no socket when `index >= socks`, and
+    /// `reuseport_select_sock` then falls back to its hash of the 4-tuple ("no bpf or
+    /// invalid bpf result: fall back to hash usage"). That happens only while the group
+    /// is being built: the program is attached to the first socket before its `bind`
+    /// (allowed for an unbound `SO_REUSEPORT` socket: `reuseport_attach_prog` makes its
+    /// group then), so from the first bind on each datagram goes to its owner if that
+    /// socket is bound already, and by hash to one that is otherwise. Datagrams that
+    /// arrive during those few system calls may reach another worker's socket.
+    pub fn bind_sharded(port: u16, mark: u32, workers: usize) -> io::Result<Vec<IkeSocket>> {
+        IkeSocket::sharded(port, mark, workers, false)
+    }
+
+    /// [`IkeSocket::bind_sharded`] on `[::]:port` (IPv6 only, as [`IkeSocket::bind_v6`]);
+    /// the program reads the last word of the IPv6 source address. A separate group from
+    /// the IPv4 one on the same port.
+    pub fn bind_v6_sharded(port: u16, mark: u32, workers: usize) -> io::Result<Vec<IkeSocket>> {
+        IkeSocket::sharded(port, mark, workers, true)
+    }
+
+    fn sharded(port: u16, mark: u32, workers: usize, v6: bool) -> io::Result<Vec<IkeSocket>> {
+        let Some(mut program) = super::shard::reuseport_program(v6, workers) else {
+            let one = if v6 {
+                IkeSocket::bind_v6(port, mark)?
+            } else {
+                IkeSocket::bind(port, mark)?
+            };
+            return Ok(vec![one]);
+        };
+        let mut sockets: Vec<IkeSocket> = Vec::with_capacity(workers);
+        let mut port = port;
+        for i in 0..workers {
+            let what = format!(
+                "UDP port {port}{}, socket {i} of {workers}",
+                if v6 { " (IPv6)" } else { "" }
+            );
+            let socket = if v6 {
+                IkeSocket::socket_v6(&what)?
+            } else {
+                IkeSocket::socket_v4(&what)?
+            };
+            socket
+                .set_reuse_port(true)
+                .map_err(io_context("setsockopt(SO_REUSEPORT)", &what))?;
+            if i == 0 {
+                // The kernel copies the program during the call; `program` outlives it.
+                let fprog = libc::sock_fprog {
+                    len: program.len() as u16,
+                    filter: program.as_mut_ptr(),
+                };
+                setsockopt(&socket, sockopt::AttachReusePortCbpf, &fprog).map_err(|e| {
+                    io_context("setsockopt(SO_ATTACH_REUSEPORT_CBPF)", &what)(e.into())
+                })?;
+            }
+            let local = if v6 {
+                SocketAddr::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
+            } else {
+                SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            };
+            let bound = IkeSocket::finish(socket, mark, local, &what, v6)?;
+            port = bound.port;
+            sockets.push(bound);
+        }
+        Ok(sockets)
     }
 
     fn finish(
