@@ -104,7 +104,10 @@ impl IkeSocket {
     /// (allowed for an unbound `SO_REUSEPORT` socket: `reuseport_attach_prog` makes its
     /// group then), so from the first bind on each datagram goes to its owner if that
     /// socket is bound already, and by hash to one that is otherwise. Datagrams that
-    /// arrive during those few system calls may reach another worker's socket.
+    /// arrive during those few system calls may reach another worker's socket. Having
+    /// its group before `bind`, the first socket never joins one that already holds the
+    /// port (the kernel counts that as a conflict): while an older group lingers, this
+    /// fails with `EADDRINUSE` instead of mixing the two (seen in `tests/sys_shard.rs`).
     pub fn bind_sharded(port: u16, mark: u32, workers: usize) -> io::Result<Vec<IkeSocket>> {
         IkeSocket::sharded(port, mark, workers, false)
     }
