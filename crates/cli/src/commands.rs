@@ -548,7 +548,8 @@ fn render_sa(sa: &IkeSaView) -> String {
                 ),
             )
             .line("lifetime", &c.lifetime)
-            .line("age", duration(c.age_secs));
+            .line("age", duration(c.age_secs))
+            .line("worker", c.worker);
         out.push('\n');
         out.push_str(&s.render());
     }

@@ -447,6 +447,8 @@ pub struct ChildSaView {
     pub lifetime: String,
     /// Seconds since it was installed.
     pub age_secs: u64,
+    /// The data-plane worker (thread) that holds it.
+    pub worker: u32,
 }
 
 /// One SA's counters.

@@ -19,6 +19,7 @@
 //!
 //! [dataplane]
 //! queue_per_peer = 64        # packets held while an SA is negotiated
+//! workers = 0                # data-plane threads; 0 = one per CPU (at most 16)
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9477"  # Prometheus text endpoint; absent = off
@@ -109,6 +110,26 @@ impl IkeConfig {
 pub struct DataplaneConfig {
     /// Packets held per peer while its SA is negotiated; more are dropped and counted.
     pub queue_per_peer: usize,
+    /// Data-plane workers, each with its TUN queue and sockets and the SAs of some peers;
+    /// 0 is one per CPU the daemon may run on, at most [`AUTO_WORKERS_MAX`].
+    pub workers: usize,
+}
+
+/// The most workers `workers = 0` chooses.
+pub const AUTO_WORKERS_MAX: usize = 16;
+/// The most workers a configuration may ask for.
+pub const WORKERS_MAX: usize = 64;
+
+impl DataplaneConfig {
+    /// How many workers to run: the setting, or one per CPU.
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(AUTO_WORKERS_MAX),
+            n => n,
+        }
+    }
 }
 
 /// The Prometheus text endpoint.
@@ -166,7 +187,10 @@ impl Default for IkeConfig {
 
 impl Default for DataplaneConfig {
     fn default() -> Self {
-        DataplaneConfig { queue_per_peer: 64 }
+        DataplaneConfig {
+            queue_per_peer: 64,
+            workers: 0,
+        }
     }
 }
 
@@ -271,6 +295,9 @@ impl Config {
                 "at most 86400 seconds (0 turns dead peer detection off)",
             ));
         }
+        if self.dataplane.workers > WORKERS_MAX {
+            return Err(bad("dataplane.workers", "at most 64 (0 runs one per CPU)"));
+        }
         if self.dataplane.queue_per_peer == 0 {
             return Err(bad(
                 "dataplane.queue_per_peer",
@@ -332,6 +359,20 @@ mod tests {
         assert_eq!(
             c.metrics.listen,
             Some("127.0.0.1:9477".parse().expect("addr"))
+        );
+    }
+
+    #[test]
+    fn workers_are_one_per_cpu_unless_set() {
+        let auto = Config::default().dataplane.workers();
+        assert!((1..=AUTO_WORKERS_MAX).contains(&auto), "{auto}");
+        let c = Config::parse(Path::new("p.toml"), "[dataplane]\nworkers = 3\n").expect("valid");
+        assert_eq!(c.dataplane.workers(), 3);
+        let e = Config::parse(Path::new("p.toml"), "[dataplane]\nworkers = 65\n")
+            .expect_err("too many");
+        assert_eq!(
+            e.to_string(),
+            "p.toml: dataplane.workers: at most 64 (0 runs one per CPU)"
         );
     }
 

@@ -123,6 +123,8 @@ pub struct ChildSnapshot {
     pub outbound: palisade_esp::SaCounters,
     /// Seconds since installation.
     pub age: Duration,
+    /// The worker that holds it.
+    pub worker: usize,
 }
 
 /// Sends commands to the data-plane workers and wakes them.
@@ -691,6 +693,7 @@ impl Dataplane {
                     inbound: counters(e.inbound),
                     outbound: counters(e.outbound),
                     age: now.saturating_duration_since(e.installed),
+                    worker: self.index,
                 })
                 .collect(),
             drops: self

@@ -139,27 +139,42 @@ fn run(args: Args) -> Result<()> {
     scopes
         .install_firewall()
         .context("installing the fail-closed firewall rules")?;
-    let tun = Tun::create_offload(&config.tun.name, config.tun.mtu)
+    // Per worker: a TUN queue, a raw ESP socket and a NAT-T socket that the kernel gives
+    // only the ESP of the worker's peers.
+    let workers = config.dataplane.workers();
+    let tuns = Tun::create_multi_queue_offload(&config.tun.name, config.tun.mtu, workers)
         .with_context(|| format!("creating the TUN device {}", config.tun.name))?;
-    let esp = EspSocket::open(sys::FWMARK).context("opening the raw ESP socket")?;
+    let esps = (0..workers)
+        .map(|i| EspSocket::open_shard(sys::FWMARK, i, workers))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("opening the raw ESP sockets")?;
     let ike = IkeSocket::bind(config.ike.port, sys::FWMARK)
         .with_context(|| format!("binding UDP port {}", config.ike.port))?;
-    let natt = IkeSocket::bind(config.ike.natt_port, sys::FWMARK)
+    let natts = IkeSocket::bind_sharded(config.ike.natt_port, sys::FWMARK, workers)
         .with_context(|| format!("binding UDP port {}", config.ike.natt_port))?;
     // IPv6 where the host has it: a host (or namespace) with IPv6 off runs on IPv4 alone.
     let v6 = (|| -> std::io::Result<_> {
+        let esps = (0..workers)
+            .map(|i| EspSocket::open_v6_shard(sys::FWMARK, i, workers))
+            .collect::<std::io::Result<Vec<_>>>()?;
         Ok((
-            EspSocket::open_v6(sys::FWMARK)?,
+            esps,
             IkeSocket::bind_v6(config.ike.port, sys::FWMARK)?,
-            IkeSocket::bind_v6(config.ike.natt_port, sys::FWMARK)?,
+            IkeSocket::bind_v6_sharded(config.ike.natt_port, sys::FWMARK, workers)?,
         ))
     })();
-    let (esp6, ike6, natt6) = match v6 {
-        Ok((e, i, n)) => (Some(e), Some(i), Some(n)),
+    let (esp6s, ike6, natt6s) = match v6 {
+        Ok((e, i, n)) => (e.into_iter().map(Some).collect(), Some(i), Some(n)),
         Err(e) => {
             warn!(error = %e, "no IPv6 sockets: IPv4 only");
-            (None, None, None)
+            ((0..workers).map(|_| None).collect::<Vec<_>>(), None, None)
         }
+    };
+    // Keying sends IKE on 4500 from the first worker's socket (any of the group would do).
+    let natt = natts[0].try_clone()?;
+    let natt6 = match &natt6s {
+        Some(n) => Some(n[0].try_clone()?),
+        None => None,
     };
     scopes
         .install_routes()
@@ -174,14 +189,23 @@ fn run(args: Args) -> Result<()> {
     // Shared with the NFQUEUE thread: negotiation discovery's "once secured, never
     // clear" memory is written by the data plane and read there.
     let clear_callout = callout.share();
-    let (dataplane, data) = Dataplane::new(
-        vec![DataIo {
+    let mut natt6s = natt6s.map(|v| v.into_iter().map(Some).collect::<Vec<_>>());
+    let ios = tuns
+        .into_iter()
+        .zip(esps)
+        .zip(natts)
+        .zip(esp6s)
+        .enumerate()
+        .map(|(i, (((tun, esp), natt), esp6))| DataIo {
             tun,
             esp,
-            natt: natt.try_clone()?,
+            natt,
             esp6,
-            natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
-        }],
+            natt6: natt6s.as_mut().and_then(|v| v.get_mut(i)?.take()),
+        })
+        .collect();
+    let (dataplane, data) = Dataplane::new(
+        ios,
         callout,
         keying_tx.clone(),
         data_stats.clone(),

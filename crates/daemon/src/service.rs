@@ -425,6 +425,7 @@ fn child_view(c: &ChildSnapshot) -> ChildSaView {
         outbound: counters(&c.outbound),
         lifetime: lifetime_text(&e.lifetime),
         age_secs: c.age.as_secs(),
+        worker: c.worker as u32,
     }
 }
 

@@ -118,6 +118,7 @@ impl FakeDaemon {
                 },
                 lifetime: "rekey 1h".into(),
                 age_secs: 40,
+                worker: 1,
             }],
         }
     }

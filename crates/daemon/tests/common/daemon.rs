@@ -285,8 +285,26 @@ pub fn ping(ns: &Netns, to: IpAddr, count: u32) -> Output {
 /// returns how many arrived (an error if connecting, writing or reading failed).
 pub fn tcp_transfer(from: &Netns, at: &Netns, to: SocketAddr, len: usize) -> io::Result<usize> {
     let listener = at.run(|| TcpListener::bind(to))??;
+    // A connection that never arrives fails the transfer instead of hanging the test.
+    listener.set_nonblocking(true)?;
     let server = std::thread::spawn(move || -> io::Result<usize> {
-        let (mut s, _) = listener.accept()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no connection reached the listener in 30 s",
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        s.set_nonblocking(false)?;
         s.set_read_timeout(Some(Duration::from_secs(20)))?;
         let mut buf = vec![0u8; 65536];
         let mut got = 0;
