@@ -20,6 +20,7 @@
 //! [dataplane]
 //! queue_per_peer = 64        # packets held while an SA is negotiated
 //! workers = 0                # data-plane threads; 0 = one per CPU (at most 16)
+//! sender_threads = false     # each worker sends through a thread of its own
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9477"  # Prometheus text endpoint; absent = off
@@ -113,6 +114,11 @@ pub struct DataplaneConfig {
     /// Data-plane workers, each with its TUN queue and sockets and the SAs of some peers;
     /// 0 is one per CPU the daemon may run on, at most [`AUTO_WORKERS_MAX`].
     pub workers: usize,
+    /// Whether each worker hands its sends (the kernel's per-packet work for raw ESP, the
+    /// TUN writes) to a thread of its own instead of making them itself: a pipeline for
+    /// one busy tunnel where cores outnumber busy workers, one more thread per worker
+    /// competing for the cores otherwise.
+    pub sender_threads: bool,
 }
 
 /// The most workers `workers = 0` chooses.
@@ -190,6 +196,7 @@ impl Default for DataplaneConfig {
         DataplaneConfig {
             queue_per_peer: 64,
             workers: 0,
+            sender_threads: false,
         }
     }
 }

@@ -11,10 +11,12 @@
 //!
 //! Packets move in batches through buffers the data plane allocates once: a TUN read
 //! (with offloads, a TSO aggregate split into segments) fills slots that are classified
-//! and encapsulated in place and leave with one `sendmmsg(2)`; ESP comes in with
-//! `recvmmsg(2)`, is opened in place, and the inner packets go to the TUN in one batch
-//! whose TCP segments are coalesced (GRO) where the TUN has offloads. The sending is a
-//! second thread's (writer.rs), which owns no SA: the SAD stays this thread's alone.
+//! and encapsulated in place and leave with one `sendmmsg(2)` (ESP in UDP: segmented
+//! sends, gso.rs); ESP comes in with `recvmmsg(2)` (in UDP: coalesced by GRO), is opened
+//! in place, and the inner packets go to the TUN in one batch whose TCP segments are
+//! coalesced (GRO) where the TUN has offloads. The sending is writer.rs's, in the worker
+//! or, configured so, on a thread of its own that owns no SA: the SAD stays the
+//! worker's alone.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -202,6 +204,17 @@ impl DataHandle {
     }
 }
 
+/// The data plane's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DataSettings {
+    /// Packets held per peer while its SA is negotiated.
+    pub queue_per_peer: usize,
+    /// The IKE port acquires name.
+    pub ike_port: u16,
+    /// Whether each worker sends through a thread of its own (`dataplane.sender_threads`).
+    pub sender_threads: bool,
+}
+
 /// The OS objects one data-plane worker runs on.
 pub struct DataIo {
     /// Protected traffic from the kernel, decapsulated traffic to it: the worker's queue.
@@ -291,8 +304,7 @@ impl Dataplane {
         stats: Arc<DataStats>,
         events: Arc<EventRing>,
         ready: Arc<AtomicBool>,
-        queue_per_peer: usize,
-        ike_port: u16,
+        settings: DataSettings,
     ) -> io::Result<(Vec<Dataplane>, DataHandle)> {
         let workers = ios.len();
         if workers == 0 {
@@ -335,8 +347,7 @@ impl Dataplane {
                 stats.clone(),
                 events.clone(),
                 ready.clone(),
-                queue_per_peer,
-                ike_port,
+                settings,
             )?);
         }
         let handle = DataHandle {
@@ -354,9 +365,13 @@ impl Dataplane {
         stats: Arc<DataStats>,
         events: Arc<EventRing>,
         ready: Arc<AtomicBool>,
-        queue_per_peer: usize,
-        ike_port: u16,
+        settings: DataSettings,
     ) -> io::Result<Dataplane> {
+        let DataSettings {
+            queue_per_peer,
+            ike_port,
+            sender_threads,
+        } = settings;
         // One poll(2) serves all three: each is drained until it would block.
         io.tun.set_nonblocking(true)?;
         io.esp.set_nonblocking(true)?;
@@ -402,20 +417,20 @@ impl Dataplane {
                 n: 0,
             })
             .collect();
-        let writer = Writer::spawn(
-            WriterIo {
-                esp: esp.try_clone()?,
-                esp6: esp6.as_ref().map(EspSocket::try_clone).transpose()?,
-                natt: natt.try_clone()?,
-                natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
-                tun: tun.clone(),
-                tun_offset: TUN_TX_OFFSET,
-                batch: OUT_SLOTS,
-            },
-            stats.clone(),
-            esp_pool,
-            tun_pool,
-        )?;
+        let writer_io = WriterIo {
+            esp: esp.try_clone()?,
+            esp6: esp6.as_ref().map(EspSocket::try_clone).transpose()?,
+            natt: natt.try_clone()?,
+            natt6: natt6.as_ref().map(IkeSocket::try_clone).transpose()?,
+            tun: tun.clone(),
+            tun_offset: TUN_TX_OFFSET,
+            batch: OUT_SLOTS,
+        };
+        let writer = if sender_threads {
+            Writer::spawn(writer_io, stats.clone(), esp_pool, tun_pool)?
+        } else {
+            Writer::inline(writer_io, stats.clone(), esp_pool, tun_pool)
+        };
         let Worker {
             index,
             workers,
@@ -829,7 +844,15 @@ impl Dataplane {
                     break;
                 }
             };
-            self.stats.udp_rx.fetch_add(k as u64, Ordering::Relaxed);
+            // Datagrams, not receives: one coalesced by GRO counts as the ones it holds.
+            let datagrams: usize = got[..k]
+                .iter()
+                .flatten()
+                .map(|d| d.segments().count())
+                .sum();
+            self.stats
+                .udp_rx
+                .fetch_add(datagrams as u64, Ordering::Relaxed);
             for i in 0..k {
                 let Some(d) = got[i] else {
                     DataStats::bump(&self.stats.malformed);

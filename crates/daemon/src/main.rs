@@ -19,7 +19,7 @@ use nix::sys::signal::{SigSet, Signal};
 use palisade_filter::{Engine, SessionOptions, Store};
 use palisade_ike::{Endpoint, EnginePolicy};
 use palisaded::config::{Config, DEFAULT_CONFIG};
-use palisaded::dataplane::{DataCommand, DataIo, Dataplane};
+use palisaded::dataplane::{DataCommand, DataIo, DataSettings, Dataplane};
 use palisaded::events::EventRing;
 use palisaded::ipsec_callout::IpsecCallout;
 use palisaded::keying::{Keying, KeyingInput};
@@ -211,8 +211,11 @@ fn run(args: Args) -> Result<()> {
         data_stats.clone(),
         events.clone(),
         ready.clone(),
-        config.dataplane.queue_per_peer,
-        config.ike.port,
+        DataSettings {
+            queue_per_peer: config.dataplane.queue_per_peer,
+            ike_port: config.ike.port,
+            sender_threads: config.dataplane.sender_threads,
+        },
     )?;
 
     // KeyLog::open warns in the log that key export is on.

@@ -1,14 +1,16 @@
-//! The data plane's writer thread: it sends the batches the data-plane thread prepared,
-//! IPsec packets to the raw sockets and decapsulated packets to the TUN, so that the
-//! kernel's per-packet work on send (routing, netfilter, the link and, between two
-//! namespaces, the receiving stack) runs beside the reading, classifying and crypto
-//! instead of after it.
+//! Sending what a worker prepared: IPsec packets to the raw and NAT-T sockets,
+//! decapsulated packets to the TUN. By default the worker sends itself
+//! ([`Writer::inline`]); with `dataplane.sender_threads` a thread of its own does
+//! ([`Writer::spawn`]), so that the kernel's per-packet work on send (routing, netfilter,
+//! the link and, between two namespaces, the receiving stack) runs beside the reading,
+//! classifying and crypto instead of after it, at the price of a thread per worker.
 //!
-//! One writer and FIFO channels: batches leave in the order they were made, so packets
+//! With a thread, one writer and FIFO channels: batches leave in the order they were made, so packets
 //! of one SA stay in order. Buffers travel with the batches and come back through the
 //! `free` channels: a fixed set allocated once, and a data-plane thread that runs ahead
 //! of the writer waits for a set (backpressure) instead of allocating.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::sync::Arc;
@@ -44,7 +46,7 @@ pub(super) struct TunJob {
     pub n: usize,
 }
 
-enum Job {
+pub(super) enum Job {
     Esp(EspJob),
     Tun(TunJob),
 }
@@ -63,15 +65,37 @@ pub(super) struct WriterIo {
     pub batch: usize,
 }
 
-/// The data-plane thread's end.
-pub(super) struct Writer {
-    jobs: Option<SyncSender<Job>>,
-    esp_free: Receiver<EspJob>,
-    tun_free: Receiver<TunJob>,
-    thread: Option<JoinHandle<()>>,
+/// The data-plane thread's end: a sending thread, or the sending done in place.
+pub(super) enum Writer {
+    Thread {
+        jobs: Option<SyncSender<Job>>,
+        esp_free: Receiver<EspJob>,
+        tun_free: Receiver<TunJob>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Inline {
+        sending: Box<Sending>,
+        esp_free: Vec<EspJob>,
+        tun_free: Vec<TunJob>,
+    },
 }
 
 impl Writer {
+    /// Sends in place, on the data-plane thread, with `esp_pool` and `tun_pool` as the
+    /// buffer sets (one of each is enough).
+    pub fn inline(
+        io: WriterIo,
+        stats: Arc<DataStats>,
+        esp_pool: Vec<EspJob>,
+        tun_pool: Vec<TunJob>,
+    ) -> Writer {
+        Writer::Inline {
+            sending: Box::new(Sending::new(io, stats)),
+            esp_free: esp_pool,
+            tun_free: tun_pool,
+        }
+    }
+
     /// Starts the thread with `esp_pool` and `tun_pool` as the buffer sets in circulation.
     pub fn spawn(
         io: WriterIo,
@@ -90,8 +114,8 @@ impl Writer {
         }
         let thread = std::thread::Builder::new()
             .name("dataplane-tx".into())
-            .spawn(move || run(io, stats, jobs, esp_back, tun_back))?;
-        Ok(Writer {
+            .spawn(move || run(Sending::new(io, stats), jobs, esp_back, tun_back))?;
+        Ok(Writer::Thread {
             jobs: Some(jobs_tx),
             esp_free,
             tun_free,
@@ -101,56 +125,126 @@ impl Writer {
 
     /// A free set of IPsec buffers (waits for the writer to finish one); `None` if the
     /// writer is gone.
-    pub fn esp_buffers(&self) -> Option<EspJob> {
-        self.esp_free.recv().ok()
+    pub fn esp_buffers(&mut self) -> Option<EspJob> {
+        match self {
+            Writer::Thread { esp_free, .. } => esp_free.recv().ok(),
+            Writer::Inline { esp_free, .. } => esp_free.pop(),
+        }
     }
 
     /// A free set of TUN buffers, as [`Writer::esp_buffers`].
-    pub fn tun_buffers(&self) -> Option<TunJob> {
-        self.tun_free.recv().ok()
+    pub fn tun_buffers(&mut self) -> Option<TunJob> {
+        match self {
+            Writer::Thread { tun_free, .. } => tun_free.recv().ok(),
+            Writer::Inline { tun_free, .. } => tun_free.pop(),
+        }
     }
 
     /// Hands a set over for sending (an empty one just comes back).
-    pub fn send_esp(&self, job: EspJob) {
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Esp(job));
+    pub fn send_esp(&mut self, mut job: EspJob) {
+        match self {
+            Writer::Thread { jobs, .. } => {
+                if let Some(jobs) = jobs {
+                    let _ = jobs.send(Job::Esp(job));
+                }
+            }
+            Writer::Inline {
+                sending, esp_free, ..
+            } => {
+                sending.esp(&mut job);
+                esp_free.push(job);
+            }
         }
     }
 
     /// Hands a set of TUN packets over for writing.
-    pub fn send_tun(&self, job: TunJob) {
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Tun(job));
+    pub fn send_tun(&mut self, mut job: TunJob) {
+        match self {
+            Writer::Thread { jobs, .. } => {
+                if let Some(jobs) = jobs {
+                    let _ = jobs.send(Job::Tun(job));
+                }
+            }
+            Writer::Inline {
+                sending, tun_free, ..
+            } => {
+                sending.tun(&mut job);
+                tun_free.push(job);
+            }
         }
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // The writer finishes what it has, sees the channel closed, and ends.
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Writer::Thread { jobs, thread, .. } = self {
+            // The writer finishes what it has, sees the channel closed, and ends.
+            *jobs = None;
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
 
 fn run(
-    io: WriterIo,
-    stats: Arc<DataStats>,
+    mut sending: Sending,
     jobs: Receiver<Job>,
     esp_back: Sender<EspJob>,
     tun_back: Sender<TunJob>,
 ) {
-    // Here, not passed in: the mmsghdr arrays hold raw pointers and are not `Send`.
-    let mut batch = EspBatch::new(io.batch);
-    let mut gro = GROTable::new();
-    // Until the kernel refuses segmentation once; then ESP in UDP goes out whole
-    // through the raw socket, as it can on any kernel.
-    let mut gso = true;
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Esp(mut job) => {
+                sending.esp(&mut job);
+                let _ = esp_back.send(job);
+            }
+            Job::Tun(mut job) => {
+                sending.tun(&mut job);
+                let _ = tun_back.send(job);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The `mmsghdr` arrays of the raw sockets' batches, per sending thread: they hold raw
+    /// pointers and are not `Send`, and the sending state moves to its thread.
+    static BATCH: RefCell<Option<EspBatch>> = const { RefCell::new(None) };
+}
+
+/// What sending needs besides the buffers.
+pub(super) struct Sending {
+    io: WriterIo,
+    stats: Arc<DataStats>,
+    gro: GROTable,
+    /// Until the kernel refuses segmentation once; then ESP in UDP goes out whole
+    /// through the raw socket, as it can on any kernel.
+    gso: bool,
+}
+
+impl Sending {
+    fn new(io: WriterIo, stats: Arc<DataStats>) -> Sending {
+        Sending {
+            io,
+            stats,
+            gro: GROTable::new(),
+            gso: true,
+        }
+    }
+
+    /// Sends a set of IPsec packets and empties its queues.
+    fn esp(&mut self, job: &mut EspJob) {
+        BATCH.with_borrow_mut(|batch| {
+            let batch = batch.get_or_insert_with(|| EspBatch::new(self.io.batch));
+            self.esp_with(batch, job);
+        });
+    }
+
+    fn esp_with(&mut self, batch: &mut EspBatch, job: &mut EspJob) {
+        let (io, stats, gso) = (&self.io, &self.stats, &mut self.gso);
+        {
+            {
                 for (socket, raw, queue) in [
                     (Some(&io.natt), Some(&io.esp), &mut job.udp4),
                     (io.natt6.as_ref(), io.esp6.as_ref(), &mut job.udp6),
@@ -159,14 +253,14 @@ fn run(
                         continue;
                     }
                     let sent = match socket {
-                        Some(s) if gso => send_segmented(s, &job.bufs, queue, &mut gso),
+                        Some(s) if *gso => send_segmented(s, &job.bufs, queue, gso),
                         _ => 0,
                     };
                     // What segmentation did not send (all of it, once it is off).
                     let rest = &queue[sent..];
                     if !rest.is_empty() {
                         let o = match raw {
-                            Some(r) => r.send_batch(&mut batch, &job.bufs, rest),
+                            Some(r) => r.send_batch(batch, &job.bufs, rest),
                             None => crate::sys::SendOutcome {
                                 failed: rest.len(),
                                 ..Default::default()
@@ -192,7 +286,7 @@ fn run(
                     }
                     let (sent, failed, error) = match socket {
                         Some(s) => {
-                            let o = s.send_batch(&mut batch, &job.bufs, queue);
+                            let o = s.send_batch(batch, &job.bufs, queue);
                             (o.sent, o.failed, o.last_error)
                         }
                         None => (0, queue.len(), None),
@@ -206,25 +300,27 @@ fn run(
                         debug!(failed, ?error, "send failed");
                     }
                 }
-                let _ = esp_back.send(job);
             }
-            Job::Tun(mut job) => {
-                let n = std::mem::take(&mut job.n);
-                if n > 0 {
-                    match io
-                        .tun
-                        .send_batch(&mut gro, &mut job.bufs[..n], io.tun_offset)
-                    {
-                        Ok(_) => {
-                            stats.tun_tx.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            DataStats::bump(&stats.send_errors);
-                            debug!(error = %e, "TUN write failed");
-                        }
-                    }
-                }
-                let _ = tun_back.send(job);
+        }
+    }
+
+    /// Writes a set of decapsulated packets to the TUN.
+    fn tun(&mut self, job: &mut TunJob) {
+        let n = std::mem::take(&mut job.n);
+        if n == 0 {
+            return;
+        }
+        let io = &self.io;
+        match io
+            .tun
+            .send_batch(&mut self.gro, &mut job.bufs[..n], io.tun_offset)
+        {
+            Ok(_) => {
+                self.stats.tun_tx.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                DataStats::bump(&self.stats.send_errors);
+                debug!(error = %e, "TUN write failed");
             }
         }
     }
