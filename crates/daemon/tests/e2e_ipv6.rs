@@ -61,10 +61,26 @@ fn ipv6_transport_mode_ping_and_tcp_cross_as_esp_only() {
     if !root_or_skip("ipv6_transport_mode_ping_and_tcp_cross_as_esp_only") {
         return;
     }
+    transport("", false);
+}
+
+/// The same in ESP in UDP (forced by `a`): over IPv6 the UDP checksum is mandatory, and
+/// the segmented sends and coalesced receives run on the IPv6 NAT-T sockets.
+#[test]
+fn ipv6_transport_mode_in_udp_ping_and_tcp_cross_as_esp_in_udp_only() {
+    if !root_or_skip("ipv6_transport_mode_in_udp_ping_and_tcp_cross_as_esp_in_udp_only") {
+        return;
+    }
+    transport("[ike]\nforce_udp_encapsulation = true\n", true);
+}
+
+/// Ping and TCP from a to b over IPv6, a's daemon with `settings`; `udp`: the ESP must
+/// be in UDP, none raw.
+fn transport(settings: &str, udp: bool) {
     let pair = VethPair::new().expect("namespaces");
     enable_ipv6(&pair.a, A);
     enable_ipv6(&pair.b, B);
-    let a = Daemon::start(&pair.a, "a", &policy(A, B)).expect("daemon a");
+    let a = Daemon::start_with(&pair.a, "a", &policy(A, B), settings).expect("daemon a");
     let b = Daemon::start(&pair.b, "b", &policy(B, A)).expect("daemon b");
     let capture =
         Capture::start(&pair.a, &veth_of(&pair.a), a.dir().join("wire.pcap")).expect("tcpdump");
@@ -95,6 +111,20 @@ fn ipv6_transport_mode_ping_and_tcp_cross_as_esp_only() {
     );
     let clear = not_ipsec_between(&lines, A.into(), B.into());
     assert!(clear.is_empty(), "clear text between the hosts: {clear:#?}");
+    let in_udp = lines
+        .iter()
+        .filter(|l| l.contains("UDP-encap: ESP("))
+        .count();
+    let raw: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains(": ESP(") && !l.contains("UDP-encap: ESP("))
+        .collect();
+    if udp {
+        assert!(in_udp > 0, "no ESP in UDP: {lines:#?}");
+        assert!(raw.is_empty(), "raw ESP: {raw:#?}");
+    } else {
+        assert_eq!(in_udp, 0, "ESP in UDP without a NAT: {lines:#?}");
+    }
     for d in [&a, &b] {
         let sas = d.wait_for_sas("an IPv6 CHILD_SA", |s| {
             s.iter()
@@ -102,6 +132,7 @@ fn ipv6_transport_mode_ping_and_tcp_cross_as_esp_only() {
         });
         let c = &sas[0].child_sas[0];
         assert_eq!(c.mode, "transport");
+        assert_eq!(c.udp_encap, udp);
         assert!(c.inbound.packets > 0 && c.outbound.packets > 0, "{c:?}");
     }
 }
