@@ -242,65 +242,30 @@ impl Sending {
     }
 
     fn esp_with(&mut self, batch: &mut EspBatch, job: &mut EspJob) {
-        let (io, stats, gso) = (&self.io, &self.stats, &mut self.gso);
-        {
-            {
-                for (socket, raw, queue) in [
-                    (Some(&io.natt), Some(&io.esp), &mut job.udp4),
-                    (io.natt6.as_ref(), io.esp6.as_ref(), &mut job.udp6),
-                ] {
-                    if queue.is_empty() {
-                        continue;
-                    }
-                    let sent = match socket {
-                        Some(s) if *gso => send_segmented(s, &job.bufs, queue, gso),
-                        _ => 0,
-                    };
-                    // What segmentation did not send (all of it, once it is off).
-                    let rest = &queue[sent..];
-                    if !rest.is_empty() {
-                        let o = match raw {
-                            Some(r) => r.send_batch(batch, &job.bufs, rest),
-                            None => crate::sys::SendOutcome {
-                                failed: rest.len(),
-                                ..Default::default()
-                            },
-                        };
-                        stats.esp_tx.fetch_add(o.sent as u64, Ordering::Relaxed);
-                        if o.failed > 0 {
-                            stats
-                                .send_errors
-                                .fetch_add(o.failed as u64, Ordering::Relaxed);
-                            debug!(failed = o.failed, error = ?o.last_error, "send failed");
-                        }
-                    }
-                    stats.esp_tx.fetch_add(sent as u64, Ordering::Relaxed);
-                    queue.clear();
-                }
-                for (socket, queue) in [
-                    (Some(&io.esp), &mut job.tx4),
-                    (io.esp6.as_ref(), &mut job.tx6),
-                ] {
-                    if queue.is_empty() {
-                        continue;
-                    }
-                    let (sent, failed, error) = match socket {
-                        Some(s) => {
-                            let o = s.send_batch(batch, &job.bufs, queue);
-                            (o.sent, o.failed, o.last_error)
-                        }
-                        None => (0, queue.len(), None),
-                    };
-                    queue.clear();
-                    stats.esp_tx.fetch_add(sent as u64, Ordering::Relaxed);
-                    if failed > 0 {
-                        stats
-                            .send_errors
-                            .fetch_add(failed as u64, Ordering::Relaxed);
-                        debug!(failed, ?error, "send failed");
-                    }
-                }
+        let io = &self.io;
+        // ESP in UDP: segmented sends; what they did not take (all of it once the
+        // kernel refused segmentation) goes whole through the raw socket.
+        for (socket, raw, queue) in [
+            (Some(&io.natt), Some(&io.esp), &mut job.udp4),
+            (io.natt6.as_ref(), io.esp6.as_ref(), &mut job.udp6),
+        ] {
+            if queue.is_empty() {
+                continue;
             }
+            let sent = match socket {
+                Some(s) if self.gso => send_segmented(s, &job.bufs, queue, &mut self.gso),
+                _ => 0,
+            };
+            self.stats.esp_tx.fetch_add(sent as u64, Ordering::Relaxed);
+            send_raw(&self.stats, raw, batch, &job.bufs, &queue[sent..]);
+            queue.clear();
+        }
+        for (raw, queue) in [
+            (Some(&io.esp), &mut job.tx4),
+            (io.esp6.as_ref(), &mut job.tx6),
+        ] {
+            send_raw(&self.stats, raw, batch, &job.bufs, queue);
+            queue.clear();
         }
     }
 
@@ -323,6 +288,33 @@ impl Sending {
                 debug!(error = %e, "TUN write failed");
             }
         }
+    }
+}
+
+/// Sends whole IP packets through a raw socket (none: counted as failed) and counts.
+fn send_raw(
+    stats: &DataStats,
+    raw: Option<&EspSocket>,
+    batch: &mut EspBatch,
+    bufs: &[Vec<u8>],
+    packets: &[(usize, Range<usize>)],
+) {
+    if packets.is_empty() {
+        return;
+    }
+    let o = match raw {
+        Some(r) => r.send_batch(batch, bufs, packets),
+        None => crate::sys::SendOutcome {
+            failed: packets.len(),
+            ..Default::default()
+        },
+    };
+    stats.esp_tx.fetch_add(o.sent as u64, Ordering::Relaxed);
+    if o.failed > 0 {
+        stats
+            .send_errors
+            .fetch_add(o.failed as u64, Ordering::Relaxed);
+        debug!(failed = o.failed, error = ?o.last_error, "send failed");
     }
 }
 
