@@ -22,6 +22,7 @@ pub mod nfqueue;
 pub mod route;
 pub mod shard;
 pub mod tun;
+pub mod tun_gro;
 pub mod udp;
 
 pub use error::SysError;
@@ -31,5 +32,6 @@ pub use nfqueue::{NfQueue, QueuedPacket};
 pub use route::PolicyRoutes;
 pub use shard::shard_of;
 pub use tun::Tun;
+pub use tun_gro::TcpGro;
 pub use udp::{Datagram, IkeSocket, UdpBatch};
 pub use udp::{MAX_PAYLOAD as GSO_MAX_PAYLOAD, MAX_SEGMENTS as GSO_MAX_SEGMENTS};

@@ -1,0 +1,843 @@
+//! TCP coalescing (GRO) for TUN writes, without an allocation per packet.
+//!
+//! The same semantics as wireguard-go's `tcpGRO` (tun/offload_linux.go) and its tun-rs
+//! port (`handle_gro`), which [`super::tun::Tun::send_batch`] used before: consecutive
+//! TCP segments of one flow in a batch are merged into the first one's buffer and
+//! written as one packet with a virtio-net header asking for segmentation (GSO TCPv4 or
+//! TCPv6), so the kernel's TCP takes 64 KiB at a time. tun-rs copies every packet into
+//! a fresh `Vec` before looking at it; here the table is allocated once and reused, and
+//! coalescing appends a segment's payload to the first segment's buffer (the caller's,
+//! with room for 64 KiB).
+//!
+//! A segment joins an earlier one of its batch when
+//! - both are IPv4 without options, not fragmented, with the same DF and reserved bits,
+//!   or IPv6 with TCP as the next header (no extension headers);
+//! - both have the same addresses, ports and acknowledgment number (a different ACK is
+//!   another flow, as in wireguard-go), the same TTL / hop limit and TOS / traffic
+//!   class, the same TCP header length and option bytes;
+//! - its flags are ACK or ACK|PSH only (anything else, CWR and ECE included, is written
+//!   alone, as wireguard-go does), it carries data, and its sequence number follows the
+//!   run's last byte;
+//! - the run has no PSH yet (PSH ends a run), every earlier segment had the first one's
+//!   payload length (a shorter one ends a run) and this one is not longer;
+//! - the aggregate stays within 65,535 IP bytes and the buffer's capacity;
+//! - both TCP checksums are valid: a corrupt segment is written alone, for the kernel to
+//!   drop, never blessed inside an aggregate whose checksum the kernel does not verify.
+//!
+//! Unlike wireguard-go, a segment is only appended, never prepended (out-of-order
+//! segments in one batch start a run of their own): the aggregate is written where its
+//! first segment was, other packets keep their relative order.
+//!
+//! A packet written alone gets a zero virtio-net header (`GSO_NONE`, no flags), as in
+//! wireguard-go and tun-rs: the kernel verifies its checksum as for any packet.
+
+use std::io;
+
+use super::tun::VIRTIO_NET_HDR_LEN;
+
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV6: u8 = 4;
+
+const PROTO_TCP: u8 = 6;
+const TCP_FLAGS: usize = 13;
+const TCP_FLAG_PSH: u8 = 0x08;
+const TCP_FLAG_ACK: u8 = 0x10;
+/// Where the TCP checksum sits in the TCP header (the virtio `csum_offset`).
+const TCP_CSUM: usize = 16;
+/// The largest IP packet (IPv4 total length; IPv6 payload length is kept under it too).
+const MAX_IP_LEN: usize = 65_535;
+/// No item (end of a flow's chain, empty slot).
+const NONE: u32 = u32::MAX;
+
+/// What identifies a flow: addresses (IPv4 in the first 4 bytes), ports, the ACK
+/// number (segments with different ACKs are not merged) and the IP version.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FlowKey {
+    src: [u8; 16],
+    dst: [u8; 16],
+    ports: u32,
+    ack: u32,
+    v6: bool,
+}
+
+impl FlowKey {
+    fn hash(&self) -> u64 {
+        // Not keyed: a batch is at most a few hundred packets and a probe sequence at
+        // worst walks them all, so collisions cost time bounded by the batch.
+        let mut h = 0x9e37_79b9_7f4a_7c15_u64;
+        for chunk in self.src.chunks_exact(8).chain(self.dst.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            h = (h ^ u64::from_ne_bytes(w)).wrapping_mul(0x100_0000_01b3);
+            h ^= h >> 29;
+        }
+        h = (h ^ (u64::from(self.ports) << 32 | u64::from(self.ack)))
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^ (h >> 31) ^ u64::from(self.v6)
+    }
+}
+
+/// A run being built: the first segment's buffer and what its headers say.
+#[derive(Clone, Copy)]
+struct Item {
+    key: FlowKey,
+    /// The buffer holding the run (the first segment's).
+    buf: usize,
+    /// The flow's slot in the table.
+    slot: u32,
+    /// The flow's previous (older) item, or `NONE`.
+    prev: u32,
+    /// The first segment's sequence number.
+    seq: u32,
+    /// The first segment's payload length: every segment but the last has it.
+    gso_size: u16,
+    /// Segments appended to the first.
+    merged: u16,
+    /// Payload bytes in the run.
+    payload: u32,
+    iph_len: u8,
+    tcph_len: u8,
+    /// The last segment had PSH: nothing may follow it.
+    psh: bool,
+    /// False once the first segment's checksum was found invalid: it is written alone.
+    open: bool,
+}
+
+/// A TCP segment that may be coalesced, as parsed from its headers.
+struct Candidate {
+    key: FlowKey,
+    seq: u32,
+    iph_len: usize,
+    tcph_len: usize,
+    payload: usize,
+    psh: bool,
+}
+
+/// Coalescing state, allocated once and reused for every batch.
+pub struct TcpGro {
+    items: Vec<Item>,
+    /// Open-addressed table of flows: index of the flow's newest item, or `NONE`.
+    slots: Vec<u32>,
+    /// Buffers to write, in order.
+    order: Vec<usize>,
+}
+
+impl Default for TcpGro {
+    fn default() -> Self {
+        TcpGro::new()
+    }
+}
+
+impl TcpGro {
+    /// Room for batches of [`tun_rs::IDEAL_BATCH_SIZE`] packets; larger ones grow it
+    /// once.
+    pub fn new() -> TcpGro {
+        let batch = tun_rs::IDEAL_BATCH_SIZE;
+        TcpGro {
+            items: Vec::with_capacity(batch),
+            slots: vec![NONE; (batch * 2).next_power_of_two()],
+            order: Vec::with_capacity(batch),
+        }
+    }
+
+    /// Coalesces the packets `bufs[i][offset..]` and writes each one's virtio-net
+    /// header in the `VIRTIO_NET_HDR_LEN` bytes in front of `offset`. Returns the
+    /// indices of the buffers to write, in order, each from `offset -
+    /// VIRTIO_NET_HDR_LEN`; the others were merged into one of those.
+    pub fn coalesce(&mut self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<&[usize]> {
+        self.items.clear();
+        self.order.clear();
+        if offset < VIRTIO_NET_HDR_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no room for the virtio-net header in front of the packets",
+            ));
+        }
+        if bufs.iter().any(|b| b.len() < offset) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a TUN write buffer is shorter than its offset",
+            ));
+        }
+        // Items index as u32 (NONE is u32::MAX), gso sizes and counts as u16.
+        if bufs.len() >= usize::from(u16::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too many packets in one TUN batch",
+            ));
+        }
+        let want = (bufs.len() * 2).next_power_of_two().max(16);
+        if self.slots.len() < want {
+            // Only for a batch larger than any before: not per packet.
+            self.slots = vec![NONE; want];
+        }
+        for i in 0..bufs.len() {
+            let merged = match candidate(&bufs[i][offset..]) {
+                Some(c) => self.try_merge(bufs, offset, i, &c),
+                None => false,
+            };
+            if !merged {
+                // Written alone unless segments join it: `finish` then rewrites it.
+                bufs[i][offset - VIRTIO_NET_HDR_LEN..offset].fill(0);
+                self.order.push(i);
+            }
+        }
+        for item in &self.items {
+            if item.merged > 0 {
+                finish(&mut bufs[item.buf], offset, item);
+            }
+        }
+        for item in &self.items {
+            self.slots[item.slot as usize] = NONE;
+        }
+        Ok(&self.order)
+    }
+
+    /// Merges packet `i` into a run of its flow, or starts one: true if merged.
+    fn try_merge(&mut self, bufs: &mut [Vec<u8>], offset: usize, i: usize, c: &Candidate) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut slot = (c.key.hash() as usize) & mask;
+        // The table has more slots than the batch has packets: a probe ends.
+        let head = loop {
+            let at = self.slots[slot];
+            if at == NONE || self.items[at as usize].key == c.key {
+                break at;
+            }
+            slot = (slot + 1) & mask;
+        };
+        // Newest run first, as wireguard-go walks a flow's items in reverse.
+        let mut at = head;
+        while at != NONE {
+            let idx = at as usize;
+            let item = self.items[idx];
+            at = item.prev;
+            if !item.open
+                || !can_append(
+                    &item,
+                    c,
+                    &bufs[item.buf],
+                    bufs[item.buf].capacity(),
+                    &bufs[i],
+                    offset,
+                )
+            {
+                continue;
+            }
+            let (first, pkt) = pair(bufs, item.buf, i);
+            if item.merged == 0 && !checksum_valid(&first[offset..], item.iph_len.into(), c.key.v6)
+            {
+                // The run's first segment is corrupt: it is written alone (its header
+                // stays zero); look further.
+                self.items[idx].open = false;
+                continue;
+            }
+            if !checksum_valid(&pkt[offset..], c.iph_len, c.key.v6) {
+                // Written alone; no run starts with a corrupt segment either.
+                return false;
+            }
+            first.extend_from_slice(&pkt[offset + c.iph_len + c.tcph_len..]);
+            if c.psh {
+                first[offset + usize::from(item.iph_len) + TCP_FLAGS] |= TCP_FLAG_PSH;
+            }
+            let item = &mut self.items[idx];
+            item.merged += 1;
+            item.payload += c.payload as u32;
+            item.psh = c.psh;
+            return true;
+        }
+        // No run to join: this segment starts one, as the flow's newest item.
+        self.slots[slot] = self.items.len() as u32;
+        self.items.push(Item {
+            key: c.key,
+            buf: i,
+            slot: slot as u32,
+            prev: head,
+            seq: c.seq,
+            gso_size: c.payload as u16,
+            merged: 0,
+            payload: c.payload as u32,
+            iph_len: c.iph_len as u8,
+            tcph_len: c.tcph_len as u8,
+            psh: c.psh,
+            open: true,
+        });
+        false
+    }
+}
+
+/// Parses a packet's headers: a coalescing candidate, or `None` to write it alone.
+fn candidate(pkt: &[u8]) -> Option<Candidate> {
+    let (v6, iph_len) = match pkt.first()? >> 4 {
+        // IPv4 without options, TCP, the total length the packet's, not a fragment
+        // (MF clear, offset zero).
+        4 if pkt.len() >= 40
+            && pkt[0] & 0x0f == 5
+            && pkt[9] == PROTO_TCP
+            && usize::from(u16::from_be_bytes([pkt[2], pkt[3]])) == pkt.len()
+            && pkt[6] & 0x3f == 0
+            && pkt[7] == 0 =>
+        {
+            (false, 20)
+        }
+        // IPv6 with TCP right after the fixed header (no extension headers).
+        6 if pkt.len() >= 60
+            && pkt[6] == PROTO_TCP
+            && usize::from(u16::from_be_bytes([pkt[4], pkt[5]])) == pkt.len() - 40 =>
+        {
+            (true, 40)
+        }
+        _ => return None,
+    };
+    if pkt.len() > MAX_IP_LEN {
+        return None;
+    }
+    let tcp = &pkt[iph_len..];
+    let tcph_len = usize::from(tcp[12] >> 4) * 4;
+    if tcph_len < 20 || tcp.len() < tcph_len {
+        return None;
+    }
+    // ACK, or ACK|PSH (which ends a run); anything else is written alone.
+    let flags = tcp[TCP_FLAGS];
+    if flags != TCP_FLAG_ACK && flags != TCP_FLAG_ACK | TCP_FLAG_PSH {
+        return None;
+    }
+    let payload = tcp.len() - tcph_len;
+    if payload == 0 {
+        return None;
+    }
+    let mut key = FlowKey {
+        src: [0; 16],
+        dst: [0; 16],
+        ports: u32::from_be_bytes([tcp[0], tcp[1], tcp[2], tcp[3]]),
+        ack: u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]),
+        v6,
+    };
+    if v6 {
+        key.src.copy_from_slice(&pkt[8..24]);
+        key.dst.copy_from_slice(&pkt[24..40]);
+    } else {
+        key.src[..4].copy_from_slice(&pkt[12..16]);
+        key.dst[..4].copy_from_slice(&pkt[16..20]);
+    }
+    Some(Candidate {
+        key,
+        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+        iph_len,
+        tcph_len,
+        payload,
+        psh: flags & TCP_FLAG_PSH != 0,
+    })
+}
+
+/// Whether segment `c` (in `pkt_buf`) may be appended to the run `item` (in
+/// `first_buf`, whose capacity is `room`: appending must not reallocate), checksums
+/// aside. The key (addresses, ports, ACK, version) matched.
+fn can_append(
+    item: &Item,
+    c: &Candidate,
+    first_buf: &[u8],
+    room: usize,
+    pkt_buf: &[u8],
+    offset: usize,
+) -> bool {
+    let first = &first_buf[offset..];
+    let pkt = &pkt_buf[offset..];
+    let iph = usize::from(item.iph_len);
+    let tcph = usize::from(item.tcph_len);
+    if c.tcph_len != tcph || pkt[iph + 20..iph + tcph] != first[iph + 20..iph + tcph] {
+        return false;
+    }
+    let same_ip = if c.key.v6 {
+        // Version and traffic class; hop limit.
+        pkt[0] == first[0] && pkt[1] >> 4 == first[1] >> 4 && pkt[7] == first[7]
+    } else {
+        // TOS; DF and reserved bits; TTL.
+        pkt[1] == first[1] && pkt[6] >> 5 == first[6] >> 5 && pkt[8] == first[8]
+    };
+    if !same_ip || item.psh {
+        return false;
+    }
+    // Follows the run's last byte; every segment so far had the first's length (a
+    // shorter one ends a run) and this one is not longer.
+    let gso = u32::from(item.gso_size);
+    c.seq == item.seq.wrapping_add(item.payload)
+        && item.payload.is_multiple_of(gso)
+        && c.payload as u32 <= gso
+        && first.len() + c.payload <= MAX_IP_LEN
+        && first_buf.len() + c.payload <= room
+}
+
+/// The run's first buffer and the segment's, mutably and immutably.
+fn pair(bufs: &mut [Vec<u8>], first: usize, pkt: usize) -> (&mut Vec<u8>, &Vec<u8>) {
+    // Items precede the packets merged into them: `first < pkt`.
+    let (head, tail) = bufs.split_at_mut(pkt);
+    (&mut head[first], &tail[0])
+}
+
+/// Whether a TCP segment's checksum is right (the headers were parsed by `candidate`).
+fn checksum_valid(pkt: &[u8], iph_len: usize, v6: bool) -> bool {
+    let sum = pseudo_header(pkt, v6, pkt.len() - iph_len);
+    fold(sum_words(&pkt[iph_len..], sum)) == 0xffff
+}
+
+/// The TCP pseudo-header's sum (not folded) for `tcp_len` bytes of TCP.
+fn pseudo_header(pkt: &[u8], v6: bool, tcp_len: usize) -> u64 {
+    let addrs = if v6 { &pkt[8..40] } else { &pkt[12..20] };
+    sum_words(addrs, u64::from(PROTO_TCP) + tcp_len as u64)
+}
+
+/// RFC 1071 one's-complement sum of `data` (big-endian 16-bit words, an odd last byte
+/// padded with zero) added to `acc`, not folded. Eight bytes at a time, each added as
+/// two 32-bit halves to a 64-bit accumulator, which cannot overflow for 64 KiB.
+pub(crate) fn sum_words(data: &[u8], mut acc: u64) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_be_bytes(w);
+        acc += (w >> 32) + (w & 0xffff_ffff);
+    }
+    let mut rest = chunks.remainder().chunks_exact(2);
+    for pair in &mut rest {
+        acc += u64::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    if let [last] = rest.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Folds a sum to 16 bits (not complemented).
+pub(crate) fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc >> 16) + (acc & 0xffff);
+    }
+    acc as u16
+}
+
+/// Rewrites a run's headers: IP length (and IPv4 header checksum), the TCP checksum
+/// field to the pseudo-header sum for the new length, and the virtio-net header asking
+/// the kernel for segmentation and checksums.
+fn finish(buf: &mut [u8], offset: usize, item: &Item) {
+    let iph = usize::from(item.iph_len);
+    let (vnet, pkt) = buf.split_at_mut(offset);
+    let len = pkt.len();
+    let tcp_len = len - iph;
+    // `can_append` kept `len` within MAX_IP_LEN, so these fit in 16 bits.
+    if item.key.v6 {
+        pkt[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+    } else {
+        pkt[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        pkt[10..12].fill(0);
+        let csum = !fold(sum_words(&pkt[..iph], 0));
+        pkt[10..12].copy_from_slice(&csum.to_be_bytes());
+    }
+    let pseudo = fold(pseudo_header(pkt, item.key.v6, tcp_len));
+    pkt[iph + TCP_CSUM..iph + TCP_CSUM + 2].copy_from_slice(&pseudo.to_be_bytes());
+    // struct virtio_net_hdr, in the host's byte order (no TUNSETVNETLE/BE).
+    let hdr = &mut vnet[offset - VIRTIO_NET_HDR_LEN..];
+    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    hdr[1] = if item.key.v6 {
+        VIRTIO_NET_HDR_GSO_TCPV6
+    } else {
+        VIRTIO_NET_HDR_GSO_TCPV4
+    };
+    let hdr_len = u16::from(item.iph_len) + u16::from(item.tcph_len);
+    hdr[2..4].copy_from_slice(&hdr_len.to_ne_bytes());
+    hdr[4..6].copy_from_slice(&item.gso_size.to_ne_bytes());
+    hdr[6..8].copy_from_slice(&u16::from(item.iph_len).to_ne_bytes());
+    hdr[8..10].copy_from_slice(&(TCP_CSUM as u16).to_ne_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tun_rs::{VirtioNetHdr, gso_split};
+
+    const OFFSET: usize = VIRTIO_NET_HDR_LEN;
+    const FIN: u8 = 0x01;
+    const SYN: u8 = 0x02;
+    const RST: u8 = 0x04;
+    const URG: u8 = 0x20;
+    const ECE: u8 = 0x40;
+    const CWR: u8 = 0x80;
+
+    /// One TCP segment's description.
+    #[derive(Clone, Debug)]
+    struct Seg {
+        v6: bool,
+        flow: u8,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        id: u16,
+        payload: Vec<u8>,
+        bad_csum: bool,
+    }
+
+    /// An IPv4 (DF) or IPv6 TCP packet with valid checksums (unless `bad_csum`).
+    fn tcp_packet(s: &Seg) -> Vec<u8> {
+        let tcp_len = 20 + s.payload.len();
+        let mut p = Vec::new();
+        if s.v6 {
+            p.extend_from_slice(&[0x60, 0, 0, 0]);
+            p.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+            p.extend_from_slice(&[PROTO_TCP, 64]);
+            p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            p.extend_from_slice(&[0x45, 0]);
+            p.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+            p.extend_from_slice(&s.id.to_be_bytes());
+            p.extend_from_slice(&[0x40, 0, 64, PROTO_TCP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+            let c = !fold(sum_words(&p, 0));
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        let iph = p.len();
+        p.extend_from_slice(&(1000 + u16::from(s.flow)).to_be_bytes());
+        p.extend_from_slice(&443u16.to_be_bytes());
+        p.extend_from_slice(&s.seq.to_be_bytes());
+        p.extend_from_slice(&s.ack.to_be_bytes());
+        p.extend_from_slice(&[0x50, s.flags, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(&s.payload);
+        let sum = pseudo_header(&p, s.v6, tcp_len);
+        let c = !fold(sum_words(&p[iph..], sum)) ^ u16::from(s.bad_csum);
+        p[iph + TCP_CSUM..iph + TCP_CSUM + 2].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    fn udp_packet(n: u8) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 30, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0, 53, 0, 53, 0, 10, 0, 0, n, n]);
+        p
+    }
+
+    /// A TUN write buffer as the data plane makes them (room for 64 KiB), or a tight
+    /// one that cannot take more.
+    fn buffer(pkt: &[u8], roomy: bool) -> Vec<u8> {
+        let cap = if roomy {
+            OFFSET + 65_535 + 1500
+        } else {
+            OFFSET + pkt.len()
+        };
+        let mut b = Vec::with_capacity(cap);
+        b.resize(OFFSET, 0xaa);
+        b.extend_from_slice(pkt);
+        b
+    }
+
+    fn hdr(buf: &[u8]) -> VirtioNetHdr {
+        VirtioNetHdr::decode(&buf[..OFFSET]).expect("virtio header")
+    }
+
+    /// What the kernel would see: every written packet, aggregates split back with
+    /// tun-rs's `gso_split` (what our read path uses).
+    fn written(gro: &mut TcpGro, bufs: &mut [Vec<u8>]) -> (Vec<usize>, Vec<Vec<u8>>, usize) {
+        let ptrs: Vec<*const u8> = bufs.iter().map(|b| b.as_ptr()).collect();
+        let order = gro.coalesce(bufs, OFFSET).expect("coalesce").to_vec();
+        // No reallocation: every buffer is where it was.
+        for (b, p) in bufs.iter().zip(ptrs) {
+            assert_eq!(b.as_ptr(), p);
+        }
+        let mut out = Vec::new();
+        let mut aggregates = 0;
+        for &i in &order {
+            let h = hdr(&bufs[i]);
+            let pkt = &bufs[i][OFFSET..];
+            if h.gso_type == 0 {
+                assert_eq!(&bufs[i][..OFFSET], &[0; OFFSET], "alone: zero header");
+                out.push(pkt.to_vec());
+                continue;
+            }
+            aggregates += 1;
+            let v6 = pkt[0] >> 4 == 6;
+            let iph = if v6 { 40 } else { 20 };
+            assert_eq!(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+            let want_type = if v6 {
+                VIRTIO_NET_HDR_GSO_TCPV6
+            } else {
+                VIRTIO_NET_HDR_GSO_TCPV4
+            };
+            assert_eq!(h.gso_type, want_type);
+            assert_eq!(h.csum_start, iph as u16);
+            assert_eq!(h.csum_offset, 16);
+            assert!(pkt.len() <= MAX_IP_LEN);
+            // The checksum field holds the pseudo-header sum, not complemented.
+            let pseudo = fold(pseudo_header(pkt, v6, pkt.len() - iph));
+            assert_eq!(&pkt[iph + 16..iph + 18], &pseudo.to_be_bytes());
+            let mut input = pkt.to_vec();
+            let n = (pkt.len() - usize::from(h.hdr_len)).div_ceil(usize::from(h.gso_size));
+            let mut segs = vec![vec![0u8; usize::from(h.hdr_len + h.gso_size)]; n];
+            let mut sizes = vec![0; n];
+            let got = gso_split(&mut input, h, &mut segs, &mut sizes, 0, v6).expect("split");
+            assert!(got >= 2, "an aggregate holds at least two segments");
+            for (s, len) in segs.iter().zip(&sizes).take(got) {
+                out.push(s[..*len].to_vec());
+            }
+        }
+        (order, out, aggregates)
+    }
+
+    fn seg(v6: bool, seq: u32, len: usize, flags: u8) -> Seg {
+        Seg {
+            v6,
+            flow: 0,
+            seq,
+            ack: 7,
+            flags,
+            id: (seq as usize / len.max(1)) as u16,
+            payload: (0..len).map(|i| (i as u32 ^ seq) as u8).collect(),
+            bad_csum: false,
+        }
+    }
+
+    #[test]
+    fn a_flow_becomes_one_aggregate_with_its_headers() {
+        for v6 in [false, true] {
+            let segs = [
+                seg(v6, 1000, 100, TCP_FLAG_ACK),
+                seg(v6, 1100, 100, TCP_FLAG_ACK),
+                seg(v6, 1200, 60, TCP_FLAG_ACK | TCP_FLAG_PSH),
+            ];
+            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
+            let mut gro = TcpGro::new();
+            let order = gro.coalesce(&mut bufs, OFFSET).expect("coalesce").to_vec();
+            assert_eq!(order, [0]);
+            let h = hdr(&bufs[0]);
+            let iph = if v6 { 40 } else { 20 };
+            assert_eq!(h.hdr_len, iph + 20);
+            assert_eq!(h.gso_size, 100);
+            let pkt = &bufs[0][OFFSET..];
+            assert_eq!(pkt.len(), usize::from(iph) + 20 + 260);
+            if v6 {
+                assert_eq!(&pkt[4..6], &280u16.to_be_bytes());
+            } else {
+                assert_eq!(&pkt[2..4], &300u16.to_be_bytes());
+                assert_eq!(
+                    fold(sum_words(&pkt[..20], 0)),
+                    0xffff,
+                    "IPv4 header checksum"
+                );
+            }
+            assert_ne!(
+                pkt[usize::from(iph) + 13] & TCP_FLAG_PSH,
+                0,
+                "PSH of the last"
+            );
+        }
+    }
+
+    #[test]
+    fn psh_ends_a_run_and_other_flags_go_alone() {
+        let mut gro = TcpGro::new();
+        let segs = [
+            seg(false, 0, 100, TCP_FLAG_ACK | TCP_FLAG_PSH),
+            seg(false, 100, 100, TCP_FLAG_ACK),
+        ];
+        let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
+        assert_eq!(gro.coalesce(&mut bufs, OFFSET).expect("coalesce"), [0, 1]);
+        for flag in [FIN, SYN, RST, URG, ECE, CWR] {
+            let segs = [
+                seg(false, 0, 100, TCP_FLAG_ACK),
+                seg(false, 100, 100, TCP_FLAG_ACK | flag),
+                seg(false, 200, 100, TCP_FLAG_ACK),
+            ];
+            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
+            let (order, out, aggregates) = written(&mut gro, &mut bufs);
+            assert_eq!(order, [0, 1, 2], "flag {flag:#x}");
+            assert_eq!(aggregates, 0);
+            assert_eq!(out.len(), 3);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_segment_is_written_alone() {
+        let mut gro = TcpGro::new();
+        for bad in 0..3 {
+            let mut segs: Vec<_> = (0..3)
+                .map(|i| seg(true, i * 100, 100, TCP_FLAG_ACK))
+                .collect();
+            segs[bad].bad_csum = true;
+            let input: Vec<_> = segs.iter().map(tcp_packet).collect();
+            let mut bufs: Vec<_> = input.iter().map(|p| buffer(p, true)).collect();
+            let (order, out, _) = written(&mut gro, &mut bufs);
+            assert_eq!(out, input, "bad {bad}");
+            assert!(order.contains(&bad));
+            assert_eq!(hdr(&bufs[bad]).gso_type, 0);
+        }
+    }
+
+    #[test]
+    fn aggregates_stay_within_64_kib_and_the_buffer() {
+        let mut gro = TcpGro::new();
+        let segs: Vec<_> = (0..60)
+            .map(|i| seg(false, i * 1400, 1400, TCP_FLAG_ACK))
+            .collect();
+        let input: Vec<_> = segs.iter().map(tcp_packet).collect();
+        let mut bufs: Vec<_> = input.iter().map(|p| buffer(p, true)).collect();
+        let (order, out, aggregates) = written(&mut gro, &mut bufs);
+        // 46 segments of 1400 fit in 65,535 bytes with 40 of headers.
+        assert_eq!(order, [0, 46]);
+        assert_eq!(aggregates, 2);
+        assert_eq!(out, input);
+        // A buffer without room takes nothing: the next one starts the run.
+        let mut bufs: Vec<_> = input[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| buffer(p, i != 0))
+            .collect();
+        assert_eq!(gro.coalesce(&mut bufs, OFFSET).expect("coalesce"), [0, 1]);
+    }
+
+    #[test]
+    fn bad_input_is_refused_or_written_alone() {
+        let mut gro = TcpGro::new();
+        assert!(gro.coalesce(&mut [vec![0u8; 20]], 4).is_err());
+        assert!(gro.coalesce(&mut [vec![0u8; 4]], OFFSET).is_err());
+        // Truncated and garbage packets: alone, zero header.
+        let full = tcp_packet(&seg(false, 0, 100, TCP_FLAG_ACK));
+        let mut bufs: Vec<_> = (0..full.len()).map(|n| buffer(&full[..n], true)).collect();
+        let order = gro.coalesce(&mut bufs, OFFSET).expect("coalesce").to_vec();
+        assert_eq!(order.len(), full.len());
+    }
+
+    /// A stream of 1-3 flows, interleaved.
+    fn stream() -> impl Strategy<Value = (Vec<Seg>, Vec<Option<u8>>, Vec<bool>)> {
+        let flow = (any::<bool>(), 64usize..1400, 1usize..60, any::<u32>());
+        (
+            prop::collection::vec(flow, 1..=3),
+            prop::collection::vec((0u8..20, 0u8..20, 0u8..20, any::<u8>()), 200),
+            prop::collection::vec(prop::bool::weighted(0.9), 200),
+        )
+            .prop_map(|(flows, dice, roomy)| {
+                let mut segs: Vec<Vec<Seg>> = Vec::new();
+                for (f, &(v6, mss, count, seq0)) in flows.iter().enumerate() {
+                    let mut seq = seq0;
+                    let mut list = Vec::new();
+                    for k in 0..count {
+                        let (size_die, flag_die, bad_die, fill) = dice[(f * 60 + k) % 200];
+                        let len = if size_die < 4 {
+                            1 + usize::from(fill) % mss
+                        } else {
+                            mss
+                        };
+                        let mut flags = TCP_FLAG_ACK;
+                        if flag_die < 3 {
+                            flags |= TCP_FLAG_PSH;
+                        }
+                        if k + 1 == count && flag_die % 2 == 0 {
+                            flags |= FIN;
+                        }
+                        let payload = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
+                        list.push(Seg {
+                            v6,
+                            flow: f as u8,
+                            seq,
+                            ack: 1,
+                            flags,
+                            id: k as u16,
+                            payload,
+                            bad_csum: bad_die == 0,
+                        });
+                        seq = seq.wrapping_add(len as u32);
+                    }
+                    segs.push(list);
+                }
+                // Interleave: pick the next flow by the dice; UDP now and then.
+                let mut out = Vec::new();
+                let mut tags = Vec::new();
+                let mut next = vec![0; segs.len()];
+                let mut d = 0;
+                while next.iter().zip(&segs).any(|(n, s)| *n < s.len()) {
+                    let (a, _, _, b) = dice[d % 200];
+                    d += 1;
+                    if a == 19 {
+                        tags.push(None);
+                        out.push(Seg {
+                            flow: b,
+                            ..seg(false, 0, 0, 0)
+                        });
+                        continue;
+                    }
+                    let f = usize::from(b) % segs.len();
+                    if next[f] < segs[f].len() {
+                        out.push(segs[f][next[f]].clone());
+                        tags.push(Some(f as u8));
+                        next[f] += 1;
+                    }
+                }
+                (out, tags, roomy)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn split_aggregates_give_back_the_stream(input in stream()) {
+            let (segs, tags, roomy) = input;
+            let packets: Vec<Vec<u8>> = segs
+                .iter()
+                .zip(&tags)
+                .map(|(s, t)| if t.is_some() { tcp_packet(s) } else { udp_packet(s.flow) })
+                .collect();
+            let mut bufs: Vec<_> = packets
+                .iter()
+                .enumerate()
+                .map(|(i, p)| buffer(p, roomy[i % roomy.len()]))
+                .collect();
+            let mut gro = TcpGro::new();
+            let (order, out, aggregates) = written(&mut gro, &mut bufs);
+            // Two full-sized ACK segments in a row of a flow, both intact, the first
+            // in a roomy buffer: they are in an aggregate.
+            let mss: Vec<usize> = segs.iter().map(|s| s.payload.len()).collect();
+            let mergeable = (0..segs.len()).any(|a| {
+                let Some(f) = tags[a] else { return false };
+                let Some(b) = (a + 1..segs.len()).find(|&b| tags[b] == Some(f)) else {
+                    return false;
+                };
+                let full = |i: usize| segs[..i].iter().zip(&tags).filter(|(_, t)| **t == Some(f)).map(|(s, _)| s.payload.len()).chain(mss.get(i).copied()).max() == Some(mss[i]);
+                segs[a].flags == TCP_FLAG_ACK
+                    && segs[b].flags == TCP_FLAG_ACK
+                    && !segs[a].bad_csum
+                    && !segs[b].bad_csum
+                    && mss[a] == mss[b]
+                    && full(a)
+                    && roomy[a % roomy.len()]
+            });
+            prop_assert!(!mergeable || aggregates > 0);
+            // Written where their first segment was, in order.
+            prop_assert!(order.windows(2).all(|w| w[0] < w[1]));
+            prop_assert_eq!(order.first(), Some(&0));
+            // Nothing lost or duplicated, byte for byte, in order per flow (and the
+            // UDP packets in theirs): a corrupt segment cannot match once split
+            // (gso_split recomputes checksums), so none was inside an aggregate.
+            prop_assert_eq!(out.len(), packets.len());
+            let key = |p: &[u8]| -> (u8, u16) {
+                let iph = if p[0] >> 4 == 6 { 40 } else { 20 };
+                (p[0] >> 4, u16::from_be_bytes([p[iph], p[iph + 1]]))
+            };
+            let mut flows: Vec<(u8, u16)> = packets.iter().map(|p| key(p)).collect();
+            flows.sort_unstable();
+            flows.dedup();
+            for f in flows {
+                let a: Vec<_> = packets.iter().filter(|p| key(p) == f).collect();
+                let b: Vec<_> = out.iter().filter(|p| key(p) == f).collect();
+                prop_assert_eq!(a, b);
+            }
+            // The state is reused: a second batch sees an empty table.
+            let mut again: Vec<_> = packets.iter().map(|p| buffer(p, true)).collect();
+            let (_, out2, _) = written(&mut gro, &mut again);
+            prop_assert_eq!(out2.len(), packets.len());
+        }
+
+        #[test]
+        fn sum_matches_tun_rs(data in prop::collection::vec(any::<u8>(), 0..3000), init in 0u64..1 << 40) {
+            prop_assert_eq!(fold(sum_words(&data, init)), tun_rs::checksum(&data, init));
+        }
+    }
+}
