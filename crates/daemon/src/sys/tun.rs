@@ -11,17 +11,19 @@
 //! TCP hands over 64 KiB segmentation aggregates, which [`Tun::recv_batch`] splits into
 //! MTU-sized segments, and [`Tun::send_batch`] coalesces consecutive TCP segments of a
 //! flow back into aggregates (GRO), so the kernel walks its stack once per aggregate,
-//! not once per segment. Both use tun-rs's splitting and coalescing (ports of
-//! wireguard-go's).
+//! not once per segment. Splitting is tun-rs's (a port of wireguard-go's); coalescing
+//! is ours ([`TcpGro`], tun_gro.rs: the same rules without tun-rs's allocation and
+//! copy per packet).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use tun_rs::{DeviceBuilder, ExpandBuffer, Layer, SyncDevice};
+use tun_rs::{DeviceBuilder, Layer, SyncDevice};
 
-pub use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+pub use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::error::io_context;
+use super::tun_gro::TcpGro;
 
 /// One queue of a TUN device. Dropping the last queue removes the device (it is not
 /// persistent), and with it the `dev` routes that pointed into it: the blackhole routes
@@ -113,14 +115,44 @@ impl Tun {
 
     /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments of one flow where
     /// offloads are on (`offset` must then leave [`VIRTIO_NET_HDR_LEN`] bytes in front;
-    /// coalescing appends to the first packet's buffer). Returns the bytes written.
-    pub fn send_batch<B: ExpandBuffer>(
+    /// coalescing appends to the first packet's buffer, within its capacity). Returns
+    /// the bytes written (virtio-net headers included). A failed write does not stop
+    /// the others: the last error is returned after all were tried, as tun-rs did.
+    /// UDP datagrams are written one by one (tun-rs's `send_multiple` also coalesced
+    /// them into USO writes where the kernel has `TUN_F_USO4/6`).
+    pub fn send_batch(
         &self,
-        gro: &mut GROTable,
-        bufs: &mut [B],
+        gro: &mut TcpGro,
+        bufs: &mut [Vec<u8>],
         offset: usize,
     ) -> io::Result<usize> {
-        self.device.send_multiple(gro, bufs, offset)
+        let mut total = 0;
+        let mut failed = None;
+        let mut write = |buf: &[u8]| match self.device.send(buf) {
+            Ok(n) => total += n,
+            Err(e) => failed = Some(e),
+        };
+        if self.offload() {
+            let order = gro.coalesce(bufs, offset)?;
+            // `coalesce` refused an offset without room for the header.
+            let header = offset - VIRTIO_NET_HDR_LEN;
+            for &i in order {
+                // One write(2) of the virtio-net header and the packet: SyncDevice::send
+                // adds nothing on Linux (IFF_NO_PI).
+                write(&bufs[i][header..]);
+            }
+        } else {
+            for buf in bufs.iter() {
+                let packet = buf.get(offset..).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "buffer shorter than offset")
+                })?;
+                write(packet);
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
+        }
     }
 
     /// Reads one IP packet (blocks unless nonblocking; then `WouldBlock` when empty).
