@@ -1,19 +1,19 @@
-//! TCP coalescing on a TUN with offloads, against the kernel: a handshake made by hand
-//! through the device, then one batch of data segments written with
+//! Coalesced TUN writes on a TUN with offloads, against the kernel: a TCP handshake made
+//! by hand through the device, then one batch of data segments written with
 //! `Tun::send_batch`, which coalesces them into one GSO aggregate; a listener in the
-//! namespace must receive every byte.
+//! namespace must receive every byte. And a batch of UDP datagrams (which takes tun-rs's
+//! path): a socket in the namespace must receive each one.
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
 mod sys_common;
 
 use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
-use palisaded::sys::TcpGro;
 use palisaded::sys::Tun;
-use palisaded::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+use palisaded::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN, WriteCoalescing};
 use sys_common::{checksum, ipv4, readable_before};
 
 const TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -113,7 +113,7 @@ fn sys_tun_gro_aggregate_is_delivered_to_a_tcp_socket() {
         .run(|| TcpListener::bind((TUN_ADDR, PORT)))
         .expect("setns")
         .expect("listen");
-    let mut gro = TcpGro::new();
+    let mut gro = WriteCoalescing::new();
     let offset = VIRTIO_NET_HDR_LEN;
 
     let isn = 0x1000_0000u32;
@@ -146,4 +146,77 @@ fn sys_tun_gro_aggregate_is_delivered_to_a_tcp_socket() {
     let mut got = vec![0u8; data.len()];
     conn.read_exact(&mut got).expect("every byte delivered");
     assert!(got == data, "the bytes delivered are the bytes sent");
+}
+
+/// An IPv4 UDP datagram from the peer to `port` on the TUN's address, checksummed.
+fn datagram(port: u16, id: u16, data: &[u8]) -> Vec<u8> {
+    const PROTO_UDP: u8 = 17;
+    let len = u16::try_from(8 + data.len()).expect("small");
+    let mut udp = Vec::with_capacity(8 + data.len());
+    udp.extend_from_slice(&PEER_PORT.to_be_bytes());
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&len.to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(data);
+    let mut pseudo = Vec::with_capacity(12 + udp.len());
+    pseudo.extend_from_slice(&PEER.octets());
+    pseudo.extend_from_slice(&TUN_ADDR.octets());
+    pseudo.extend_from_slice(&[0, PROTO_UDP]);
+    pseudo.extend_from_slice(&len.to_be_bytes());
+    pseudo.extend_from_slice(&udp);
+    let sum = checksum(&pseudo);
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    let mut p = ipv4(PEER, TUN_ADDR, PROTO_UDP, &udp);
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[10..12].fill(0);
+    let sum = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+#[test]
+fn sys_tun_gro_udp_batch_is_delivered_datagram_by_datagram() {
+    if !netns::root_or_skip("sys_tun_gro_udp_batch_is_delivered_datagram_by_datagram") {
+        return;
+    }
+    let pair = netns::VethPair::new().expect("namespaces");
+    let tun = pair
+        .a
+        .run(|| Tun::create_offload("pal0", 1400))
+        .expect("setns")
+        .expect("create pal0 with offloads");
+    pair.a
+        .ip(&["addr", "add", "10.77.0.1/24", "dev", "pal0"])
+        .expect("address");
+    pair.a
+        .ip(&["route", "add", "10.78.0.0/24", "dev", "pal0"])
+        .expect("route");
+    let socket = pair
+        .a
+        .run(|| UdpSocket::bind((TUN_ADDR, 5353)))
+        .expect("setns")
+        .expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // 20 datagrams of one flow, the same size but the last: what UDP coalescing takes.
+    let sent: Vec<Vec<u8>> = (0..20u8)
+        .map(|k| vec![k; if k == 19 { 300 } else { 1200 }])
+        .collect();
+    let mut bufs: Vec<Vec<u8>> = sent
+        .iter()
+        .enumerate()
+        .map(|(k, d)| buffer(&datagram(5353, 100 + k as u16, d)))
+        .collect();
+    let mut gro = WriteCoalescing::new();
+    tun.send_batch(&mut gro, &mut bufs, VIRTIO_NET_HDR_LEN)
+        .expect("UDP batch");
+    let mut buf = vec![0u8; 2048];
+    for (k, d) in sent.iter().enumerate() {
+        let (n, from) = socket
+            .recv_from(&mut buf)
+            .expect("every datagram delivered");
+        assert_eq!(from, (PEER, PEER_PORT).into());
+        assert_eq!(&buf[..n], d.as_slice(), "datagram {k} whole and in order");
+    }
 }

@@ -24,7 +24,7 @@ use std::os::fd::AsFd;
 use tracing::{debug, warn};
 
 use crate::stats::DataStats;
-use crate::sys::TcpGro;
+use crate::sys::tun::WriteCoalescing;
 use crate::sys::{EspBatch, EspSocket, GSO_MAX_SEGMENTS, IkeSocket, Tun};
 
 use super::gso::{group_len, udp_datagram};
@@ -217,7 +217,7 @@ thread_local! {
 pub(super) struct Sending {
     io: WriterIo,
     stats: Arc<DataStats>,
-    gro: TcpGro,
+    gro: WriteCoalescing,
     /// Until the kernel refuses segmentation once; then ESP in UDP goes out whole
     /// through the raw socket, as it can on any kernel.
     gso: bool,
@@ -228,7 +228,7 @@ impl Sending {
         Sending {
             io,
             stats,
-            gro: TcpGro::new(),
+            gro: WriteCoalescing::new(),
             gso: true,
         }
     }

@@ -18,7 +18,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use tun_rs::{DeviceBuilder, Layer, SyncDevice};
+use tun_rs::{DeviceBuilder, GROTable, Layer, SyncDevice};
 
 pub use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
@@ -118,14 +118,26 @@ impl Tun {
     /// coalescing appends to the first packet's buffer, within its capacity). Returns
     /// the bytes written (virtio-net headers included). A failed write does not stop
     /// the others: the last error is returned after all were tried, as tun-rs did.
-    /// UDP datagrams are written one by one (tun-rs's `send_multiple` also coalesced
-    /// them into USO writes where the kernel has `TUN_F_USO4/6`).
+    ///
+    /// A batch that carries UDP goes through tun-rs's `send_multiple` instead, which
+    /// also coalesces UDP datagrams into USO writes (where the kernel has
+    /// `TUN_F_USO4/6`) but copies each packet into a fresh `Vec` first: UDP inside the
+    /// tunnel keeps its coalescing, TCP-only batches (the bulk of traffic) allocate
+    /// nothing.
     pub fn send_batch(
         &self,
-        gro: &mut TcpGro,
+        gro: &mut WriteCoalescing,
         bufs: &mut [Vec<u8>],
         offset: usize,
     ) -> io::Result<usize> {
+        if self.offload()
+            && bufs
+                .iter()
+                .any(|b| b.get(offset..).is_some_and(carries_udp))
+        {
+            return self.device.send_multiple(&mut gro.udp, bufs, offset);
+        }
+        let gro = &mut gro.tcp;
         let mut total = 0;
         let mut failed = None;
         let mut write = |buf: &[u8]| match self.device.send(buf) {
@@ -173,6 +185,40 @@ impl Tun {
     }
 }
 
+/// The coalescing state of TUN writes: ours for TCP, tun-rs's for batches with UDP (see
+/// [`Tun::send_batch`]). Allocated once per writer.
+pub struct WriteCoalescing {
+    tcp: TcpGro,
+    udp: GROTable,
+}
+
+impl WriteCoalescing {
+    /// Empty tables.
+    pub fn new() -> Self {
+        WriteCoalescing {
+            tcp: TcpGro::new(),
+            udp: GROTable::new(),
+        }
+    }
+}
+
+impl Default for WriteCoalescing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether an IP packet carries UDP (IPv4 of any header length, IPv6 without extension
+/// headers: what tun-rs's UDP coalescing considers).
+fn carries_udp(packet: &[u8]) -> bool {
+    const UDP: u8 = 17;
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => packet.get(9) == Some(&UDP),
+        Some(6) => packet.get(6) == Some(&UDP),
+        _ => false,
+    }
+}
+
 impl std::fmt::Debug for Tun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tun")
@@ -194,4 +240,27 @@ impl AsFd for Tun {
 fn disable_rp_filter(dev: &str) -> io::Result<()> {
     let path = format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter");
     std::fs::write(&path, "0").map_err(io_context("write 0", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carries_udp;
+
+    #[test]
+    fn udp_is_recognised_in_either_family() {
+        let mut v4 = [0u8; 28];
+        v4[0] = 0x45;
+        v4[9] = 17;
+        assert!(carries_udp(&v4));
+        v4[9] = 6;
+        assert!(!carries_udp(&v4));
+        let mut v6 = [0u8; 48];
+        v6[0] = 0x60;
+        v6[6] = 17;
+        assert!(carries_udp(&v6));
+        v6[6] = 6;
+        assert!(!carries_udp(&v6));
+        assert!(!carries_udp(&[]));
+        assert!(!carries_udp(&[0x45, 0, 0]), "too short to say");
+    }
 }
