@@ -7,10 +7,10 @@ mod netns;
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, send_forged, tcp_transfer, veth_of};
 use netns::{VethPair, root_or_skip};
 
 /// Everything between the two hosts protected (no ICMP exemption: ping must be ESP).
@@ -116,20 +116,7 @@ fn tampered_esp_is_dropped_and_counted() {
     esp.extend_from_slice(&spi.to_be_bytes());
     esp.extend_from_slice(&1000u32.to_be_bytes());
     esp.extend_from_slice(&[0xa5; 8 + 64 + 16]);
-    pair.a
-        .run(|| {
-            let s = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::RAW,
-                Some(socket2::Protocol::from(50)),
-            )?;
-            // The daemon's mark keeps the packet out of a's TUN: it goes on the wire
-            // as an attacker's would, not through a's SA.
-            s.set_mark(palisaded::sys::FWMARK)?;
-            s.send_to(&esp, &SocketAddr::new(b_ip, 0).into())
-        })
-        .expect("ns")
-        .expect("send tampered ESP");
+    send_forged(&pair.a, b_ip, 50, &esp).expect("send tampered ESP");
     std::thread::sleep(Duration::from_millis(300));
 
     let sas = b.sas();

@@ -11,10 +11,12 @@ mod netns;
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer, veth_of};
+use common::daemon::{
+    Capture, Daemon, not_ipsec_between, ping, send_forged, tcp_transfer, veth_of,
+};
 use netns::{VethPair, root_or_skip};
 use palisade_control::{NetEvent, Request, Response};
 
@@ -175,20 +177,7 @@ fn tampered_esp_in_udp_is_dropped_and_counted() {
     datagram.extend_from_slice(&spi.to_be_bytes());
     datagram.extend_from_slice(&1000u32.to_be_bytes());
     datagram.extend_from_slice(&[0xa5; 8 + 64 + 16]);
-    pair.a
-        .run(|| {
-            let s = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::RAW,
-                Some(socket2::Protocol::UDP),
-            )?;
-            // The daemon's mark keeps the packet out of a's TUN: it goes on the wire
-            // as an attacker's would, not through a's SA.
-            s.set_mark(palisaded::sys::FWMARK)?;
-            s.send_to(&datagram, &SocketAddr::new(b_ip, 0).into())
-        })
-        .expect("ns")
-        .expect("send tampered ESP in UDP");
+    send_forged(&pair.a, b_ip, 17, &datagram).expect("send tampered ESP in UDP");
     std::thread::sleep(Duration::from_millis(300));
 
     let sas = b.sas();

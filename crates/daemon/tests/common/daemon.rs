@@ -265,6 +265,21 @@ impl Capture {
     }
 }
 
+/// Sends `payload` from inside `ns` to `to` (IPv4) as IP protocol `protocol`, the kernel
+/// building the IP header, through a raw socket with the daemon's mark: the packet goes
+/// on the wire as an attacker's would, not into the namespace's TUN and its SA.
+pub fn send_forged(ns: &Netns, to: IpAddr, protocol: i32, payload: &[u8]) -> io::Result<usize> {
+    ns.run(|| {
+        let s = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(protocol)),
+        )?;
+        s.set_mark(palisaded::sys::FWMARK)?;
+        s.send_to(payload, &SocketAddr::new(to, 0).into())
+    })?
+}
+
 /// `ping -c count` from inside `ns` to `to`, each reply awaited at most 3 s.
 pub fn ping(ns: &Netns, to: IpAddr, count: u32) -> Output {
     ns.command("ping")
