@@ -1,5 +1,6 @@
-//! Palisade to Palisade over IPv6: transport mode between two hosts, ping and a TCP
-//! transfer, raw ESP on the wire. Root only; skipped otherwise.
+//! Palisade to Palisade over IPv6: transport mode between two hosts and tunnel mode
+//! between gateways with a host behind each, ping and a TCP transfer, with raw ESP and
+//! with ESP in UDP (forced) on the wire. Root only; skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
@@ -232,14 +233,29 @@ fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
     if !root_or_skip("ipv6_tunnel_mode_between_gateways_carries_only_esp") {
         return;
     }
+    tunnel("", false);
+}
+
+/// The same with ESP in UDP (forced by gateway a).
+#[test]
+fn ipv6_tunnel_mode_in_udp_between_gateways_carries_only_esp_in_udp() {
+    if !root_or_skip("ipv6_tunnel_mode_in_udp_between_gateways_carries_only_esp_in_udp") {
+        return;
+    }
+    tunnel("[ike]\nforce_udp_encapsulation = true\n", true);
+}
+
+/// h1 behind gateway a pings h2 behind gateway b over IPv6, gateway a's daemon with
+/// `settings`; `udp`: the ESP between the gateways must be in UDP, none raw.
+fn tunnel(settings: &str, udp: bool) {
     let pair = VethPair::new().expect("namespaces");
     enable_ipv6(&pair.a, A);
     enable_ipv6(&pair.b, B);
     let h1 = v6_host_behind(&pair.a, '1', 0x10);
-    // Held for its namespace's life; the ping only goes to its address.
-    let _h2 = v6_host_behind(&pair.b, '2', 0x20);
+    let h2 = v6_host_behind(&pair.b, '2', 0x20);
     let (n1, n2) = ("fd00:5041:10::/64", "fd00:5041:20::/64");
-    let a = Daemon::start(&pair.a, "gw-a", &tunnel_policy(n1, n2, A, B)).expect("daemon a");
+    let a = Daemon::start_with(&pair.a, "gw-a", &tunnel_policy(n1, n2, A, B), settings)
+        .expect("daemon a");
     let b = Daemon::start(&pair.b, "gw-b", &tunnel_policy(n2, n1, B, A)).expect("daemon b");
     let capture =
         Capture::start(&pair.a, &veth_of(&pair.a), a.dir().join("wire.pcap")).expect("tcpdump");
@@ -256,6 +272,10 @@ fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
         a.log(),
         b.log()
     );
+    let to = SocketAddr::from(("fd00:5041:20::2".parse::<Ipv6Addr>().expect("h2"), 5201));
+    let moved = tcp_transfer(&h1, &h2, to, 4 << 20)
+        .unwrap_or_else(|e| panic!("TCP h1 -> h2: {e}\n--- gw-a ---\n{}", a.log()));
+    assert_eq!(moved, 4 << 20, "the TCP transfer lost bytes");
     let lines = capture.finish();
     let inner: Vec<&String> = lines
         .iter()
@@ -269,6 +289,25 @@ fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
         lines.iter().any(|l| l.contains("ESP(")),
         "no ESP: {lines:#?}"
     );
+    let raw = lines
+        .iter()
+        .filter(|l| l.contains(": ESP(") && !l.contains("UDP-encap: ESP("))
+        .count();
+    let in_udp = lines
+        .iter()
+        .filter(|l| l.contains("UDP-encap: ESP("))
+        .count();
+    if udp {
+        assert!(
+            in_udp > 0 && raw == 0,
+            "{in_udp} in UDP, {raw} raw: {lines:#?}"
+        );
+    } else {
+        assert!(
+            raw > 0 && in_udp == 0,
+            "{in_udp} in UDP, {raw} raw: {lines:#?}"
+        );
+    }
     for d in [&a, &b] {
         let sas = d.wait_for_sas("an IPv6 tunnel CHILD_SA", |s| {
             s.iter()
@@ -276,5 +315,6 @@ fn ipv6_tunnel_mode_between_gateways_carries_only_esp() {
         });
         let c = &sas[0].child_sas[0];
         assert!(c.inbound.packets >= 4 && c.outbound.packets >= 4, "{c:?}");
+        assert_eq!(c.udp_encap, udp);
     }
 }
