@@ -36,7 +36,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::events::EventRing;
-use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound};
+use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound, Protection};
 use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
@@ -563,6 +563,7 @@ impl Dataplane {
     /// Packets other workers read for this worker's peers: sent as if read here.
     fn take_handoffs(&mut self) {
         while let Some(batch) = self.handoffs.recv() {
+            let now = Instant::now();
             let mut job: Option<EspJob> = None;
             let mut k = 0;
             for packet in batch.packets() {
@@ -580,7 +581,7 @@ impl Dataplane {
                     continue;
                 };
                 slot.copy_from_slice(packet);
-                if let Some((range, via)) = self.outbound(&mut j.bufs[k], MAX_HEADROOM, n) {
+                if let Some((range, via)) = self.outbound(&mut j.bufs[k], MAX_HEADROOM, n, now) {
                     queue_out(j, k, range, via);
                 }
                 k += 1;
@@ -657,7 +658,7 @@ impl Dataplane {
             let n = packet.len();
             buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
             // ESP in UDP too goes out whole through the raw socket: a few packets.
-            if let Some((range, _)) = self.outbound(&mut buf, MAX_HEADROOM, n) {
+            if let Some((range, _)) = self.outbound(&mut buf, MAX_HEADROOM, n, now) {
                 self.send_ip(&buf[range]);
             }
         }
@@ -751,9 +752,12 @@ impl Dataplane {
                 ) {
                     Ok(k) => {
                         self.stats.tun_rx.fetch_add(k as u64, Ordering::Relaxed);
+                        // One clock read per read: the segments of an aggregate came
+                        // together.
+                        let now = Instant::now();
                         for (i, &n) in sizes.iter().enumerate().skip(filled).take(k) {
                             if let Some((range, via)) =
-                                self.outbound(&mut job.bufs[i], MAX_HEADROOM, n)
+                                self.outbound(&mut job.bufs[i], MAX_HEADROOM, n, now)
                             {
                                 queue_out(&mut job, i, range, via);
                             }
@@ -807,12 +811,13 @@ impl Dataplane {
                 }
             };
             self.stats.esp_rx.fetch_add(k as u64, Ordering::Relaxed);
+            let now = Instant::now();
             for i in 0..k {
                 if lens[i] == 0 {
                     DataStats::bump(&self.stats.malformed);
                     continue;
                 }
-                self.inbound(&mut inb[i], 0, lens[i]);
+                self.inbound(&mut inb[i], 0, lens[i], now);
             }
             self.flush_tun();
             if k < inb.len() {
@@ -853,6 +858,7 @@ impl Dataplane {
             self.stats
                 .udp_rx
                 .fetch_add(datagrams as u64, Ordering::Relaxed);
+            let now = Instant::now();
             for i in 0..k {
                 let Some(d) = got[i] else {
                     DataStats::bump(&self.stats.malformed);
@@ -862,7 +868,8 @@ impl Dataplane {
                 // of the one before, which is opened and copied out by then.
                 for seg in d.segments() {
                     let start = MAX_HEADROOM + seg.start;
-                    self.natt_datagram(&mut inb[i], start, seg.len(), d.remote, d.local);
+                    let (remote, local) = (d.remote, d.local);
+                    self.natt_datagram(&mut inb[i], start, seg.len(), remote, local, now);
                 }
             }
             self.flush_tun();
@@ -902,7 +909,13 @@ impl Dataplane {
 
     /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
     /// or its IPsec form, in `buf`) and how, or `None` (dropped, held, or failed; counted).
-    fn outbound(&mut self, buf: &mut [u8], start: usize, n: usize) -> Option<(Range<usize>, Via)> {
+    fn outbound(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        n: usize,
+        now: Instant,
+    ) -> Option<(Range<usize>, Via)> {
         if ipv6_link_scoped(&buf[start..start + n]) {
             return None;
         }
@@ -931,30 +944,19 @@ impl Dataplane {
                     if p.clear_fallback {
                         // Negotiation discovery: clear while IKE is tried, at most one
                         // acquire per peer per ND_RETRY.
-                        let now = Instant::now();
                         let due = self
                             .nd_acquired
                             .get(&p.peer)
                             .is_none_or(|t| now.duration_since(*t) > ND_RETRY);
                         if due {
                             self.nd_acquired.insert(p.peer, now);
-                            let _ = self.keying.send(KeyingInput::Acquire(Acquire {
-                                local: SocketAddr::new(p.local, self.ike_port),
-                                remote: SocketAddr::new(p.peer, self.ike_port),
-                                traffic: Some(p.traffic),
-                            }));
+                            self.acquire(&p);
                         }
                         DataStats::bump(&self.stats.clear_permitted);
                         return Some((start..start + n, Via::Ip));
                     }
                     match self.table.hold(p.peer, &buf[start..start + n]) {
-                        Ok(true) => {
-                            let _ = self.keying.send(KeyingInput::Acquire(Acquire {
-                                local: SocketAddr::new(p.local, self.ike_port),
-                                remote: SocketAddr::new(p.peer, self.ike_port),
-                                traffic: Some(p.traffic),
-                            }));
-                        }
+                        Ok(true) => self.acquire(&p),
                         Ok(false) => {}
                         Err(_) => DataStats::bump(&self.stats.queue_drops),
                     }
@@ -967,7 +969,6 @@ impl Dataplane {
                     entry.ike_sa,
                     entry.udp_encap.is_some(),
                 );
-                let now = Instant::now();
                 let mut pkt = Packet::new(buf, start, n);
                 match self.sad.encapsulate(handle, &mut pkt, now) {
                     Ok(enc) => {
@@ -996,6 +997,15 @@ impl Dataplane {
         }
     }
 
+    /// Asks keying for an SA for the protected flow `p` describes.
+    fn acquire(&self, p: &Protection) {
+        let _ = self.keying.send(KeyingInput::Acquire(Acquire {
+            local: SocketAddr::new(p.local, self.ike_port),
+            remote: SocketAddr::new(p.peer, self.ike_port),
+            traffic: Some(p.traffic),
+        }));
+    }
+
     fn encap_failed(&mut self, spi: u32, e: EspError) {
         // The SAD counted it; a hard expiry also tells IKE, which deletes the pair.
         if matches!(e, EspError::LifetimeExpired) {
@@ -1009,8 +1019,7 @@ impl Dataplane {
 
     /// An IPsec packet at `buf[start..][..n]` (outer header included); what policy
     /// lets through is queued for the TUN.
-    fn inbound(&mut self, buf: &mut [u8], start: usize, n: usize) {
-        let now = Instant::now();
+    fn inbound(&mut self, buf: &mut [u8], start: usize, n: usize, now: Instant) {
         let mut pkt = Packet::new(buf, start, n);
         let opened = match self.sad.decapsulate(&mut pkt, now) {
             Ok(d) => d,
@@ -1110,6 +1119,7 @@ impl Dataplane {
         n: usize,
         remote: SocketAddr,
         local: SocketAddr,
+        now: Instant,
     ) {
         let payload = &buf[start..start + n];
         if n == 1 && payload[0] == 0xff {
@@ -1160,7 +1170,7 @@ impl Dataplane {
         u[2..4].copy_from_slice(&local.port().to_be_bytes());
         u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         u[6..8].fill(0);
-        self.inbound(buf, hdr, start + n - hdr);
+        self.inbound(buf, hdr, start + n - hdr, now);
     }
 
     /// Sends one IP packet as it is (marked, so it leaves).
