@@ -1,6 +1,6 @@
 //! ESP in UDP leaves through the NAT-T socket with segmentation offload (see
 //! `sys/udp/offload.rs`): the SAD builds whole IP packets, and here runs of them to one
-//! peer are cut into the groups one `UDP_SEGMENT` send may carry.
+//! peer are gathered into the groups one `UDP_SEGMENT` send may carry.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
@@ -53,29 +53,55 @@ pub(super) fn udp_datagram(packet: &[u8]) -> Option<UdpDatagram> {
     })
 }
 
-/// How many of `lens` (payload lengths of datagrams to one peer, in order) one
-/// segmented send takes from the front: all of the first's length but the last, which
-/// may be shorter, within the kernel's limits. At least one when `lens` is not empty.
-pub(super) fn group_len(lens: impl IntoIterator<Item = usize>) -> usize {
-    let mut lens = lens.into_iter();
-    let Some(size) = lens.next() else {
-        return 0;
-    };
-    let (mut n, mut total) = (1, size);
-    if size == 0 {
-        return n;
-    }
-    for len in lens {
-        if n == GSO_MAX_SEGMENTS || len > size || len == 0 || total + len > GSO_MAX_PAYLOAD {
-            break;
+/// A run of datagrams to one peer gathered for one segmented send: every one of the
+/// first one's payload length but the last, which may be shorter, within the kernel's
+/// limits.
+#[derive(Debug)]
+pub(super) struct Group {
+    size: usize,
+    n: usize,
+    total: usize,
+    /// A shorter (or empty) datagram ended it.
+    closed: bool,
+}
+
+impl Group {
+    /// A group of one datagram with `len` bytes of payload.
+    pub fn start(len: usize) -> Group {
+        Group {
+            size: len,
+            n: 1,
+            total: len,
+            closed: len == 0,
         }
-        n += 1;
-        total += len;
-        if len < size {
-            break;
-        }
     }
-    n
+
+    /// Takes a datagram with `len` bytes of payload if the same send may carry it;
+    /// false leaves the group as it was (the datagram starts the next one).
+    pub fn admit(&mut self, len: usize) -> bool {
+        if self.closed
+            || self.n == GSO_MAX_SEGMENTS
+            || len > self.size
+            || len == 0
+            || self.total + len > GSO_MAX_PAYLOAD
+        {
+            return false;
+        }
+        self.n += 1;
+        self.total += len;
+        self.closed = len < self.size;
+        true
+    }
+
+    /// The segment size of the send (the first datagram's payload length).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How many datagrams it holds.
+    pub fn len(&self) -> usize {
+        self.n
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +109,22 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// How many of `lens` (payload lengths of datagrams to one peer, in order) one
+    /// segmented send takes from the front.
+    fn group_len(lens: impl IntoIterator<Item = usize>) -> usize {
+        let mut lens = lens.into_iter();
+        let Some(first) = lens.next() else {
+            return 0;
+        };
+        let mut group = Group::start(first);
+        for len in lens {
+            if !group.admit(len) {
+                break;
+            }
+        }
+        group.len()
+    }
 
     #[test]
     fn reads_ipv4_and_ipv6_udp() {

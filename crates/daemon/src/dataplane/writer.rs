@@ -27,7 +27,7 @@ use crate::stats::DataStats;
 use crate::sys::tun::WriteCoalescing;
 use crate::sys::{EspBatch, EspSocket, GSO_MAX_SEGMENTS, IkeSocket, Tun};
 
-use super::gso::{group_len, udp_datagram};
+use super::gso::{Group, udp_datagram};
 
 /// IPsec (or clear, policy permitting) packets to send: `bufs[slot][range]`, whole IP
 /// packets, per family; those in `udp4`/`udp6` are ESP in UDP and leave through the NAT-T
@@ -334,31 +334,38 @@ fn send_segmented(
             .and_then(|b| b.get(range.clone()))
             .unwrap_or(&[])
     };
+    let mut iov = [IoSlice::new(&[]); GSO_MAX_SEGMENTS];
     let mut at = 0;
     while at < queue.len() {
-        let Some(first) = udp_datagram(packet(at)) else {
+        let p = packet(at);
+        let Some(first) = udp_datagram(p) else {
             // Not UDP after all: the raw socket sends it and what follows, as built.
             return at;
         };
-        let n = group_len(
-            (at..queue.len())
-                .map(|i| match udp_datagram(packet(i)) {
-                    Some(d) if d.local == first.local && d.remote == first.remote => {
-                        d.payload.len()
-                    }
-                    // Ends the group: a length over the first's never joins one.
-                    _ => usize::MAX,
-                })
-                .take(GSO_MAX_SEGMENTS),
-        );
-        let mut iov = [IoSlice::new(&[]); GSO_MAX_SEGMENTS];
-        for (k, i) in (at..at + n).enumerate() {
-            let p = packet(i);
-            iov[k] = IoSlice::new(udp_datagram(p).map_or(&[][..], |d| &p[d.payload]));
+        // Each packet's headers read once, as it joins (the one that ends a group is
+        // read again as the next group's first).
+        let mut group = Group::start(first.payload.len());
+        iov[0] = IoSlice::new(&p[first.payload.clone()]);
+        let mut next = at + 1;
+        while next < queue.len() {
+            let p = packet(next);
+            match udp_datagram(p) {
+                Some(d)
+                    if d.local == first.local
+                        && d.remote == first.remote
+                        && group.admit(d.payload.len()) =>
+                {
+                    iov[group.len() - 1] = IoSlice::new(&p[d.payload]);
+                    next += 1;
+                }
+                _ => break,
+            }
         }
-        let size = first.payload.len() as u16;
+        let n = group.len();
+        // At most a datagram's length: the SAD builds packets of at most 64 KiB.
+        let size = group.size() as u16;
         match socket.send_segments(&iov[..n], size, first.local, first.remote) {
-            Ok(_) => at += n,
+            Ok(_) => at = next,
             // The socket is the data plane's, non-blocking: wait for room, then again.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
