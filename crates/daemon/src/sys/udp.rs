@@ -15,8 +15,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, RecvMsg, SockaddrIn, SockaddrIn6,
-    SockaddrLike, recvmmsg, recvmsg, sendmsg, setsockopt, sockopt,
+    ControlMessageOwned, MsgFlags, MultiHeaders, RecvMsg, SockaddrIn, SockaddrIn6, SockaddrLike,
+    recvmmsg, recvmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -255,53 +255,9 @@ impl IkeSocket {
                 ),
             ));
         }
-        let fd = self.socket.as_raw_fd();
-        let iov = [IoSlice::new(bytes)];
-        let sent = match (self.v6, local, remote) {
-            (false, SocketAddr::V4(local), SocketAddr::V4(remote)) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: 0,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from(*local.ip()).to_be(),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let cmsg = [ControlMessage::Ipv4PacketInfo(&info)];
-                let cmsg: &[ControlMessage] = if local.ip().is_unspecified() {
-                    &[]
-                } else {
-                    &cmsg
-                };
-                let to = SockaddrIn::from(remote);
-                sendmsg(fd, &iov, cmsg, MsgFlags::empty(), Some(&to))?
-            }
-            (true, SocketAddr::V6(local), SocketAddr::V6(remote)) => {
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: local.ip().octets(),
-                    },
-                    ipi6_ifindex: 0,
-                };
-                let cmsg = [ControlMessage::Ipv6PacketInfo(&info)];
-                let cmsg: &[ControlMessage] = if local.ip().is_unspecified() {
-                    &[]
-                } else {
-                    &cmsg
-                };
-                let to = SockaddrIn6::from(remote);
-                sendmsg(fd, &iov, cmsg, MsgFlags::empty(), Some(&to))?
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{local} -> {remote} on the IPv{} IKE socket",
-                        if self.v6 { 6 } else { 4 }
-                    ),
-                ));
-            }
-        };
-        Ok(sent)
+        // One segment: a plain datagram (its length need not fit the segment size).
+        let size = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+        self.send_segments(&[IoSlice::new(bytes)], size, local.ip(), remote)
     }
 
     /// Nonblocking mode, for a loop that polls.

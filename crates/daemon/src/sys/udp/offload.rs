@@ -105,7 +105,7 @@ impl IkeSocket {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
-                        "{local} -> {remote} on the IPv{} NAT-T socket",
+                        "{local} -> {remote} on the IPv{} UDP socket",
                         if self.v6 { 6 } else { 4 }
                     ),
                 ));
