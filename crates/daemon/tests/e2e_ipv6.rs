@@ -6,36 +6,16 @@
 mod netns;
 
 mod common;
+mod sys_common;
 
 use std::net::{Ipv6Addr, SocketAddr};
 
 use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
 use netns::{Netns, VethPair, root_or_skip};
+use sys_common::enable_ipv6;
 
-const A: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5041, 0, 0, 0, 0, 0, 1);
-const B: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x5041, 0, 0, 0, 0, 0, 2);
-
-/// Turns IPv6 back on in `ns` (the support module turns it off) with `addr` on the veth.
-fn enable_ipv6(ns: &Netns, addr: Ipv6Addr) {
-    let veth = veth_of(ns);
-    ns.run(|| {
-        for conf in ["all", "default", "lo", veth.as_str()] {
-            std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "0")
-                .expect("enable IPv6");
-        }
-    })
-    .expect("setns");
-    ns.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{addr}/64"),
-        "dev",
-        &veth,
-        "nodad",
-    ])
-    .expect("IPv6 address");
-}
+const A: Ipv6Addr = sys_common::V6_A;
+const B: Ipv6Addr = sys_common::V6_B;
 
 fn policy(me: Ipv6Addr, peer: Ipv6Addr) -> String {
     format!(
