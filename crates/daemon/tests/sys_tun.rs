@@ -9,27 +9,10 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
 use palisaded::sys::Tun;
-use sys_common::{PROTO_UDP, ipv4_fields, ipv4_udp, recv_matching};
+use sys_common::{PROTO_UDP, ipv4_fields, ipv4_udp, recv_matching, tun_in_namespace};
 
 const TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const ROUTED: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 5);
-
-/// A namespace with `pal0` (10.77.0.1/24) and 10.78.0.0/24 routed into it.
-fn tun_in_namespace(pair: &netns::VethPair) -> Tun {
-    let tun = pair
-        .a
-        .run(|| Tun::create("pal0", 1400))
-        .expect("setns")
-        .expect("create pal0");
-    pair.a
-        .ip(&["addr", "add", "10.77.0.1/24", "dev", "pal0"])
-        .expect("address");
-    pair.a
-        .ip(&["route", "add", "10.78.0.0/24", "dev", "pal0"])
-        .expect("route");
-    tun.set_nonblocking(true).expect("nonblocking");
-    tun
-}
 
 #[test]
 fn sys_tun_is_up_with_its_mtu_and_no_rp_filter() {
@@ -42,7 +25,7 @@ fn sys_tun_is_up_with_its_mtu_and_no_rp_filter() {
         .run(|| std::fs::write("/proc/sys/net/ipv4/conf/default/rp_filter", "1"))
         .expect("setns")
         .expect("default rp_filter");
-    let tun = tun_in_namespace(&pair);
+    let tun = tun_in_namespace(&pair, false);
     assert_eq!(tun.name(), "pal0");
     let link = pair.a.ip(&["-o", "link", "show", "pal0"]).expect("link");
     assert!(link.contains("mtu 1400"), "{link}");
@@ -61,7 +44,7 @@ fn sys_tun_receives_what_is_routed_into_it() {
         return;
     }
     let pair = netns::VethPair::new().expect("namespaces");
-    let tun = tun_in_namespace(&pair);
+    let tun = tun_in_namespace(&pair, false);
     let sender = pair.a.udp_socket((TUN_ADDR, 0).into()).expect("socket");
     sender
         .send_to(b"into the tun", (ROUTED, 9999))
@@ -87,7 +70,7 @@ fn sys_tun_send_is_delivered_locally() {
         return;
     }
     let pair = netns::VethPair::new().expect("namespaces");
-    let tun = tun_in_namespace(&pair);
+    let tun = tun_in_namespace(&pair, false);
     let receiver: UdpSocket = pair.a.udp_socket((TUN_ADDR, 7000).into()).expect("socket");
     receiver
         .set_read_timeout(Some(Duration::from_secs(3)))

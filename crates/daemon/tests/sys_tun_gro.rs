@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use palisaded::sys::Tun;
 use palisaded::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN, WriteCoalescing};
-use sys_common::{checksum, ipv4, readable_before};
+use sys_common::{checksum, ipv4, readable_before, tun_in_namespace};
 
 const TUN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 5);
@@ -95,19 +95,7 @@ fn sys_tun_gro_aggregate_is_delivered_to_a_tcp_socket() {
         return;
     }
     let pair = netns::VethPair::new().expect("namespaces");
-    let tun = pair
-        .a
-        .run(|| Tun::create_offload("pal0", 1400))
-        .expect("setns")
-        .expect("create pal0 with offloads");
-    assert!(tun.offload());
-    pair.a
-        .ip(&["addr", "add", "10.77.0.1/24", "dev", "pal0"])
-        .expect("address");
-    pair.a
-        .ip(&["route", "add", "10.78.0.0/24", "dev", "pal0"])
-        .expect("route");
-    tun.set_nonblocking(true).expect("nonblocking");
+    let tun = tun_in_namespace(&pair, true);
     let listener = pair
         .a
         .run(|| TcpListener::bind((TUN_ADDR, PORT)))
@@ -180,17 +168,7 @@ fn sys_tun_gro_udp_batch_is_delivered_datagram_by_datagram() {
         return;
     }
     let pair = netns::VethPair::new().expect("namespaces");
-    let tun = pair
-        .a
-        .run(|| Tun::create_offload("pal0", 1400))
-        .expect("setns")
-        .expect("create pal0 with offloads");
-    pair.a
-        .ip(&["addr", "add", "10.77.0.1/24", "dev", "pal0"])
-        .expect("address");
-    pair.a
-        .ip(&["route", "add", "10.78.0.0/24", "dev", "pal0"])
-        .expect("route");
+    let tun = tun_in_namespace(&pair, true);
     let socket = pair
         .a
         .run(|| UdpSocket::bind((TUN_ADDR, 5353)))

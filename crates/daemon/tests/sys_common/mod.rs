@@ -163,3 +163,29 @@ pub fn esp_sockets(
     rx.set_nonblocking(true).expect("nonblocking");
     (tx, rx)
 }
+
+/// `pal0` in `pair.a` (10.77.0.1/24, 10.78.0.0/24 routed into it, nonblocking), with
+/// virtio-net offloads or without.
+pub fn tun_in_namespace(pair: &super::netns::VethPair, offload: bool) -> palisaded::sys::Tun {
+    use palisaded::sys::Tun;
+    let tun = pair
+        .a
+        .run(|| {
+            if offload {
+                Tun::create_offload("pal0", 1400)
+            } else {
+                Tun::create("pal0", 1400)
+            }
+        })
+        .expect("setns")
+        .expect("create pal0");
+    assert_eq!(tun.offload(), offload);
+    pair.a
+        .ip(&["addr", "add", "10.77.0.1/24", "dev", "pal0"])
+        .expect("address");
+    pair.a
+        .ip(&["route", "add", "10.78.0.0/24", "dev", "pal0"])
+        .expect("route");
+    tun.set_nonblocking(true).expect("nonblocking");
+    tun
+}
