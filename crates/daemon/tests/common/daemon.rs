@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use palisade_control::{Client, IkeSaView, Request, Response, Stats, Status};
+use palisade_control::{Client, IkeSaView, Request, Response, SaCounters, Stats, Status};
 
 use crate::netns::Netns;
 
@@ -278,6 +278,24 @@ pub fn send_forged(ns: &Netns, to: IpAddr, protocol: i32, payload: &[u8]) -> io:
         s.set_mark(palisaded::sys::FWMARK)?;
         s.send_to(payload, &SocketAddr::new(to, 0).into())
     })?
+}
+
+/// Waits for a forged packet sent to `d` to be judged, then asserts that its first
+/// CHILD_SA accepted nothing since `before` and counted one more integrity drop.
+pub fn assert_forged_dropped(d: &Daemon, before: &SaCounters) {
+    std::thread::sleep(Duration::from_millis(300));
+    let sas = d.sas();
+    let after = &sas[0].child_sas[0].inbound;
+    assert_eq!(
+        after.packets, before.packets,
+        "a forged packet was accepted"
+    );
+    assert_eq!(
+        after.drops.get("integrity").copied().unwrap_or(0),
+        before.drops.get("integrity").copied().unwrap_or(0) + 1,
+        "{after:?}\n{}",
+        d.log()
+    );
 }
 
 /// `ping -c count` from inside `ns` to `to`, each reply awaited at most 3 s.
