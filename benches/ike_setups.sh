@@ -129,12 +129,7 @@ EOF
     ip netns exec "$NS" "$PALISADED" --config "$d/palisaded.toml" >"$d/palisaded.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    for _ in $(seq 150); do
-        [ -S "$d/control.sock" ] && break
-        [ -e "/proc/$pid" ] || { tail -20 "$d/palisaded.log" >&2; return 1; }
-        sleep 0.1
-    done
-    [ -S "$d/control.sock" ] || { echo "palisaded: no control socket after 15 s" >&2; return 1; }
+    wait_for_palisaded responder "$pid" "$d"
     sleep 0.5
     if [ -n "${PERF_DIR:-}" ]; then
         mkdir -p "$PERF_DIR"

@@ -82,3 +82,22 @@ start_charon_in() {
         return 1
     }
 }
+
+# wait_for_palisaded NAME PID DIR: waits up to 15 s for the palisaded started as PID to
+# open DIR/control.sock; prints the end of DIR/palisaded.log and fails if it exits
+# first, kills it and fails if it never does.
+wait_for_palisaded() {
+    local name=$1 pid=$2 d=$3
+    for _ in $(seq 150); do
+        [ -S "$d/control.sock" ] && return 0
+        if ! [ -e "/proc/$pid" ]; then
+            echo "palisaded $name exited:" >&2
+            tail -20 "$d/palisaded.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "palisaded $name: no control socket after 15 s" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    return 1
+}

@@ -194,20 +194,7 @@ force_udp_encapsulation = $encap
 EOF
     ip netns exec "$ns" "$PALISADED" --config "$d/palisaded.toml" >"$d/palisaded.log" 2>&1 &
     pid=$!
-    for _ in $(seq 150); do
-        [ -S "$d/control.sock" ] && break
-        if ! [ -e "/proc/$pid" ]; then
-            echo "palisaded $name exited:" >&2
-            tail -20 "$d/palisaded.log" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    if ! [ -S "$d/control.sock" ]; then
-        echo "palisaded $name: no control socket after 15 s" >&2
-        kill -KILL "$pid" 2>/dev/null || true
-        return 1
-    fi
+    wait_for_palisaded "$name" "$pid" "$d" || return 1
     echo "$pid"
 }
 
