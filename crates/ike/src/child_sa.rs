@@ -44,6 +44,12 @@ pub struct ChildSa {
     pub remote_selectors: Vec<TrafficSelector>,
     /// The authenticated peer identity of the IKE SA.
     pub peer_id: Identity,
+    /// We answered the peer's rekey with this pair. The peer installs it only when our
+    /// response reaches it, so ESP we sent on it at once could arrive first and be
+    /// dropped: the data plane should keep sending on the pair this one replaces until
+    /// the peer's ESP arrives on this one or the old pair is deleted (strongSwan holds
+    /// back its outbound SA the same way).
+    pub outbound_deferred: bool,
     /// KEYMAT for what we receive: encryption key then integrity key.
     pub(crate) inbound_keys: Zeroizing<Vec<u8>>,
     /// KEYMAT for what we send.
@@ -63,6 +69,7 @@ impl core::fmt::Debug for ChildSa {
             .field("esn", &self.esn)
             .field("udp_encap", &self.udp_encap)
             .field("peer_id", &self.peer_id)
+            .field("outbound_deferred", &self.outbound_deferred)
             .finish_non_exhaustive()
     }
 }

@@ -235,6 +235,26 @@ impl Endpoint {
         soft.saturating_sub(Duration::from_millis(r))
     }
 
+    /// Moves a CHILD_SA's soft byte and packet limits (where the data plane asks for a
+    /// rekey) down by a random amount of up to a tenth of them. Both peers count the
+    /// same packets against the same policy, so without it they reach the soft limit
+    /// together and their rekeys collide (§2.8.1) every time.
+    pub(crate) fn jitter_volume(&mut self, child: &mut crate::child_sa::ChildSa) {
+        for soft in [
+            &mut child.lifetime.soft.bytes,
+            &mut child.lifetime.soft.packets,
+        ] {
+            if let Some(v) = soft.as_mut() {
+                let mut b = [0u8; 8];
+                // A failing generator only costs the jitter.
+                if self.random.fill(&mut b).is_ok() {
+                    let r = u64::from_be_bytes(b) % (*v / 10 + 1);
+                    *v = (*v - r).max(1);
+                }
+            }
+        }
+    }
+
     /// Starts tracking a CHILD_SA installed now.
     pub(crate) fn track_child(
         &mut self,

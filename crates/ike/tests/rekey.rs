@@ -211,6 +211,13 @@ fn child_sa_rekey_started_by_the_initiator() {
         assert_eq!(tail.len(), 3, "{tail:?}");
     }
     assert_eq!(ca.peer_id, children(&net.events_a)[0].peer_id);
+    // b answered the rekey: a holds the pair only once the answer arrives, so b's
+    // outbound waits; a, the initiator, sends on it at once.
+    assert!(cb.outbound_deferred && !ca.outbound_deferred);
+    assert!(
+        !children(&net.events_b)[0].outbound_deferred,
+        "IKE_AUTH's pair"
+    );
     // CREATE_CHILD_SA and the INFORMATIONAL Delete, request and response.
     assert_eq!(net.log.len(), 4 + 4);
 }
@@ -640,6 +647,40 @@ fn the_soft_lifetime_starts_a_child_sa_rekey_with_jitter() {
     net.run(until(&net, 300));
     assert!(rekeyed(&net.events_a).len() >= 3);
     assert_one_pair(&net);
+}
+
+/// Both ends count the same packets against the same policy: each draws its own soft
+/// byte and packet limits, between 81 % and 90 % of the hard ones, so that one rekeys
+/// first instead of both at once.
+#[test]
+fn soft_volume_limits_are_drawn_apart_on_each_side() {
+    let q = IpsecProposal {
+        lifetime: SaLifetime {
+            seconds: 3600,
+            kilobytes: 100_000,
+            packets: 1_000_000,
+        },
+        ..IpsecProposal::esp_aes128_gcm()
+    };
+    let m = gcm(DhGroup::Curve25519);
+    let mut softs = Vec::new();
+    for seed in 40..44 {
+        let net = established_with(&[m], vec![q.clone()], &[m], vec![q.clone()], seed);
+        let (ca, cb) = (children(&net.events_a)[0], children(&net.events_b)[0]);
+        for c in [ca, cb] {
+            let (hard, soft) = (c.lifetime.hard, c.lifetime.soft);
+            assert_eq!(hard.bytes, Some(102_400_000));
+            assert_eq!(hard.packets, Some(1_000_000));
+            let bytes = soft.bytes.expect("soft bytes");
+            let packets = soft.packets.expect("soft packets");
+            assert!((82_944_000..=92_160_000).contains(&bytes), "{bytes}");
+            assert!((810_000..=900_000).contains(&packets), "{packets}");
+            softs.push(bytes);
+        }
+    }
+    softs.sort_unstable();
+    softs.dedup();
+    assert_eq!(softs.len(), 8, "every SA drew its own soft byte limit");
 }
 
 #[test]

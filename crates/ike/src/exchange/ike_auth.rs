@@ -503,7 +503,8 @@ impl Endpoint {
             return self.fail(spi, stage, FailurePoint::Local, FailureReason::Crypto);
         };
         let selectors = (local_selectors, remote_selectors);
-        let child = record_child_sa(sa, &choice, inbound_spi, transport, selectors, keymat);
+        let mut child = record_child_sa(sa, &choice, inbound_spi, transport, selectors, keymat);
+        self.jitter_volume(&mut child);
         // The first quick mode of the IKE SA, for `quick_mode_limit`.
         self.note_child_negotiated(spi);
         self.events

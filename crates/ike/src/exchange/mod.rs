@@ -228,6 +228,7 @@ fn record_child_sa(
             .peer_id
             .clone()
             .unwrap_or_else(|| Identity::from_ip(sa.remote.ip())),
+        outbound_deferred: false,
         inbound_keys,
         outbound_keys,
     }

@@ -231,6 +231,7 @@ impl Endpoint {
                     a.transport,
                     (a.tsr, a.tsi),
                     keymat,
+                    rekeyed.is_some(),
                 );
                 if let Some(old) = rekeyed {
                     self.peer_rekeyed_child(spi, old, a.inbound_spi, ni, nr);

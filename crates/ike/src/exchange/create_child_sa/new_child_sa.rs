@@ -147,7 +147,8 @@ impl Endpoint {
     }
 
     /// Records a CHILD_SA made by CREATE_CHILD_SA and hands it to the data
-    /// plane. `selectors` are (ours, the peer's).
+    /// plane. `selectors` are (ours, the peer's); `answered_rekey` when it is
+    /// our answer to the peer's rekey (see [`ChildSa::outbound_deferred`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn install_created(
         &mut self,
@@ -158,11 +159,14 @@ impl Endpoint {
         transport: bool,
         selectors: (Vec<TrafficSelector>, Vec<TrafficSelector>),
         keymat: (DirectionKeymat, DirectionKeymat),
+        answered_rekey: bool,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        let child = record_child_sa(sa, choice, inbound_spi, transport, selectors, keymat);
+        let mut child = record_child_sa(sa, choice, inbound_spi, transport, selectors, keymat);
+        child.outbound_deferred = answered_rekey;
+        self.jitter_volume(&mut child);
         self.track_child(now, &child, spi);
         self.note_child_negotiated(spi);
         self.events

@@ -188,7 +188,8 @@ impl Endpoint {
             return self.create_failed(now, spi, req, FailurePoint::Local, FailureReason::Crypto);
         };
         let new = req.child_spi;
-        self.install_created(now, spi, &choice, new, transport, (tsi, tsr), keymat);
+        let selectors = (tsi, tsr);
+        self.install_created(now, spi, &choice, new, transport, selectors, keymat, false);
         self.request_done(now, spi);
         let CreateKind::RekeyChild(old) = req.kind else {
             return;
