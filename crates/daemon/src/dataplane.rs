@@ -101,6 +101,8 @@ pub enum DataCommand {
     PeerFailed(IpAddr),
     /// Report the SAs and counters.
     Snapshot(Sender<DataSnapshot>),
+    /// Answer once every command sent before this one has been carried out.
+    Fence(Sender<()>),
     /// Stop.
     Shutdown,
 }
@@ -138,6 +140,8 @@ pub struct DataHandle {
 struct WorkerLink {
     tx: Sender<DataCommand>,
     wake: Arc<UnixDatagram>,
+    /// Set with each command: a draining worker looks at it between rounds.
+    pending: Arc<AtomicBool>,
 }
 
 impl DataHandle {
@@ -164,6 +168,11 @@ impl DataHandle {
                     self.to(w, DataCommand::Snapshot(reply.clone()));
                 }
             }
+            DataCommand::Fence(reply) => {
+                for w in 0..n {
+                    self.to(w, DataCommand::Fence(reply.clone()));
+                }
+            }
             DataCommand::Shutdown => {
                 for w in 0..n {
                     self.to(w, DataCommand::Shutdown);
@@ -177,9 +186,23 @@ impl DataHandle {
             return;
         };
         if w.tx.send(cmd).is_ok() {
+            w.pending.store(true, Ordering::Release);
             // A full wake socket already means a wake-up is pending.
             let _ = w.wake.send(&[1]);
         }
+    }
+
+    /// Waits until every worker has carried out the commands sent before, at most
+    /// `timeout`; false if one did not answer in time. The keying thread fences SA
+    /// installs before it sends the IKE message that lets the peer use them.
+    pub fn fence(&self, timeout: Duration) -> bool {
+        let (tx, rx) = channel();
+        self.send(DataCommand::Fence(tx));
+        let deadline = Instant::now() + timeout;
+        (0..self.workers.len()).all(|_| {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
+        })
     }
 
     /// The SAs and counters of all workers, or `None` if one does not answer in time.
@@ -237,6 +260,7 @@ struct Worker {
     handoffs: Handoffs,
     commands: Receiver<DataCommand>,
     wake: UnixDatagram,
+    pending: Arc<AtomicBool>,
 }
 
 /// One worker's state.
@@ -261,6 +285,10 @@ pub struct Dataplane {
     callout: IpsecCallout,
     commands: Receiver<DataCommand>,
     wake: UnixDatagram,
+    /// Commands were sent since this worker last looked ([`Dataplane::between_rounds`]).
+    commands_pending: Arc<AtomicBool>,
+    /// A command said stop while the worker was draining.
+    stopping: bool,
     keying: Sender<KeyingInput>,
     stats: Arc<DataStats>,
     events: Arc<EventRing>,
@@ -323,12 +351,17 @@ impl Dataplane {
             wake.set_nonblocking(true)?;
             let wake_tx = Arc::new(wake_tx);
             wakes.push(wake_tx.clone());
-            links.push(WorkerLink { tx, wake: wake_tx });
-            ends.push((commands, wake));
+            let pending = Arc::new(AtomicBool::new(false));
+            links.push(WorkerLink {
+                tx,
+                wake: wake_tx,
+                pending: pending.clone(),
+            });
+            ends.push((commands, wake, pending));
         }
         let handoffs = Handoffs::mesh(&wakes);
         let mut planes = Vec::with_capacity(workers);
-        for (index, ((io, (commands, wake)), handoffs)) in
+        for (index, ((io, (commands, wake, pending)), handoffs)) in
             ios.into_iter().zip(ends).zip(handoffs).enumerate()
         {
             // One callout per worker, sharing the memory of secured flows.
@@ -341,6 +374,7 @@ impl Dataplane {
                     handoffs,
                     commands,
                     wake,
+                    pending,
                 },
                 callout,
                 keying.clone(),
@@ -437,6 +471,7 @@ impl Dataplane {
             handoffs,
             commands,
             wake,
+            pending,
         } = worker;
         Ok(Dataplane {
             index,
@@ -454,6 +489,8 @@ impl Dataplane {
             callout,
             commands,
             wake,
+            commands_pending: pending,
+            stopping: false,
             keying,
             stats,
             events,
@@ -536,9 +573,12 @@ impl Dataplane {
                 self.take_handoffs();
             }
             for (source, ready) in SOURCES.into_iter().zip(ready) {
-                if ready {
+                if ready && !self.stopping {
                     self.drain(source, &mut batch, &mut udp);
                 }
+            }
+            if self.stopping {
+                break;
             }
             self.lifetimes();
             self.retire();
@@ -608,8 +648,20 @@ impl Dataplane {
         }
     }
 
+    /// Runs the commands that came in during a drain, which can take milliseconds under
+    /// load: an SA install must not wait that long, or the peer's first packets on the
+    /// new SA arrive before it. False once a command said stop.
+    fn between_rounds(&mut self) -> bool {
+        if self.commands_pending.load(Ordering::Acquire) && !self.commands() {
+            self.stopping = true;
+        }
+        !self.stopping
+    }
+
     /// Runs the queued commands; false on `Shutdown` or when all handles are gone.
     fn commands(&mut self) -> bool {
+        // Cleared before the queue is read: a command sent meanwhile sets it again.
+        self.commands_pending.store(false, Ordering::Release);
         let mut sink = [0u8; 64];
         while self.wake.recv(&mut sink).is_ok() {}
         loop {
@@ -625,6 +677,9 @@ impl Dataplane {
                 }
                 Ok(DataCommand::Snapshot(reply)) => {
                     let _ = reply.send(self.snapshot());
+                }
+                Ok(DataCommand::Fence(reply)) => {
+                    let _ = reply.send(());
                 }
                 Ok(DataCommand::Shutdown) | Err(TryRecvError::Disconnected) => return false,
                 Err(TryRecvError::Empty) => return true,
@@ -781,7 +836,7 @@ impl Dataplane {
             }
             self.writer.send_esp(job);
             self.handoffs.flush();
-            if empty {
+            if empty || !self.between_rounds() {
                 break;
             }
         }
@@ -820,7 +875,7 @@ impl Dataplane {
                 self.inbound(&mut inb[i], 0, lens[i], now);
             }
             self.flush_tun();
-            if k < inb.len() {
+            if k < inb.len() || !self.between_rounds() {
                 break;
             }
         }
@@ -873,7 +928,7 @@ impl Dataplane {
                 }
             }
             self.flush_tun();
-            if k < inb.len() {
+            if k < inb.len() || !self.between_rounds() {
                 break;
             }
         }
@@ -1049,12 +1104,14 @@ impl Dataplane {
                 .map(|(_, e)| e)
                 .find(|e| e.inbound == opened.sa)
         });
-        // Authentic ESP: the peer is alive (dead peer detection waits).
+        // Authentic ESP: the peer is alive (dead peer detection waits), and holds this
+        // pair.
         if let Some(e) = entry
             && self.received_activity.due(e.ike_sa, now)
         {
             let _ = self.keying.send(KeyingInput::InboundActivity(e.ike_sa));
         }
+        let deferred = entry.is_some_and(|e| e.outbound_deferred);
         let verdict = match (Flow::inbound(inner), entry.map(|e| &e.selectors)) {
             (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
             _ => Inbound::Block {
@@ -1062,6 +1119,9 @@ impl Dataplane {
                 reason: "not an IP packet inside ESP",
             },
         };
+        if deferred {
+            self.table.peer_uses(opened.sa);
+        }
         match verdict {
             Inbound::Permit => self.queue_for_tun(inner),
             Inbound::Block { reason, .. } => {

@@ -18,6 +18,10 @@ use crate::events::EventRing;
 use crate::keylog::KeyLog;
 use crate::sys::IkeSocket;
 
+/// How long IKE output waits for the data plane to confirm SA installs: far above a
+/// worker's round under load (well under a millisecond), far below IKE's retransmission.
+const FENCE_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// RFC 3948 §2.2: IKE on port 4500 starts with four zero octets.
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
 
@@ -83,6 +87,8 @@ pub struct Keying {
     /// names a CHILD_SA's IKE SA as it was at install.
     successors: BTreeMap<IkeSaId, IkeSaId>,
     counters: Arc<crate::stats::IkeStats>,
+    /// CHILD_SAs were sent to the data plane since the last fence.
+    installed: bool,
 }
 
 impl Keying {
@@ -107,6 +113,7 @@ impl Keying {
             children: BTreeMap::new(),
             successors: BTreeMap::new(),
             counters,
+            installed: false,
         }
     }
 
@@ -197,6 +204,12 @@ impl Keying {
         while let Some(event) = self.endpoint.poll_event() {
             self.on_event(event);
         }
+        // Reaching the data plane is not enough: a busy worker runs its commands between
+        // batches, and the peer's first ESP on the new SAs (after our response, or after
+        // our Delete of the pair they replace) must find them installed.
+        if std::mem::take(&mut self.installed) && !self.data.fence(FENCE_TIMEOUT) {
+            debug!("a data-plane worker did not confirm its SA installs in time");
+        }
         while let Some(t) = self.endpoint.poll_transmit() {
             self.send(&t.bytes, t.local, t.remote, t.is_nat_keepalive());
         }
@@ -277,6 +290,7 @@ impl Keying {
                 }
                 self.children.insert(child.inbound_spi, child.ike_sa);
                 self.data.send(DataCommand::Install(child));
+                self.installed = true;
             }
             Event::ChildSaDeleted(d) => {
                 self.events.push(

@@ -38,8 +38,13 @@ pub struct ChildEntry {
     /// What the pair carries: its traffic selectors, mode and peer, as the IPsec
     /// callouts check them.
     pub selectors: SaSelectors,
-    /// When it was installed (newer pairs win: a rekey's new pair takes traffic at once).
+    /// When it was installed (newer pairs win: a rekey's new pair takes traffic at once,
+    /// unless its outbound SA is deferred).
     pub installed: Instant,
+    /// Our answer to the peer's rekey whose peer may not hold it yet
+    /// ([`ChildSa::outbound_deferred`]): it carries no traffic while an older pair
+    /// covers the flow, until the peer's ESP arrives on it ([`SaTable::peer_uses`]).
+    pub outbound_deferred: bool,
     /// The peer's authenticated identity, for display.
     pub peer_id: String,
     /// The suite, for display.
@@ -101,6 +106,7 @@ impl SaTable {
             udp_encap: child.udp_encap,
             selectors: SaSelectors::from_child_sa(child),
             installed: now,
+            outbound_deferred: child.outbound_deferred,
             peer_id: child.peer_id.to_string(),
             lifetime: child.lifetime,
             suite: match child.protocol {
@@ -138,12 +144,21 @@ impl SaTable {
             .find(|c| c.inbound == handle || c.outbound == handle)
     }
 
-    /// The newest pair with `peer` whose selectors cover `flow`.
+    /// The pair that carries `flow` to `peer`: the newest whose selectors cover it,
+    /// passing over pairs whose outbound SA is deferred while another covers it.
     pub fn select(&self, peer: IpAddr, flow: &Flow) -> Option<&ChildEntry> {
         self.children
             .iter()
             .filter(|c| c.peer == peer && c.selectors.covers(flow))
-            .max_by_key(|c| c.installed)
+            .max_by_key(|c| (!c.outbound_deferred, c.installed))
+    }
+
+    /// The peer's ESP arrived on the pair of inbound SA `handle`: the peer holds the
+    /// pair, so its outbound SA may carry traffic.
+    pub fn peer_uses(&mut self, handle: SaHandle) {
+        if let Some(&i) = self.by_inbound.get(&handle) {
+            self.children[i].outbound_deferred = false;
+        }
     }
 
     /// All pairs.
@@ -246,6 +261,7 @@ mod tests {
                 peer_names: vec!["b".into()],
             },
             installed,
+            outbound_deferred: false,
             peer_id: "b".into(),
             suite: "aes128gcm16".into(),
             lifetime: Default::default(),
@@ -272,6 +288,37 @@ mod tests {
         let ssh = t.by_inbound(t.iter().nth(1).expect("second").inbound);
         assert_eq!(spi(ssh), Some(0x1300));
         assert!(t.remove(0x9999).is_none());
+    }
+
+    #[test]
+    fn a_deferred_pair_waits_for_the_peers_traffic_or_the_old_pairs_end() {
+        let t0 = Instant::now();
+        let later = t0 + std::time::Duration::from_secs(1);
+        let any = || ts("10.2.0.1", "10.2.0.1", 0, (0, u16::MAX));
+        let peer = "10.2.0.1".parse().expect("peer");
+        let spi = |t: &SaTable| {
+            t.select(peer, &flow("10.2.0.1", 17, 53))
+                .map(|c| c.inbound_spi)
+        };
+        let mut t = SaTable::new(2);
+        t.insert(entry(0x1100, t0, any()));
+        let mut answered = entry(0x1200, later, any());
+        answered.outbound_deferred = true;
+        let handle = answered.inbound;
+        t.insert(answered);
+        assert_eq!(spi(&t), Some(0x1100), "the old pair still carries the flow");
+        t.peer_uses(handle);
+        assert_eq!(spi(&t), Some(0x1200), "the peer sent on the new pair");
+
+        // Without traffic from the peer, the old pair's deletion hands over.
+        let mut t = SaTable::new(2);
+        t.insert(entry(0x1100, t0, any()));
+        let mut answered = entry(0x1200, later, any());
+        answered.outbound_deferred = true;
+        t.insert(answered);
+        assert_eq!(spi(&t), Some(0x1100));
+        t.remove(0x1100);
+        assert_eq!(spi(&t), Some(0x1200));
     }
 
     #[test]
