@@ -17,7 +17,8 @@
 # Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade palisade_udp strongswan"),
 #   TUN_MTU (palisaded's TUN MTU, 1400 as its default),
 #   PERF_DIR (set: `perf record -g` on the initiator's palisaded during its run, report
-#   written there), KEEP_LOGS=1 (keep the daemons' logs, path printed),
+#   written there), COUNTERS=1 (after each Palisade path, print where packets were lost:
+#   both daemons' drop counters, the kernel's UDP and TUN/veth counters), KEEP_LOGS=1 (keep the daemons' logs, path printed),
 #   CARGO_TARGET_DIR (build directory; release build of palisaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +52,9 @@ WORK=$(mktemp -d "/tmp/palisade-bench-$TAG.XXXXXX")
 PIDS=()
 
 palisade_log "building palisaded (release, $CARGO_TARGET_DIR)"
-cargo build --release --locked -q -p palisaded
+cargo build --release --locked -q -p palisaded -p palisade-cli
 PALISADED="$CARGO_TARGET_DIR/release/palisaded"
+PALISADE="$CARGO_TARGET_DIR/release/palisade"
 
 # Stops what this script started, then deletes the namespaces.
 stop_all() {
@@ -184,7 +186,7 @@ start_palisaded() {
 state_dir = "$d/state"
 control_socket = "$d/control.sock"
 policy_file = "$d/policy.toml"
-log = "info"
+log = "${PALISADED_LOG:-info}"
 
 [tun]
 mtu = $TUN_MTU
@@ -213,6 +215,35 @@ path_palisade() {
         PIDS+=("$!")
     fi
     run_iperf >"$WORK/result"
+    if [ "${COUNTERS:-0}" = 1 ]; then print_counters >&2; fi
+}
+
+# Where packets were lost: each daemon's non-zero drop counters, the kernel's UDP
+# receive errors and each interface's drops (run after iperf3, before teardown).
+print_counters() {
+    local name ns
+    for name in a b; do
+        if [ $name = a ]; then ns=$NS_A; else ns=$NS_B; fi
+        echo "--- $name: palisade stats (non-zero drops)"
+        "$PALISADE" --socket "$WORK/palisade-$name/control.sock" --json stats |
+            python3 -c 'import json,sys
+s = json.load(sys.stdin)
+def walk(v, path):
+    if isinstance(v, dict):
+        for k, x in v.items(): walk(x, path + [k])
+    elif isinstance(v, (int, float)) and v and any("drop" in p or "full" in p or "error" in p for p in path):
+        print("  " + ".".join(path), v)
+walk(s, [])'
+        echo "--- $name: kernel"
+        ip netns exec "$ns" nstat -az 2>/dev/null |
+            awk '$2 != 0 && /RcvbufErrors|SndbufErrors|InErrors|NoPorts|TCPBacklogDrop|TCPRcvQDrop|OfoQueue/ {print "  " $1, $2}'
+        ip -n "$ns" -s -j link show | python3 -c 'import json,sys
+for l in json.load(sys.stdin):
+    st = l.get("stats64", {})
+    for d in ("rx", "tx"):
+        s = st.get(d, {})
+        print("  %s %s packets %d dropped %d" % (l["ifname"], d, s.get("packets", 0), s.get("dropped", 0)))'
+    done
 }
 
 path_palisade_udp() {
