@@ -163,6 +163,8 @@ pub mod reason {
 pub struct IpsecCallout {
     engine: Engine,
     snapshot: Arc<Snapshot>,
+    /// The engine's generation when `snapshot` was taken (or older).
+    generation: u64,
     values: FieldValues,
     outbound_cache: FlowCache<Outbound>,
     inbound_cache: FlowCache<Verdict>,
@@ -174,10 +176,12 @@ pub struct IpsecCallout {
 impl IpsecCallout {
     /// The callouts over `engine`'s current and future policy.
     pub fn new(engine: Engine) -> Self {
+        let generation = engine.generation();
         let snapshot = engine.snapshot();
         IpsecCallout {
             engine,
             snapshot,
+            generation,
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
             inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
@@ -190,9 +194,11 @@ impl IpsecCallout {
     /// secure, no clear" holds between the thread that decapsulates and the one that
     /// judges clear packets.
     pub fn share(&self) -> Self {
+        let generation = self.engine.generation();
         IpsecCallout {
             engine: self.engine.clone(),
             snapshot: self.engine.snapshot(),
+            generation,
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
             inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
@@ -209,6 +215,11 @@ impl IpsecCallout {
     /// changed. Returns whether it did: then [`IpsecCallout::scopes`] may have changed
     /// too. Every query calls it.
     pub fn sync(&mut self) -> bool {
+        let generation = self.engine.generation();
+        if generation == self.generation {
+            return false;
+        }
+        self.generation = generation;
         let now = self.engine.snapshot();
         if Arc::ptr_eq(&now, &self.snapshot) {
             return false;

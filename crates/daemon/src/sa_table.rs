@@ -65,7 +65,7 @@ pub enum HoldError {
 pub struct SaTable {
     children: Vec<ChildEntry>,
     /// Position in `children` by inbound SAD handle: the receive path's lookup.
-    by_inbound: HashMap<SaHandle, usize>,
+    by_inbound: HashMap<SaHandle, usize, ahash::RandomState>,
     pending: HashMap<IpAddr, VecDeque<Vec<u8>>>,
     queue_per_peer: usize,
 }
@@ -75,7 +75,7 @@ impl SaTable {
     pub fn new(queue_per_peer: usize) -> SaTable {
         SaTable {
             children: Vec::new(),
-            by_inbound: HashMap::new(),
+            by_inbound: HashMap::default(),
             pending: HashMap::new(),
             queue_per_peer,
         }

@@ -70,6 +70,9 @@ impl Snapshot {
 
 pub(crate) struct Shared {
     snapshot: ArcSwap<Snapshot>,
+    /// Bumped after each new snapshot: a per-packet "has it changed" is one load, where
+    /// taking the snapshot is a reference count on a line all readers share.
+    generation: AtomicU64,
     /// The session holding the write lock, if any.
     writer: Mutex<Option<SessionId>>,
     writer_released: Condvar,
@@ -156,6 +159,7 @@ impl Engine {
                 writer_released: Condvar::new(),
                 store: Mutex::new(store),
                 next_session: AtomicU64::new(1),
+                generation: AtomicU64::new(0),
                 subscribers: Subscribers::default(),
             }),
         }
@@ -189,6 +193,12 @@ impl Engine {
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.snapshot.load_full()
+    }
+
+    /// Changes with every new snapshot: a snapshot taken after reading a generation is
+    /// at least as new as that generation.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
     }
 
     /// Classifies at `layer` with the index. Takes no lock; callers inside the daemon
@@ -296,6 +306,7 @@ impl Engine {
         self.shared
             .snapshot
             .store(Arc::new(Snapshot { catalog, layers }));
+        self.shared.generation.fetch_add(1, Ordering::Release);
         self.shared.subscribers.notify(session, &changes);
         Ok(changes)
     }

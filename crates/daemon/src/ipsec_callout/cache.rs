@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use ahash::RandomState;
+
 use super::Flow;
 
 /// Which of the callout's questions the entry answers.
@@ -20,14 +22,15 @@ pub(crate) enum Direction {
 /// A bounded map from (direction, flow) to a `Copy` decision.
 #[derive(Debug)]
 pub(crate) struct FlowCache<V> {
-    map: HashMap<(Direction, Flow), V>,
+    /// Keyed per process (flows come from the network), and fast: a lookup per packet.
+    map: HashMap<(Direction, Flow), V, RandomState>,
     bound: usize,
 }
 
 impl<V: Copy> FlowCache<V> {
     pub fn new(bound: usize) -> Self {
         FlowCache {
-            map: HashMap::with_capacity(bound.min(4096)),
+            map: HashMap::with_capacity_and_hasher(bound.min(4096), RandomState::new()),
             bound: bound.max(1),
         }
     }
