@@ -15,11 +15,14 @@
 #
 #   sudo benches/netns_throughput.sh
 # Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade palisade_udp strongswan"),
-#   TUN_MTU (palisaded's TUN MTU, 1400 as its default),
+#   TUN_MTU (palisaded's TUN MTU, 1400 as its default), PALISADED_SETTINGS (more lines
+#   for both daemons' configuration files, e.g. $'[dataplane]\nsender_threads = true'),
+#   TCP_CC (iperf3's congestion control, e.g. cubic; the system's default otherwise),
 #   PERF_DIR (set: `perf record -g` on the initiator's palisaded during its run, report
 #   written there), COUNTERS=1 (after each Palisade path, print where packets were lost:
 #   both daemons' drop counters, the kernel's UDP and TUN/veth counters), KEEP_LOGS=1 (keep the daemons' logs, path printed),
-#   CARGO_TARGET_DIR (build directory; release build of palisaded).
+#   CARGO_TARGET_DIR (build directory; release build of palisaded), PALISADED_BIN (run
+#   this palisaded instead, e.g. an older build for an A/B comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +56,7 @@ PIDS=()
 
 palisade_log "building palisaded (release, $CARGO_TARGET_DIR)"
 cargo build --release --locked -q -p palisaded -p palisade-cli
-PALISADED="$CARGO_TARGET_DIR/release/palisaded"
+PALISADED="${PALISADED_BIN:-$CARGO_TARGET_DIR/release/palisaded}"
 PALISADE="$CARGO_TARGET_DIR/release/palisade"
 
 # Stops what this script started, then deletes the namespaces.
@@ -100,7 +103,7 @@ run_iperf() {
     spid=$!
     PIDS+=("$spid")
     sleep 0.5
-    out=$(ip netns exec "$NS_A" iperf3 -c "$ADDR_B" -B "$ADDR_A" -t "$SECONDS_PER_PATH" -J)
+    out=$(ip netns exec "$NS_A" iperf3 -c "$ADDR_B" -B "$ADDR_A" -t "$SECONDS_PER_PATH" ${TCP_CC:+-C "$TCP_CC"} -J)
     wait "$spid" 2>/dev/null || true
     python3 -c 'import json,sys
 e = json.load(sys.stdin)["end"]
@@ -193,6 +196,7 @@ mtu = $TUN_MTU
 
 [ike]
 force_udp_encapsulation = $encap
+${PALISADED_SETTINGS:-}
 EOF
     ip netns exec "$ns" "$PALISADED" --config "$d/palisaded.toml" >"$d/palisaded.log" 2>&1 &
     pid=$!
