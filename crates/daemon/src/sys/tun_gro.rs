@@ -376,9 +376,12 @@ fn pair(bufs: &mut [Vec<u8>], first: usize, pkt: usize) -> (&mut Vec<u8>, &Vec<u
 }
 
 /// Whether a TCP segment's checksum is right (the headers were parsed by `candidate`).
+/// Every payload byte goes through here once: tun-rs's vectorised sum (AVX2 where the
+/// CPU has it) was a third faster than `sum_words` in the receiver's profile;
+/// `sum_matches_tun_rs` holds the two equal.
 fn checksum_valid(pkt: &[u8], iph_len: usize, v6: bool) -> bool {
     let sum = pseudo_header(pkt, v6, pkt.len() - iph_len);
-    fold(sum_words(&pkt[iph_len..], sum)) == 0xffff
+    tun_rs::checksum(&pkt[iph_len..], sum) == 0xffff
 }
 
 /// The TCP pseudo-header's sum (not folded) for `tcp_len` bytes of TCP.
