@@ -13,7 +13,7 @@
 //! flow back into aggregates (GRO), so the kernel walks its stack once per aggregate,
 //! not once per segment. Splitting is tun-rs's (a port of wireguard-go's); coalescing
 //! is ours ([`TcpGro`], tun_gro.rs: the same rules without tun-rs's allocation and
-//! copy per packet).
+//! copies per packet).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -115,9 +115,9 @@ impl Tun {
 
     /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments of one flow where
     /// offloads are on (`offset` must then leave [`VIRTIO_NET_HDR_LEN`] bytes in front;
-    /// coalescing appends to the first packet's buffer, within its capacity). Returns
-    /// the bytes written (virtio-net headers included). A failed write does not stop
-    /// the others: the last error is returned after all were tried, as tun-rs did.
+    /// an aggregate is one `writev` of the pieces where they lie). Returns the bytes
+    /// written (virtio-net headers included). A failed write does not stop the others:
+    /// the last error is returned after all were tried, as tun-rs did.
     ///
     /// A batch that carries UDP goes through tun-rs's `send_multiple` instead, which
     /// also coalesces UDP datagrams into USO writes (where the kernel has
@@ -140,25 +140,24 @@ impl Tun {
         let gro = &mut gro.tcp;
         let mut total = 0;
         let mut failed = None;
-        let mut write = |buf: &[u8]| match self.device.send(buf) {
+        let mut done = |r: io::Result<usize>| match r {
             Ok(n) => total += n,
             Err(e) => failed = Some(e),
         };
         if self.offload() {
-            let order = gro.coalesce(bufs, offset)?;
-            // `coalesce` refused an offset without room for the header.
-            let header = offset - VIRTIO_NET_HDR_LEN;
-            for &i in order {
-                // One write(2) of the virtio-net header and the packet: SyncDevice::send
-                // adds nothing on Linux (IFF_NO_PI).
-                write(&bufs[i][header..]);
-            }
+            gro.coalesce(bufs, offset)?;
+            // One write(2) or writev(2) per packet: SyncDevice adds nothing on Linux
+            // (IFF_NO_PI).
+            gro.for_each_write(bufs, offset, |iov| match iov {
+                [one] => done(self.device.send(one)),
+                _ => done(self.device.send_vectored(iov)),
+            });
         } else {
             for buf in bufs.iter() {
                 let packet = buf.get(offset..).ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidInput, "buffer shorter than offset")
                 })?;
-                write(packet);
+                done(self.device.send(packet));
             }
         }
         match failed {

@@ -2,12 +2,13 @@
 //!
 //! The same semantics as wireguard-go's `tcpGRO` (tun/offload_linux.go) and its tun-rs
 //! port (`handle_gro`), which [`super::tun::Tun::send_batch`] used before: consecutive
-//! TCP segments of one flow in a batch are merged into the first one's buffer and
-//! written as one packet with a virtio-net header asking for segmentation (GSO TCPv4 or
-//! TCPv6), so the kernel's TCP takes 64 KiB at a time. tun-rs copies every packet into
-//! a fresh `Vec` before looking at it; here the table is allocated once and reused, and
-//! coalescing appends a segment's payload to the first segment's buffer (the caller's,
-//! with room for 64 KiB).
+//! TCP segments of one flow in a batch are merged behind the first one and written as
+//! one packet with a virtio-net header asking for segmentation (GSO TCPv4 or TCPv6), so
+//! the kernel's TCP takes 64 KiB at a time. tun-rs copies every packet into a fresh
+//! `Vec` before looking at it, and appends payloads to the first; here the table is
+//! allocated once and reused, nothing is copied: an aggregate is one `writev` of the
+//! first segment's buffer (its headers rewritten for the whole run) and the payloads
+//! of the others where they lie ([`TcpGro::for_each_write`]).
 //!
 //! A segment joins an earlier one of its batch when
 //! - both are IPv4 without options, not fragmented, with the same DF and reserved bits,
@@ -20,7 +21,8 @@
 //!   run's last byte;
 //! - the run has no PSH yet (PSH ends a run), every earlier segment had the first one's
 //!   payload length (a shorter one ends a run) and this one is not longer;
-//! - the aggregate stays within 65,535 IP bytes and the buffer's capacity;
+//! - the aggregate stays within 65,535 IP bytes and [`MAX_SEGMENTS`] segments (one
+//!   iovec each);
 //! - both TCP checksums are valid: a corrupt segment is written alone, for the kernel to
 //!   drop, never blessed inside an aggregate whose checksum the kernel does not verify.
 //!
@@ -31,7 +33,7 @@
 //! A packet written alone gets a zero virtio-net header (`GSO_NONE`, no flags), as in
 //! wireguard-go and tun-rs: the kernel verifies its checksum as for any packet.
 
-use std::io;
+use std::io::{self, IoSlice};
 
 use super::tun::VIRTIO_NET_HDR_LEN;
 
@@ -49,6 +51,9 @@ const TCP_CSUM: usize = 16;
 const MAX_IP_LEN: usize = 65_535;
 /// No item (end of a flow's chain, empty slot).
 const NONE: u32 = u32::MAX;
+/// Segments in one aggregate at most: the iovecs of one write, far below `IOV_MAX`.
+/// Full-sized segments never reach it (64 KiB is 46 segments of 1,400 bytes).
+pub const MAX_SEGMENTS: usize = 64;
 
 /// What identifies a flow: addresses (IPv4 in the first 4 bytes), ports, the ACK
 /// number (segments with different ACKs are not merged) and the IP version.
@@ -96,6 +101,11 @@ struct Item {
     merged: u16,
     /// Payload bytes in the run.
     payload: u32,
+    /// IP bytes of the run (the first segment's headers and every payload).
+    len: u32,
+    /// The appended segments, oldest first (indices into `TcpGro::segs`), or `NONE`.
+    head: u32,
+    tail: u32,
     iph_len: u8,
     tcph_len: u8,
     /// The last segment had PSH: nothing may follow it.
@@ -114,13 +124,28 @@ struct Candidate {
     psh: bool,
 }
 
+/// A segment appended to a run: its buffer and the next appended one (or `NONE`).
+#[derive(Clone, Copy)]
+struct Appended {
+    buf: u32,
+    next: u32,
+}
+
+/// A packet to write: the buffer it starts in, and its run (or `NONE`: alone).
+#[derive(Clone, Copy)]
+struct Write {
+    buf: usize,
+    item: u32,
+}
+
 /// Coalescing state, allocated once and reused for every batch.
 pub struct TcpGro {
     items: Vec<Item>,
+    segs: Vec<Appended>,
     /// Open-addressed table of flows: index of the flow's newest item, or `NONE`.
     slots: Vec<u32>,
-    /// Buffers to write, in order.
-    order: Vec<usize>,
+    /// Packets to write, in order.
+    order: Vec<Write>,
 }
 
 impl Default for TcpGro {
@@ -136,17 +161,19 @@ impl TcpGro {
         let batch = tun_rs::IDEAL_BATCH_SIZE;
         TcpGro {
             items: Vec::with_capacity(batch),
+            segs: Vec::with_capacity(batch),
             slots: vec![NONE; (batch * 2).next_power_of_two()],
             order: Vec::with_capacity(batch),
         }
     }
 
     /// Coalesces the packets `bufs[i][offset..]` and writes each one's virtio-net
-    /// header in the `VIRTIO_NET_HDR_LEN` bytes in front of `offset`. Returns the
-    /// indices of the buffers to write, in order, each from `offset -
-    /// VIRTIO_NET_HDR_LEN`; the others were merged into one of those.
-    pub fn coalesce(&mut self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<&[usize]> {
+    /// header in the `VIRTIO_NET_HDR_LEN` bytes in front of `offset`; then
+    /// [`TcpGro::for_each_write`] gives the packets to write. Only the headers of a run's
+    /// first segment change.
+    pub fn coalesce(&mut self, bufs: &mut [Vec<u8>], offset: usize) -> io::Result<()> {
         self.items.clear();
+        self.segs.clear();
         self.order.clear();
         if offset < VIRTIO_NET_HDR_LEN {
             return Err(io::Error::new(
@@ -160,7 +187,7 @@ impl TcpGro {
                 "a TUN write buffer is shorter than its offset",
             ));
         }
-        // Items index as u32 (NONE is u32::MAX), gso sizes and counts as u16.
+        // Items and segments index as u32 (NONE is u32::MAX), counts as u16.
         if bufs.len() >= usize::from(u16::MAX) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -180,7 +207,11 @@ impl TcpGro {
             if !merged {
                 // Written alone unless segments join it: `finish` then rewrites it.
                 bufs[i][offset - VIRTIO_NET_HDR_LEN..offset].fill(0);
-                self.order.push(i);
+                let item = match self.items.last() {
+                    Some(it) if it.buf == i => (self.items.len() - 1) as u32,
+                    _ => NONE,
+                };
+                self.order.push(Write { buf: i, item });
             }
         }
         for item in &self.items {
@@ -191,7 +222,43 @@ impl TcpGro {
         for item in &self.items {
             self.slots[item.slot as usize] = NONE;
         }
-        Ok(&self.order)
+        Ok(())
+    }
+
+    /// Calls `write` with each packet of the last [`TcpGro::coalesce`], in order, as
+    /// slices of `bufs`: its virtio-net header and IP packet, then (for an aggregate)
+    /// the payloads appended to it. One `writev(2)` each.
+    pub fn for_each_write<'b>(
+        &self,
+        bufs: &'b [Vec<u8>],
+        offset: usize,
+        mut write: impl FnMut(&[IoSlice<'b>]),
+    ) {
+        let header = offset - VIRTIO_NET_HDR_LEN;
+        for w in &self.order {
+            let first = IoSlice::new(&bufs[w.buf][header..]);
+            let Some(item) = self.items.get(w.item as usize).filter(|it| it.merged > 0) else {
+                write(&[first]);
+                continue;
+            };
+            let skip = offset + usize::from(item.iph_len) + usize::from(item.tcph_len);
+            let mut iov = [IoSlice::new(&[]); MAX_SEGMENTS];
+            iov[0] = first;
+            let mut n = 1;
+            let mut at = item.head;
+            while let Some(seg) = self.segs.get(at as usize) {
+                iov[n] = IoSlice::new(&bufs[seg.buf as usize][skip..]);
+                n += 1;
+                at = seg.next;
+            }
+            write(&iov[..n]);
+        }
+    }
+
+    /// The buffers the packets to write start in, in order.
+    #[cfg(test)]
+    fn order(&self) -> Vec<usize> {
+        self.order.iter().map(|w| w.buf).collect()
     }
 
     /// Merges packet `i` into a run of its flow, or starts one: true if merged.
@@ -212,37 +279,39 @@ impl TcpGro {
             let idx = at as usize;
             let item = self.items[idx];
             at = item.prev;
-            if !item.open
-                || !can_append(
-                    &item,
-                    c,
-                    &bufs[item.buf],
-                    bufs[item.buf].capacity(),
-                    &bufs[i],
-                    offset,
-                )
-            {
+            if !item.open || !can_append(&item, c, &bufs[item.buf], &bufs[i], offset) {
                 continue;
             }
-            let (first, pkt) = pair(bufs, item.buf, i);
-            if item.merged == 0 && !checksum_valid(&first[offset..], item.iph_len.into(), c.key.v6)
-            {
+            let first = &bufs[item.buf][offset..];
+            if item.merged == 0 && !checksum_valid(first, item.iph_len.into(), c.key.v6) {
                 // The run's first segment is corrupt: it is written alone (its header
                 // stays zero); look further.
                 self.items[idx].open = false;
                 continue;
             }
-            if !checksum_valid(&pkt[offset..], c.iph_len, c.key.v6) {
+            if !checksum_valid(&bufs[i][offset..], c.iph_len, c.key.v6) {
                 // Written alone; no run starts with a corrupt segment either.
                 return false;
             }
-            first.extend_from_slice(&pkt[offset + c.iph_len + c.tcph_len..]);
             if c.psh {
-                first[offset + usize::from(item.iph_len) + TCP_FLAGS] |= TCP_FLAG_PSH;
+                bufs[item.buf][offset + usize::from(item.iph_len) + TCP_FLAGS] |= TCP_FLAG_PSH;
+            }
+            let seg = self.segs.len() as u32;
+            self.segs.push(Appended {
+                buf: i as u32,
+                next: NONE,
+            });
+            if let Some(tail) = self.segs.get_mut(item.tail as usize) {
+                tail.next = seg;
             }
             let item = &mut self.items[idx];
+            if item.head == NONE {
+                item.head = seg;
+            }
+            item.tail = seg;
             item.merged += 1;
             item.payload += c.payload as u32;
+            item.len += c.payload as u32;
             item.psh = c.psh;
             return true;
         }
@@ -257,6 +326,9 @@ impl TcpGro {
             gso_size: c.payload as u16,
             merged: 0,
             payload: c.payload as u32,
+            len: (c.iph_len + c.tcph_len + c.payload) as u32,
+            head: NONE,
+            tail: NONE,
             iph_len: c.iph_len as u8,
             tcph_len: c.tcph_len as u8,
             psh: c.psh,
@@ -330,17 +402,10 @@ fn candidate(pkt: &[u8]) -> Option<Candidate> {
     })
 }
 
-/// Whether segment `c` (in `pkt_buf`) may be appended to the run `item` (in
-/// `first_buf`, whose capacity is `room`: appending must not reallocate), checksums
-/// aside. The key (addresses, ports, ACK, version) matched.
-fn can_append(
-    item: &Item,
-    c: &Candidate,
-    first_buf: &[u8],
-    room: usize,
-    pkt_buf: &[u8],
-    offset: usize,
-) -> bool {
+/// Whether segment `c` (in `pkt_buf`) may be appended to the run `item` (whose first
+/// segment is in `first_buf`), checksums aside. The key (addresses, ports, ACK,
+/// version) matched.
+fn can_append(item: &Item, c: &Candidate, first_buf: &[u8], pkt_buf: &[u8], offset: usize) -> bool {
     let first = &first_buf[offset..];
     let pkt = &pkt_buf[offset..];
     let iph = usize::from(item.iph_len);
@@ -364,15 +429,8 @@ fn can_append(
     c.seq == item.seq.wrapping_add(item.payload)
         && item.payload.is_multiple_of(gso)
         && c.payload as u32 <= gso
-        && first.len() + c.payload <= MAX_IP_LEN
-        && first_buf.len() + c.payload <= room
-}
-
-/// The run's first buffer and the segment's, mutably and immutably.
-fn pair(bufs: &mut [Vec<u8>], first: usize, pkt: usize) -> (&mut Vec<u8>, &Vec<u8>) {
-    // Items precede the packets merged into them: `first < pkt`.
-    let (head, tail) = bufs.split_at_mut(pkt);
-    (&mut head[first], &tail[0])
+        && item.len as usize + c.payload <= MAX_IP_LEN
+        && usize::from(item.merged) + 1 < MAX_SEGMENTS
 }
 
 /// Whether a TCP segment's checksum is right (the headers were parsed by `candidate`).
@@ -425,7 +483,8 @@ pub(crate) fn fold(mut acc: u64) -> u16 {
 fn finish(buf: &mut [u8], offset: usize, item: &Item) {
     let iph = usize::from(item.iph_len);
     let (vnet, pkt) = buf.split_at_mut(offset);
-    let len = pkt.len();
+    // The run's length: its later payloads are written from their own buffers.
+    let len = item.len as usize;
     let tcp_len = len - iph;
     // `can_append` kept `len` within MAX_IP_LEN, so these fit in 16 bits.
     if item.key.v6 {
@@ -519,18 +578,22 @@ mod tests {
         p
     }
 
-    /// A TUN write buffer as the data plane makes them (room for 64 KiB), or a tight
-    /// one that cannot take more.
-    fn buffer(pkt: &[u8], roomy: bool) -> Vec<u8> {
-        let cap = if roomy {
-            OFFSET + 65_535 + 1500
-        } else {
-            OFFSET + pkt.len()
-        };
-        let mut b = Vec::with_capacity(cap);
-        b.resize(OFFSET, 0xaa);
+    /// A TUN write buffer: room for the virtio-net header, then the packet.
+    fn buffer(pkt: &[u8]) -> Vec<u8> {
+        let mut b = vec![0xaa; OFFSET];
         b.extend_from_slice(pkt);
         b
+    }
+
+    /// Coalesces, and returns the buffers written from and each write's bytes.
+    fn coalesced(gro: &mut TcpGro, bufs: &mut [Vec<u8>]) -> (Vec<usize>, Vec<Vec<u8>>) {
+        gro.coalesce(bufs, OFFSET).expect("coalesce");
+        let mut writes = Vec::new();
+        gro.for_each_write(bufs, OFFSET, |iov| {
+            assert!(iov.len() <= MAX_SEGMENTS);
+            writes.push(iov.iter().flat_map(|s| s.iter().copied()).collect());
+        });
+        (gro.order(), writes)
     }
 
     fn hdr(buf: &[u8]) -> VirtioNetHdr {
@@ -540,19 +603,25 @@ mod tests {
     /// What the kernel would see: every written packet, aggregates split back with
     /// tun-rs's `gso_split` (what our read path uses).
     fn written(gro: &mut TcpGro, bufs: &mut [Vec<u8>]) -> (Vec<usize>, Vec<Vec<u8>>, usize) {
-        let ptrs: Vec<*const u8> = bufs.iter().map(|b| b.as_ptr()).collect();
-        let order = gro.coalesce(bufs, OFFSET).expect("coalesce").to_vec();
-        // No reallocation: every buffer is where it was.
-        for (b, p) in bufs.iter().zip(ptrs) {
-            assert_eq!(b.as_ptr(), p);
+        let before: Vec<(*const u8, usize)> = bufs.iter().map(|b| (b.as_ptr(), b.len())).collect();
+        let (order, writes) = coalesced(gro, bufs);
+        // Nothing appended or moved: every buffer is where and as long as it was.
+        for (b, p) in bufs.iter().zip(before) {
+            assert_eq!((b.as_ptr(), b.len()), p);
         }
         let mut out = Vec::new();
         let mut aggregates = 0;
-        for &i in &order {
-            let h = hdr(&bufs[i]);
-            let pkt = &bufs[i][OFFSET..];
+        for (&i, write) in order.iter().zip(&writes) {
+            let h = hdr(write);
+            let pkt = &write[OFFSET..];
+            assert_eq!(
+                &write[..OFFSET],
+                &bufs[i][..OFFSET],
+                "the header is the buffer's"
+            );
             if h.gso_type == 0 {
-                assert_eq!(&bufs[i][..OFFSET], &[0; OFFSET], "alone: zero header");
+                assert_eq!(&write[..OFFSET], &[0; OFFSET], "alone: zero header");
+                assert_eq!(write, &bufs[i], "alone: the buffer as it is");
                 out.push(pkt.to_vec());
                 continue;
             }
@@ -606,15 +675,15 @@ mod tests {
                 seg(v6, 1100, 100, TCP_FLAG_ACK),
                 seg(v6, 1200, 60, TCP_FLAG_ACK | TCP_FLAG_PSH),
             ];
-            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
+            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s))).collect();
             let mut gro = TcpGro::new();
-            let order = gro.coalesce(&mut bufs, OFFSET).expect("coalesce").to_vec();
+            let (order, writes) = coalesced(&mut gro, &mut bufs);
             assert_eq!(order, [0]);
-            let h = hdr(&bufs[0]);
+            let h = hdr(&writes[0]);
             let iph = if v6 { 40 } else { 20 };
             assert_eq!(h.hdr_len, iph + 20);
             assert_eq!(h.gso_size, 100);
-            let pkt = &bufs[0][OFFSET..];
+            let pkt = &writes[0][OFFSET..];
             assert_eq!(pkt.len(), usize::from(iph) + 20 + 260);
             if v6 {
                 assert_eq!(&pkt[4..6], &280u16.to_be_bytes());
@@ -641,15 +710,15 @@ mod tests {
             seg(false, 0, 100, TCP_FLAG_ACK | TCP_FLAG_PSH),
             seg(false, 100, 100, TCP_FLAG_ACK),
         ];
-        let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
-        assert_eq!(gro.coalesce(&mut bufs, OFFSET).expect("coalesce"), [0, 1]);
+        let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s))).collect();
+        assert_eq!(coalesced(&mut gro, &mut bufs).0, [0, 1]);
         for flag in [FIN, SYN, RST, URG, ECE, CWR] {
             let segs = [
                 seg(false, 0, 100, TCP_FLAG_ACK),
                 seg(false, 100, 100, TCP_FLAG_ACK | flag),
                 seg(false, 200, 100, TCP_FLAG_ACK),
             ];
-            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s), true)).collect();
+            let mut bufs: Vec<_> = segs.iter().map(|s| buffer(&tcp_packet(s))).collect();
             let (order, out, aggregates) = written(&mut gro, &mut bufs);
             assert_eq!(order, [0, 1, 2], "flag {flag:#x}");
             assert_eq!(aggregates, 0);
@@ -666,7 +735,7 @@ mod tests {
                 .collect();
             segs[bad].bad_csum = true;
             let input: Vec<_> = segs.iter().map(tcp_packet).collect();
-            let mut bufs: Vec<_> = input.iter().map(|p| buffer(p, true)).collect();
+            let mut bufs: Vec<_> = input.iter().map(|p| buffer(p)).collect();
             let (order, out, _) = written(&mut gro, &mut bufs);
             assert_eq!(out, input, "bad {bad}");
             assert!(order.contains(&bad));
@@ -675,25 +744,28 @@ mod tests {
     }
 
     #[test]
-    fn aggregates_stay_within_64_kib_and_the_buffer() {
+    fn aggregates_stay_within_64_kib_and_64_segments() {
         let mut gro = TcpGro::new();
         let segs: Vec<_> = (0..60)
             .map(|i| seg(false, i * 1400, 1400, TCP_FLAG_ACK))
             .collect();
         let input: Vec<_> = segs.iter().map(tcp_packet).collect();
-        let mut bufs: Vec<_> = input.iter().map(|p| buffer(p, true)).collect();
+        let mut bufs: Vec<_> = input.iter().map(|p| buffer(p)).collect();
         let (order, out, aggregates) = written(&mut gro, &mut bufs);
         // 46 segments of 1400 fit in 65,535 bytes with 40 of headers.
         assert_eq!(order, [0, 46]);
         assert_eq!(aggregates, 2);
         assert_eq!(out, input);
-        // A buffer without room takes nothing: the next one starts the run.
-        let mut bufs: Vec<_> = input[..4]
-            .iter()
-            .enumerate()
-            .map(|(i, p)| buffer(p, i != 0))
+        // Small segments: 64 to a write (one iovec each).
+        let segs: Vec<_> = (0..150)
+            .map(|i| seg(true, i * 10, 10, TCP_FLAG_ACK))
             .collect();
-        assert_eq!(gro.coalesce(&mut bufs, OFFSET).expect("coalesce"), [0, 1]);
+        let input: Vec<_> = segs.iter().map(tcp_packet).collect();
+        let mut bufs: Vec<_> = input.iter().map(|p| buffer(p)).collect();
+        let (order, out, aggregates) = written(&mut gro, &mut bufs);
+        assert_eq!(order, [0, 64, 128]);
+        assert_eq!(aggregates, 3);
+        assert_eq!(out, input);
     }
 
     #[test]
@@ -703,20 +775,20 @@ mod tests {
         assert!(gro.coalesce(&mut [vec![0u8; 4]], OFFSET).is_err());
         // Truncated and garbage packets: alone, zero header.
         let full = tcp_packet(&seg(false, 0, 100, TCP_FLAG_ACK));
-        let mut bufs: Vec<_> = (0..full.len()).map(|n| buffer(&full[..n], true)).collect();
-        let order = gro.coalesce(&mut bufs, OFFSET).expect("coalesce").to_vec();
+        let mut bufs: Vec<_> = (0..full.len()).map(|n| buffer(&full[..n])).collect();
+        let (order, writes) = coalesced(&mut gro, &mut bufs);
         assert_eq!(order.len(), full.len());
+        assert_eq!(writes, bufs);
     }
 
     /// A stream of 1-3 flows, interleaved.
-    fn stream() -> impl Strategy<Value = (Vec<Seg>, Vec<Option<u8>>, Vec<bool>)> {
+    fn stream() -> impl Strategy<Value = (Vec<Seg>, Vec<Option<u8>>)> {
         let flow = (any::<bool>(), 64usize..1400, 1usize..60, any::<u32>());
         (
             prop::collection::vec(flow, 1..=3),
             prop::collection::vec((0u8..20, 0u8..20, 0u8..20, any::<u8>()), 200),
-            prop::collection::vec(prop::bool::weighted(0.9), 200),
         )
-            .prop_map(|(flows, dice, roomy)| {
+            .prop_map(|(flows, dice)| {
                 let mut segs: Vec<Vec<Seg>> = Vec::new();
                 for (f, &(v6, mss, count, seq0)) in flows.iter().enumerate() {
                     let mut seq = seq0;
@@ -773,7 +845,7 @@ mod tests {
                         next[f] += 1;
                     }
                 }
-                (out, tags, roomy)
+                (out, tags)
             })
     }
 
@@ -782,21 +854,17 @@ mod tests {
 
         #[test]
         fn split_aggregates_give_back_the_stream(input in stream()) {
-            let (segs, tags, roomy) = input;
+            let (segs, tags) = input;
             let packets: Vec<Vec<u8>> = segs
                 .iter()
                 .zip(&tags)
                 .map(|(s, t)| if t.is_some() { tcp_packet(s) } else { udp_packet(s.flow) })
                 .collect();
-            let mut bufs: Vec<_> = packets
-                .iter()
-                .enumerate()
-                .map(|(i, p)| buffer(p, roomy[i % roomy.len()]))
-                .collect();
+            let mut bufs: Vec<_> = packets.iter().map(|p| buffer(p)).collect();
             let mut gro = TcpGro::new();
             let (order, out, aggregates) = written(&mut gro, &mut bufs);
-            // Two full-sized ACK segments in a row of a flow, both intact, the first
-            // in a roomy buffer: they are in an aggregate.
+            // Two full-sized ACK segments in a row of a flow, both intact: they are in
+            // an aggregate.
             let mss: Vec<usize> = segs.iter().map(|s| s.payload.len()).collect();
             let mergeable = (0..segs.len()).any(|a| {
                 let Some(f) = tags[a] else { return false };
@@ -810,7 +878,6 @@ mod tests {
                     && !segs[b].bad_csum
                     && mss[a] == mss[b]
                     && full(a)
-                    && roomy[a % roomy.len()]
             });
             prop_assert!(!mergeable || aggregates > 0);
             // Written where their first segment was, in order.
@@ -833,7 +900,7 @@ mod tests {
                 prop_assert_eq!(a, b);
             }
             // The state is reused: a second batch sees an empty table.
-            let mut again: Vec<_> = packets.iter().map(|p| buffer(p, true)).collect();
+            let mut again: Vec<_> = packets.iter().map(|p| buffer(p)).collect();
             let (_, out2, _) = written(&mut gro, &mut again);
             prop_assert_eq!(out2.len(), packets.len());
         }
