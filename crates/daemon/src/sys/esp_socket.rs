@@ -24,8 +24,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 use nix::libc;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6, recv,
-    recvmmsg, recvmsg, sendmmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6,
+    SockaddrLike, recv, recvmmsg, recvmsg, sendmmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
 
@@ -190,13 +190,7 @@ impl EspSocket {
             let dst = dst.ok_or_else(|| io::Error::other("recvmsg gave no IPV6_PKTINFO"))?;
             let len = u16::try_from(msg.bytes)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "IPv6 jumbogram"))?;
-            header.fill(0);
-            header[0] = 0x60;
-            header[4..6].copy_from_slice(&len.to_be_bytes());
-            header[6] = IPPROTO_ESP as u8;
-            header[7] = hop_limit;
-            header[8..24].copy_from_slice(&src.octets());
-            header[24..40].copy_from_slice(&dst.octets());
+            ipv6_header(header, len, hop_limit, src, dst);
             Ok(IPV6_HEADER + msg.bytes)
         })
     }
@@ -306,6 +300,13 @@ pub struct EspBatch {
     recv: MultiHeaders<SockaddrIn>,
     send: MultiHeaders<SockaddrIn>,
     dst: Vec<Option<SockaddrIn>>,
+    recv6: MultiHeaders<SockaddrIn6>,
+    send6: MultiHeaders<SockaddrIn6>,
+    dst6: Vec<Option<SockaddrIn6>>,
+    /// What each IPv6 packet of the last receive said: its payload length (0: cut),
+    /// source, destination and hop limit; its header is written once the buffers are
+    /// free again.
+    got6: Vec<Option<(u16, Ipv6Addr, Ipv6Addr, u8)>>,
     capacity: usize,
 }
 
@@ -317,8 +318,17 @@ impl EspBatch {
             recv: MultiHeaders::preallocate(capacity, None),
             send: MultiHeaders::preallocate(capacity, None),
             dst: Vec::with_capacity(capacity),
+            recv6: MultiHeaders::preallocate(capacity, Self::cmsg6()),
+            send6: MultiHeaders::preallocate(capacity, None),
+            dst6: Vec::with_capacity(capacity),
+            got6: Vec::with_capacity(capacity),
             capacity,
         }
+    }
+
+    /// `IPV6_PKTINFO` and `IPV6_HOPLIMIT` of each packet.
+    fn cmsg6() -> Option<Vec<u8>> {
+        Some(nix::cmsg_space!(libc::in6_pktinfo, libc::c_int))
     }
 }
 
@@ -334,10 +344,10 @@ pub struct SendOutcome {
 }
 
 impl EspSocket {
-    /// Receives up to `bufs.len()` ESP packets with one `recvmmsg(2)` (IPv6: one packet
-    /// with `recvmsg`, see the module comment): packet `i` is `bufs[i][..lens[i]]`, IP
-    /// header included. A packet longer than its buffer gets `lens[i] == 0` (refused, not
-    /// cut). Returns how many slots were used; `WouldBlock` when there was nothing.
+    /// Receives up to `bufs.len()` ESP packets with one `recvmmsg(2)`: packet `i` is
+    /// `bufs[i][..lens[i]]`, IP header included (rebuilt for IPv6, see the module
+    /// comment). A packet longer than its buffer gets `lens[i] == 0` (refused, not cut).
+    /// Returns how many slots were used; `WouldBlock` when there was nothing.
     pub fn recv_batch<B: AsMut<[u8]>>(
         &self,
         batch: &mut EspBatch,
@@ -349,12 +359,7 @@ impl EspSocket {
             return Ok(0);
         }
         if self.family == Family::V6 {
-            lens[0] = match self.recv_v6(bufs[0].as_mut()) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => 0,
-                Err(e) => return Err(e),
-            };
-            return Ok(1);
+            return self.recv_batch_v6(batch, &mut bufs[..max], lens);
         }
         let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs[..max]
             .iter_mut()
@@ -378,82 +383,169 @@ impl EspSocket {
         Ok(n)
     }
 
-    /// Sends the whole IP packets `bufs[slot][range]` with `sendmmsg(2)` (IPv6: one
-    /// `sendto` each), each to the destination in its header, in order.
+    /// [`EspSocket::recv_batch`] for IPv6: the payloads land behind room for the header,
+    /// which is written from each packet's source address and control messages.
+    fn recv_batch_v6<B: AsMut<[u8]>>(
+        &self,
+        batch: &mut EspBatch,
+        bufs: &mut [B],
+        lens: &mut [usize],
+    ) -> io::Result<usize> {
+        if bufs.iter_mut().any(|b| b.as_mut().len() < IPV6_HEADER) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer shorter than an IPv6 header",
+            ));
+        }
+        batch.got6.clear();
+        {
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(&mut b.as_mut()[IPV6_HEADER..])])
+                .collect();
+            let caps: Vec<usize> = iovs.iter().map(|v| v[0].len()).collect();
+            let results = recvmmsg(
+                self.rx.as_raw_fd(),
+                &mut batch.recv6,
+                iovs.iter_mut(),
+                MsgFlags::MSG_TRUNC,
+                None,
+            )?;
+            for (i, msg) in results.enumerate() {
+                let cut = msg.flags.contains(MsgFlags::MSG_TRUNC) || msg.bytes > caps[i];
+                let (mut dst, mut hop_limit) = (None, 0);
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        match c {
+                            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                                dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                            }
+                            ControlMessageOwned::Ipv6HopLimit(h) => {
+                                hop_limit = u8::try_from(h).unwrap_or(0);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let src = msg.address.map(|a| a.ip());
+                let len = u16::try_from(msg.bytes).ok().filter(|_| !cut);
+                batch.got6.push(match (len, src, dst) {
+                    (Some(len), Some(src), Some(dst)) => Some((len, src, dst, hop_limit)),
+                    // Cut, a jumbogram, or without its addresses: refused.
+                    _ => None,
+                });
+            }
+        }
+        // nix's recvmmsg leaves each header's control length as the kernel lowered it,
+        // and the next receive would lose control messages (MSG_CTRUNC): new headers.
+        batch.recv6 = MultiHeaders::preallocate(batch.capacity, EspBatch::cmsg6());
+        for (i, got) in batch.got6.iter().enumerate() {
+            lens[i] = match *got {
+                Some((len, src, dst, hop_limit)) => {
+                    ipv6_header(
+                        &mut bufs[i].as_mut()[..IPV6_HEADER],
+                        len,
+                        hop_limit,
+                        src,
+                        dst,
+                    );
+                    IPV6_HEADER + usize::from(len)
+                }
+                None => 0,
+            };
+        }
+        Ok(batch.got6.len())
+    }
+
+    /// Sends the whole IP packets `bufs[slot][range]` with `sendmmsg(2)`, each to the
+    /// destination in its header, in order.
     pub fn send_batch<B: AsRef<[u8]>>(
         &self,
         batch: &mut EspBatch,
         bufs: &[B],
         packets: &[(usize, Range<usize>)],
     ) -> SendOutcome {
-        let mut out = SendOutcome::default();
         let packet = |(slot, range): &(usize, Range<usize>)| {
             bufs.get(*slot)
                 .and_then(|b| b.as_ref().get(range.clone()))
                 .unwrap_or(&[])
         };
-        if self.family == Family::V6 {
-            for p in packets {
-                match self.send(packet(p)) {
-                    Ok(_) => out.sent += 1,
-                    Err(e) => {
-                        out.failed += 1;
-                        out.last_error = e.raw_os_error().map(Errno::from_raw);
-                    }
-                }
-            }
-            return out;
+        let fd = self.tx.as_raw_fd();
+        match self.family {
+            Family::V4 => send_mmsg(
+                fd,
+                (&mut batch.send, &mut batch.dst, batch.capacity),
+                packets.iter().map(packet),
+                |p| ipv4_destination(p).map(|d| SockaddrIn::from(SocketAddrV4::new(d, 0))),
+            ),
+            Family::V6 => send_mmsg(
+                fd,
+                (&mut batch.send6, &mut batch.dst6, batch.capacity),
+                packets.iter().map(packet),
+                |p| ipv6_destination(p).map(|d| SockaddrIn6::from(SocketAddrV6::new(d, 0, 0, 0))),
+            ),
         }
-        for chunk in packets.chunks(batch.capacity) {
-            batch.dst.clear();
-            let mut iovs: Vec<[IoSlice<'_>; 1]> = Vec::with_capacity(chunk.len());
-            for p in chunk {
-                let bytes = packet(p);
-                match ipv4_destination(bytes) {
-                    Some(d) => {
-                        batch
-                            .dst
-                            .push(Some(SockaddrIn::from(SocketAddrV4::new(d, 0))));
-                        iovs.push([IoSlice::new(bytes)]);
-                    }
-                    None => {
-                        out.failed += 1;
-                        out.last_error = Some(Errno::EINVAL);
-                    }
+    }
+}
+
+/// `sendmmsg(2)` of `packets` in chunks of the headers' capacity, each to the address
+/// `destination` reads from it; a packet without one is counted as failed, as is one the
+/// kernel refuses (and skipped: the rest still go).
+fn send_mmsg<'a, S: SockaddrLike + Copy>(
+    fd: std::os::fd::RawFd,
+    (headers, dst, capacity): (&mut MultiHeaders<S>, &mut Vec<Option<S>>, usize),
+    packets: impl Iterator<Item = &'a [u8]>,
+    destination: impl Fn(&[u8]) -> Option<S>,
+) -> SendOutcome {
+    let mut out = SendOutcome::default();
+    let mut iovs: Vec<[IoSlice<'a>; 1]> = Vec::with_capacity(capacity);
+    let mut packets = packets.peekable();
+    while packets.peek().is_some() {
+        dst.clear();
+        iovs.clear();
+        for bytes in packets.by_ref().take(capacity) {
+            match destination(bytes) {
+                Some(d) => {
+                    dst.push(Some(d));
+                    iovs.push([IoSlice::new(bytes)]);
+                }
+                None => {
+                    out.failed += 1;
+                    out.last_error = Some(Errno::EINVAL);
                 }
             }
-            let mut done = 0;
-            while done < iovs.len() {
-                // sendmmsg stops at the first packet the kernel refuses and reports the
-                // ones before it; the refused one is counted and skipped.
-                match sendmmsg(
-                    self.tx.as_raw_fd(),
-                    &mut batch.send,
-                    &iovs[done..],
-                    &batch.dst[done..],
-                    [] as [ControlMessage<'_>; 0],
-                    MsgFlags::empty(),
-                ) {
-                    Ok(r) => {
-                        let n = r.count();
-                        if n == 0 {
-                            out.failed += 1;
-                            done += 1;
-                        }
-                        out.sent += n;
-                        done += n;
-                    }
-                    Err(Errno::EINTR) => {}
-                    Err(e) => {
+        }
+        let mut done = 0;
+        while done < iovs.len() {
+            // sendmmsg stops at the first packet the kernel refuses and reports the
+            // ones before it; the refused one is counted and skipped.
+            match sendmmsg(
+                fd,
+                headers,
+                &iovs[done..],
+                &dst[done..],
+                [] as [ControlMessage<'_>; 0],
+                MsgFlags::empty(),
+            ) {
+                Ok(r) => {
+                    let n = r.count();
+                    if n == 0 {
                         out.failed += 1;
-                        out.last_error = Some(e);
                         done += 1;
                     }
+                    out.sent += n;
+                    done += n;
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => {
+                    out.failed += 1;
+                    out.last_error = Some(e);
+                    done += 1;
                 }
             }
         }
-        out
     }
+    out
 }
 
 /// The receive side, for poll(2).
@@ -461,6 +553,18 @@ impl AsFd for EspSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.rx.as_fd()
     }
+}
+
+/// Writes the fixed IPv6 header of an ESP packet of `payload_len` bytes into `header`
+/// (40 bytes): what an IPv6 raw socket keeps back (see the module comment).
+fn ipv6_header(header: &mut [u8], payload_len: u16, hop_limit: u8, src: Ipv6Addr, dst: Ipv6Addr) {
+    header.fill(0);
+    header[0] = 0x60;
+    header[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    header[6] = IPPROTO_ESP as u8;
+    header[7] = hop_limit;
+    header[8..24].copy_from_slice(&src.octets());
+    header[24..40].copy_from_slice(&dst.octets());
 }
 
 fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {

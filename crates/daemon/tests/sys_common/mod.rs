@@ -164,6 +164,23 @@ pub fn esp_sockets(
     (tx, rx)
 }
 
+/// [`esp_sockets`] for IPv6, with `V6_A` and `V6_B` on the pair.
+pub fn esp_sockets_v6(
+    pair: &super::netns::VethPair,
+) -> (palisaded::sys::EspSocket, palisaded::sys::EspSocket) {
+    use palisaded::sys::{EspSocket, FWMARK};
+    enable_ipv6(&pair.a, V6_A);
+    enable_ipv6(&pair.b, V6_B);
+    let open = |ns: &super::netns::Netns| {
+        ns.run(|| EspSocket::open_v6(FWMARK))
+            .expect("setns")
+            .expect("open")
+    };
+    let (tx, rx) = (open(&pair.a), open(&pair.b));
+    rx.set_nonblocking(true).expect("nonblocking");
+    (tx, rx)
+}
+
 /// `pal0` in `pair.a` (10.77.0.1/24, 10.78.0.0/24 routed into it, nonblocking), with
 /// virtio-net offloads or without.
 pub fn tun_in_namespace(pair: &super::netns::VethPair, offload: bool) -> palisaded::sys::Tun {
