@@ -16,6 +16,9 @@
 //! natt_port = 4500
 //! force_udp_encapsulation = false  # ESP in UDP on natt_port even without a NAT
 //! dpd_delay = 30             # seconds of silence before a liveness check; 0 = off
+//! retransmit_timeout_ms = 500  # first wait for an answer, doubled after each resend
+//! retransmit_tries = 5       # resends before the peer counts as unreachable
+//! retransmit_limit = 60      # seconds after which a request is given up in any case
 //!
 //! [dataplane]
 //! queue_per_peer = 64        # packets held while an SA is negotiated
@@ -91,15 +94,31 @@ pub struct IkeConfig {
     /// gets a liveness check (RFC 7296 §2.4); when that goes unanswered through its
     /// retransmissions, the IKE SA and its CHILD_SAs are deleted. 0 turns it off.
     pub dpd_delay: u64,
+    /// Milliseconds before our first retransmission of an unanswered request; each
+    /// further wait is twice the one before (RFC 7296 §2.1).
+    pub retransmit_timeout_ms: u64,
+    /// Retransmissions before the peer counts as unreachable and the IKE SA (or the
+    /// negotiation) is given up: with the defaults, 0.5 + 1 + 2 + 4 + 8 + 16 s, about
+    /// 31 s after the first send. What dead peer detection takes to give up, too.
+    pub retransmit_tries: u32,
+    /// Seconds after the first send when a request is given up even with
+    /// retransmissions left (a main-mode policy's `retransmit_duration_secs` replaces
+    /// it for its IKE SAs).
+    pub retransmit_limit: u64,
 }
 
 impl IkeConfig {
     /// The settings the IKE endpoint takes from here; the rest are its defaults.
     pub fn endpoint_config(&self) -> palisade_ike::EndpointConfig {
+        use std::time::Duration;
         palisade_ike::EndpointConfig {
             force_udp_encapsulation: self.force_udp_encapsulation,
-            dpd_delay: (self.dpd_delay != 0)
-                .then(|| std::time::Duration::from_secs(self.dpd_delay)),
+            dpd_delay: (self.dpd_delay != 0).then(|| Duration::from_secs(self.dpd_delay)),
+            retransmit: palisade_ike::RetransmitConfig {
+                initial_timeout: Duration::from_millis(self.retransmit_timeout_ms),
+                max_retransmits: self.retransmit_tries,
+                max_duration: Duration::from_secs(self.retransmit_limit),
+            },
             ..palisade_ike::EndpointConfig::default()
         }
     }
@@ -187,6 +206,9 @@ impl Default for IkeConfig {
             force_udp_encapsulation: false,
             // strongSwan's default.
             dpd_delay: 30,
+            retransmit_timeout_ms: 500,
+            retransmit_tries: 5,
+            retransmit_limit: 60,
         }
     }
 }
@@ -302,6 +324,21 @@ impl Config {
                 "at most 86400 seconds (0 turns dead peer detection off)",
             ));
         }
+        if !(50..=60_000).contains(&self.ike.retransmit_timeout_ms) {
+            return Err(bad(
+                "ike.retransmit_timeout_ms",
+                "50 to 60000 milliseconds (the wait before the first retransmission)",
+            ));
+        }
+        if self.ike.retransmit_tries > 20 {
+            return Err(bad(
+                "ike.retransmit_tries",
+                "at most 20 (the waits double each time: 20 is days at any timeout)",
+            ));
+        }
+        if !(1..=3600).contains(&self.ike.retransmit_limit) {
+            return Err(bad("ike.retransmit_limit", "1 to 3600 seconds"));
+        }
         if self.dataplane.workers > WORKERS_MAX {
             return Err(bad("dataplane.workers", "at most 64 (0 runs one per CPU)"));
         }
@@ -407,5 +444,34 @@ mod tests {
         let e =
             Config::parse(Path::new("p.toml"), "[ike]\ndpd_delay = -1\n").expect_err("negative");
         assert!(e.to_string().starts_with("p.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn retransmission_settings_reach_the_endpoint_and_are_bounded() {
+        use std::time::Duration;
+        let d = Config::default().ike.endpoint_config().retransmit;
+        assert_eq!(
+            d,
+            palisade_ike::RetransmitConfig::default(),
+            "the defaults agree"
+        );
+        let c = Config::parse(
+            Path::new("p.toml"),
+            "[ike]\nretransmit_timeout_ms = 200\nretransmit_tries = 2\nretransmit_limit = 5\n",
+        )
+        .expect("valid");
+        let r = c.ike.endpoint_config().retransmit;
+        assert_eq!(r.initial_timeout, Duration::from_millis(200));
+        assert_eq!(r.max_retransmits, 2);
+        assert_eq!(r.max_duration, Duration::from_secs(5));
+        for (text, field) in [
+            ("retransmit_timeout_ms = 10", "ike.retransmit_timeout_ms"),
+            ("retransmit_tries = 21", "ike.retransmit_tries"),
+            ("retransmit_limit = 0", "ike.retransmit_limit"),
+        ] {
+            let e =
+                Config::parse(Path::new("p.toml"), &format!("[ike]\n{text}\n")).expect_err(text);
+            assert!(e.to_string().contains(field), "{e}");
+        }
     }
 }
