@@ -154,6 +154,9 @@
 //!   chain).
 //! - Address changes (MOBIKE), AH behind a
 //!   NAT (refused by palisade-esp, not yet by negotiation).
+//! - Transport mode across a NAT with selectors wider than one host
+//!   (subnets, ranges): §2.23.1 substitution keeps only host selectors, as
+//!   strongSwan does, so such a proposal narrows to nothing.
 //! - IKE fragmentation of messages other than IKE_AUTH (the others stay
 //!   small; fragmented ones are dropped as unsupported), and path MTU
 //!   discovery for fragments (RFC 7383 §2.5.2).
