@@ -3,13 +3,14 @@
 //! In transport mode the traffic selectors name the hosts themselves, and a host behind
 //! a NAT proposes its own (private) address, which its peer never sees: the peer's
 //! policy names the NAT's public address, and its data plane sees that address on every
-//! packet. When NAT detection found a NAT (or encapsulation is forced), RFC 7296
-//! §2.23.1 has each side keep the addresses the peer proposed (to fix up TCP and UDP
-//! checksums, RFC 3948 §3.1.2) and put the IKE SA's addresses in their place: the
-//! addresses the two hosts actually see of each other. strongSwan does the same
-//! (`get_transport_nat_ts` in its `child_create.c`): only host selectors of the first
-//! one's address are kept, each with the IKE address instead, its protocol and ports
-//! unchanged. The CHILD_SA's selectors are then the ones the data plane enforces on
+//! packet. When NAT detection found a NAT, RFC 7296 §2.23.1 has each side keep the
+//! addresses the peer proposed (to fix up TCP and UDP checksums, RFC 3948 §3.1.2) and
+//! put the IKE SA's addresses in their place: the addresses the two hosts actually see
+//! of each other. strongSwan does the same (`get_transport_nat_ts` in its
+//! `child_create.c`), for each side found behind a NAT (its COND_NAT_HERE for ours,
+//! COND_NAT_THERE for the peer's; a side that only forces encapsulation is not
+//! translated): only host selectors of the first one's address are kept, each with the
+//! IKE address instead, its protocol and ports unchanged. The CHILD_SA's selectors are then the ones the data plane enforces on
 //! what it sends and receives, and the addresses the peer proposed become the
 //! [`OriginalAddresses`] of the inbound checksum fix-up.
 
@@ -58,35 +59,50 @@ pub fn substitute(
     Some((out, first))
 }
 
-/// The IKE SA's addresses, when its CHILD_SAs in transport mode get their selectors
-/// substituted: a NAT was detected on either side, or encapsulation is forced (the peer
-/// then believes we are behind a NAT and substitutes too).
+/// The IKE SA's addresses, and which of the two sides a NAT translates, when its
+/// CHILD_SAs in transport mode get their selectors substituted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NatTransport {
     /// Our IKE address.
     pub local: IpAddr,
     /// The peer's IKE address: where its packets come from, as we see them.
     pub remote: IpAddr,
+    /// We are behind a NAT: selectors naming us are replaced by `local`.
+    pub local_behind_nat: bool,
+    /// The peer is behind a NAT (or pretends to be, forcing encapsulation): selectors
+    /// naming it are replaced by `remote`.
+    pub remote_behind_nat: bool,
 }
 
 impl NatTransport {
     /// Responder: the initiator's TSi names the peer, its TSr names us.
     pub fn request(&self, tsi: &[TrafficSelector], tsr: &[TrafficSelector]) -> Substituted {
-        let (tsi, peer_said_of_itself) = self.side(tsi, self.remote);
-        let (tsr, peer_said_of_us) = self.side(tsr, self.local);
+        let (tsi, peer_said_of_itself) = self.side(tsi, self.remote, self.remote_behind_nat);
+        let (tsr, peer_said_of_us) = self.side(tsr, self.local, self.local_behind_nat);
         self.substituted(tsi, tsr, peer_said_of_itself, peer_said_of_us)
     }
 
     /// Initiator: the responder's TSi names us, its TSr names the peer. Our own
     /// proposal, substituted the same way, is what the response is held to.
     pub fn response(&self, tsi: &[TrafficSelector], tsr: &[TrafficSelector]) -> Substituted {
-        let (tsi, peer_said_of_us) = self.side(tsi, self.local);
-        let (tsr, peer_said_of_itself) = self.side(tsr, self.remote);
+        let (tsi, peer_said_of_us) = self.side(tsi, self.local, self.local_behind_nat);
+        let (tsr, peer_said_of_itself) = self.side(tsr, self.remote, self.remote_behind_nat);
         self.substituted(tsi, tsr, peer_said_of_itself, peer_said_of_us)
     }
 
-    fn side(&self, selectors: &[TrafficSelector], ike: IpAddr) -> (Vec<TrafficSelector>, IpAddr) {
-        substitute(selectors, ike).unwrap_or_else(|| (selectors.to_vec(), ike))
+    /// A side's selectors and the address the peer gave it: substituted if a NAT
+    /// translates that side, else as proposed (and then the peer's address for it is the
+    /// one we see).
+    fn side(
+        &self,
+        selectors: &[TrafficSelector],
+        ike: IpAddr,
+        translated: bool,
+    ) -> (Vec<TrafficSelector>, IpAddr) {
+        match substitute(selectors, ike).filter(|_| translated) {
+            Some(s) => s,
+            None => (selectors.to_vec(), ike),
+        }
     }
 
     fn substituted(
@@ -164,6 +180,8 @@ mod tests {
         let at_b = NatTransport {
             local: ip("10.202.0.2"),
             remote: ip("10.202.0.1"),
+            local_behind_nat: false,
+            remote_behind_nat: true,
         };
         let request = at_b.request(
             &[ts(0, (0, 65535), "10.201.0.1", "10.201.0.1")],
@@ -188,6 +206,8 @@ mod tests {
         let at_a = NatTransport {
             local: ip("10.201.0.1"),
             remote: ip("10.202.0.2"),
+            local_behind_nat: true,
+            remote_behind_nat: false,
         };
         let response = at_a.response(&request.tsi, &request.tsr);
         assert_eq!(
@@ -205,8 +225,46 @@ mod tests {
                 destination: ip("10.202.0.1"),
             })
         );
-        // Forced encapsulation without a NAT: nothing to fix up.
+        // What we see already: nothing to fix up.
         let same = at_a.response(&response.tsi, &response.tsr);
         assert_eq!(same.original, None);
+    }
+
+    #[test]
+    fn only_a_translated_side_is_substituted() {
+        // b public, a behind the NAT: b's own selectors stay as a proposed them (an
+        // address of b's other than its IKE one, here), a's move to the NAT's address.
+        let at_b = NatTransport {
+            local: ip("10.202.0.2"),
+            remote: ip("10.202.0.1"),
+            local_behind_nat: false,
+            remote_behind_nat: true,
+        };
+        let request = at_b.request(
+            &[ts(0, (0, 65535), "10.201.0.1", "10.201.0.1")],
+            &[ts(0, (0, 65535), "10.202.0.22", "10.202.0.22")],
+        );
+        assert_eq!(
+            request.tsr,
+            vec![ts(0, (0, 65535), "10.202.0.22", "10.202.0.22")]
+        );
+        assert_eq!(
+            request.tsi,
+            vec![ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")]
+        );
+        // Neither side translated (we only force encapsulation): all as proposed.
+        let forced = NatTransport {
+            remote_behind_nat: false,
+            ..at_b
+        };
+        let request = forced.request(
+            &[ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")],
+            &[ts(0, (0, 65535), "10.202.0.2", "10.202.0.2")],
+        );
+        assert_eq!(
+            request.tsi,
+            vec![ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")]
+        );
+        assert_eq!(request.original, None);
     }
 }

@@ -138,11 +138,16 @@ struct ChildRequest<'a> {
 }
 
 /// The IKE SA's addresses when its transport-mode CHILD_SAs get the selectors
-/// substituted (RFC 7296 §2.23.1): a NAT on either side, or forced encapsulation.
+/// substituted (RFC 7296 §2.23.1): a NAT on either side. Forcing encapsulation
+/// ourselves translates nothing (the peer, believing us behind a NAT, substitutes
+/// our selectors with the address it sees, which is ours).
 fn nat_transport(sa: &IkeSa) -> Option<NatTransport> {
-    sa.nat.any().then(|| NatTransport {
+    let (local_behind_nat, remote_behind_nat) = (sa.nat.local_behind_nat, sa.nat.remote_behind_nat);
+    (local_behind_nat || remote_behind_nat).then(|| NatTransport {
         local: sa.local.ip(),
         remote: sa.remote.ip(),
+        local_behind_nat,
+        remote_behind_nat,
     })
 }
 
