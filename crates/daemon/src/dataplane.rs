@@ -30,6 +30,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use palisade_esp::transport_nat;
 use palisade_esp::{Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad};
 use palisade_ike::{Acquire, ChildSa, Expiry};
 use serde_json::json;
@@ -1113,6 +1114,7 @@ impl Dataplane {
             let _ = self.keying.send(KeyingInput::InboundActivity(e.ike_sa));
         }
         let deferred = entry.is_some_and(|e| e.outbound_deferred);
+        let nat_original = entry.and_then(|e| e.nat_original);
         let verdict = match (Flow::inbound(inner), entry.map(|e| &e.selectors)) {
             (Some(flow), Some(sel)) => self.callout.inbound_protected(&flow, sel),
             _ => Inbound::Block {
@@ -1124,7 +1126,19 @@ impl Dataplane {
             self.table.peer_uses(opened.sa);
         }
         match verdict {
-            Inbound::Permit => self.queue_for_tun(inner),
+            Inbound::Permit => {
+                // Transport mode across a NAT: the peer's TCP/UDP checksum covers the
+                // addresses it used, not the ones the NAT left (RFC 3948 §3.1.2).
+                if let Some(original) = nat_original
+                    && let Err(e) =
+                        transport_nat::restore_checksum(&mut buf[range.clone()], &original)
+                {
+                    DataStats::bump(&self.stats.nat_checksum_drops);
+                    debug!(error = %e, "decapsulated packet dropped: checksum not fixed up");
+                    return;
+                }
+                self.queue_for_tun(&buf[range]);
+            }
             Inbound::Block { reason, .. } => {
                 DataStats::bump(&self.stats.wrong_sa);
                 debug!(reason, "decapsulated packet refused");

@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
+use palisade_esp::transport_nat::OriginalAddresses;
 use palisade_esp::{Mode, SaHandle, UdpEncap};
 use palisade_ike::{ChildSa, IkeSaId};
 
@@ -35,6 +36,9 @@ pub struct ChildEntry {
     pub mode: Mode,
     /// ESP in UDP, when NAT-T is in use.
     pub udp_encap: Option<UdpEncap>,
+    /// Transport mode across a NAT: the addresses the peer's checksums cover, for the
+    /// fix-up of what arrives ([`ChildSa::nat_original`]).
+    pub nat_original: Option<OriginalAddresses>,
     /// What the pair carries: its traffic selectors, mode and peer, as the IPsec
     /// callouts check them.
     pub selectors: SaSelectors,
@@ -104,6 +108,7 @@ impl SaTable {
             local: child.local,
             mode: child.mode,
             udp_encap: child.udp_encap,
+            nat_original: child.nat_original,
             selectors: SaSelectors::from_child_sa(child),
             installed: now,
             outbound_deferred: child.outbound_deferred,
@@ -253,6 +258,7 @@ mod tests {
             local: a,
             mode: Mode::Transport,
             udp_encap: None,
+            nat_original: None,
             selectors: SaSelectors {
                 local: vec![ts("10.1.0.1", "10.1.0.1", 0, (0, u16::MAX))],
                 remote: vec![remote_ts],

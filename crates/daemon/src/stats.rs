@@ -34,6 +34,9 @@ pub struct DataStats {
     pub wrong_sa: AtomicU64,
     /// Packets from the TUN or the sockets that were not IP at all.
     pub malformed: AtomicU64,
+    /// Decapsulated transport-mode packets that came across a NAT and whose transport
+    /// checksum could not be fixed up (malformed inside; RFC 3948 §3.1.2).
+    pub nat_checksum_drops: AtomicU64,
     /// Sends the kernel refused.
     pub send_errors: AtomicU64,
 }

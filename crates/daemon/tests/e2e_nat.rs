@@ -1,5 +1,6 @@
 //! Palisade to Palisade through a NAT, end to end: host `a` on a private network behind a
-//! masquerading router `nat`, host `b` on the router's public side.
+//! masquerading router `nat`, host `b` on the router's public side (the topology of
+//! `common/nat.rs`).
 //!
 //! ```text
 //!   a 10.201.0.1 ---- 10.201.0.2 nat 10.202.0.1 ---- 10.202.0.2 b
@@ -7,15 +8,14 @@
 //!                       source ports remapped)
 //! ```
 //!
-//! What a user configures here is a host-to-host tunnel, not transport mode. `b` never
-//! sees `a`'s own address on the wire: IKE and ESP come from the NAT's 10.202.0.1, so
-//! that is the tunnel's remote end in `b`'s policy, while the tunnel's inner addresses
-//! are the hosts' own, carried unchanged inside ESP (and 10.201.0.1 is reachable from `b`
-//! only through the tunnel, as a NAT's inside should be). Transport mode would need `b`'s
-//! rule to name the NAT's address for IKE but `a`'s private address for the traffic
-//! selectors `a` proposes (palisade-ike does not substitute them, RFC 7296 §2.23.1), and
-//! even then the NAT's rewrite of the one IP header would leave TCP and UDP checksums
-//! wrong after decapsulation (RFC 3948 §3.1.2; palisade-esp does no NAT-OA fix-up).
+//! What a user configures here is a host-to-host tunnel. `b` never sees `a`'s own
+//! address on the wire: IKE and ESP come from the NAT's 10.202.0.1, so that is the
+//! tunnel's remote end in `b`'s policy, while the tunnel's inner addresses are the hosts'
+//! own, carried unchanged inside ESP (and 10.201.0.1 is reachable from `b` only through
+//! the tunnel, as a NAT's inside should be). Transport mode through the same NAT works
+//! too, with `b`'s rule naming the NAT's address: see `e2e_nat_transport.rs` (the
+//! traffic selectors are substituted as RFC 7296 §2.23.1 says, and the TCP/UDP checksums
+//! fixed up after decapsulation, RFC 3948 §3.1.2).
 //!
 //! Root only (network namespaces); skipped otherwise.
 
@@ -25,24 +25,10 @@ mod netns;
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer};
-use netns::{Netns, root_or_skip, run_checked};
-
-const A: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
-const NAT_INSIDE: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 2);
-const NAT_OUTSIDE: Ipv4Addr = Ipv4Addr::new(10, 202, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 202, 0, 2);
-
-/// The NAT maps the private host's ports into this range, so neither IKE's nor ESP in
-/// UDP's source port survives the crossing.
-const NAT_PORTS: &str = "20000-29999";
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-/// `ip netns add` may race with itself on its first use (see netns.rs).
-static CREATING: Mutex<()> = Mutex::new(());
+use common::nat::{A, B, NAT_OUTSIDE, Topology};
+use netns::root_or_skip;
 
 fn policy(inner_local: Ipv4Addr, inner_remote: Ipv4Addr, outer_remote: Ipv4Addr) -> String {
     format!(
@@ -64,93 +50,6 @@ tunnel = {{ local = "{inner_local}", remote = "{outer_remote}" }}
 auth = "psk"
 "#
     )
-}
-
-/// The three namespaces; dropped (and so removed) in reverse order of creation.
-struct Topology {
-    a: Netns,
-    nat: Netns,
-    b: Netns,
-    /// The router's device on the public link (towards `b`).
-    public_dev: String,
-}
-
-/// A veth pair from `x` (at `x_addr`/24) to `y` (at `y_addr`/24).
-fn link(x: &Netns, x_dev: &str, x_addr: Ipv4Addr, y: &Netns, y_dev: &str, y_addr: Ipv4Addr) {
-    run_checked(std::process::Command::new("ip").args([
-        "link",
-        "add",
-        x_dev,
-        "netns",
-        x.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        y_dev,
-        "netns",
-        y.name(),
-    ]))
-    .expect("veth");
-    for (ns, dev, addr) in [(x, x_dev, x_addr), (y, y_dev, y_addr)] {
-        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", dev])
-            .expect("addr");
-        ns.ip(&["link", "set", dev, "up"]).expect("up");
-    }
-}
-
-impl Topology {
-    fn new() -> Topology {
-        let pid = std::process::id();
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let (a, nat, b) = {
-            let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
-            // `pal-<pid>-...`: netns.rs removes them if this process dies unwinding nothing.
-            let make = |tag: &str| Netns::create(format!("pal-{pid}-nat{n}-{tag}")).expect(tag);
-            (make("a"), make("r"), make("b"))
-        };
-        let dev = |tag: &str| format!("pn{pid:x}{n:x}{tag}");
-        let public_dev = dev("rb");
-        link(&a, &dev("a"), A, &nat, &dev("ra"), NAT_INSIDE);
-        link(&nat, &public_dev, NAT_OUTSIDE, &b, &dev("b"), B);
-        a.ip(&["route", "add", "default", "via", &NAT_INSIDE.to_string()])
-            .expect("a's default route");
-        nat.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
-            .expect("ns")
-            .expect("forwarding");
-        let ruleset = format!(
-            "table ip nat {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
-             oifname \"{public_dev}\" ip saddr 10.201.0.0/24 meta l4proto {{ tcp, udp }} masquerade to :{NAT_PORTS}\n    \
-             oifname \"{public_dev}\" ip saddr 10.201.0.0/24 masquerade\n  }}\n}}\n"
-        );
-        let mut nft = nat.command("nft");
-        nft.args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = nft.spawn().expect("nft");
-        {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(ruleset.as_bytes())
-                .expect("nft ruleset");
-        }
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Topology {
-            a,
-            nat,
-            b,
-            public_dev,
-        }
-    }
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //!   ESP in UDP (RFC 3948), TFC padding, ESN, RFC 6040 ECN, DF and DSCP policies.
 //! - AH (RFC 4302), and ESP inside AH as a bundle.
 //! - Anti-replay windows in the style of RFC 6479 and soft/hard lifetimes.
+//! - [`transport_nat`]: the TCP/UDP checksum fix-up after transport-mode ESP crossed a
+//!   NAT (RFC 3948 §3.1.2).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -27,6 +29,7 @@ pub mod packet;
 pub mod replay;
 mod sa;
 mod sad;
+pub mod transport_nat;
 mod tunnel;
 
 pub use counters::{DropCounters, DropReason, SaCounters};

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use palisade_esp::lifetime::{Lifetime, LifetimeLimits};
+use palisade_esp::transport_nat::OriginalAddresses;
 use palisade_esp::{Direction, Mode, SaConfig, SaTransform, UdpEncap};
 use palisade_filter::policy::{SaLifetime, TrafficSelector};
 use zeroize::Zeroizing;
@@ -42,6 +43,11 @@ pub struct ChildSa {
     pub local_selectors: Vec<TrafficSelector>,
     /// The peer's side's traffic, as narrowed.
     pub remote_selectors: Vec<TrafficSelector>,
+    /// Transport mode across a NAT (RFC 7296 §2.23.1): the addresses the peer put in
+    /// the pseudo-headers of what it sends on this CHILD_SA, which differ from what we
+    /// see (the selectors above are the addresses we see). The data plane fixes up the
+    /// TCP/UDP checksums of what it decapsulates with them (RFC 3948 §3.1.2).
+    pub nat_original: Option<OriginalAddresses>,
     /// The authenticated peer identity of the IKE SA.
     pub peer_id: Identity,
     /// We answered the peer's rekey with this pair. The peer installs it only when our
@@ -68,6 +74,7 @@ impl core::fmt::Debug for ChildSa {
             .field("outbound_spi", &format_args!("{:#010x}", self.outbound_spi))
             .field("esn", &self.esn)
             .field("udp_encap", &self.udp_encap)
+            .field("nat_original", &self.nat_original)
             .field("peer_id", &self.peer_id)
             .field("outbound_deferred", &self.outbound_deferred)
             .finish_non_exhaustive()

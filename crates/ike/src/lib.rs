@@ -49,6 +49,11 @@
 //!   peer's new ports are followed once a message from them authenticates,
 //!   and the CHILD_SA then carries `udp_encap` for ESP in UDP (RFC 3948).
 //!   The driver adds and strips the non-ESP marker on port 4500.
+//!   Transport mode across a NAT (RFC 7296 §2.23.1, [`transport_nat`]): the
+//!   traffic selectors both sides propose are replaced by the IKE SA's
+//!   addresses, as strongSwan does, and the CHILD_SA carries the addresses the
+//!   peer proposed ([`ChildSa::nat_original`]) for the data plane's checksum
+//!   fix-up (RFC 3948 §3.1.2).
 //!   NAT keepalives (RFC 3948 §2.3): when we are the side behind the NAT,
 //!   a one-octet 0xFF [`Transmit`] ([`Transmit::is_nat_keepalive`], sent
 //!   without the marker) on the IKE SA's port-4500 path whenever nothing
@@ -149,6 +154,9 @@
 //!   chain).
 //! - Address changes (MOBIKE), AH behind a
 //!   NAT (refused by palisade-esp, not yet by negotiation).
+//! - Transport mode across a NAT with selectors wider than one host
+//!   (subnets, ranges): §2.23.1 substitution keeps only host selectors, as
+//!   strongSwan does, so such a proposal narrows to nothing.
 //! - IKE fragmentation of messages other than IKE_AUTH (the others stay
 //!   small; fragmented ones are dropped as unsupported), and path MTU
 //!   discovery for fragments (RFC 7383 §2.5.2).
@@ -221,6 +229,7 @@ mod random;
 mod rekey;
 mod retransmit;
 pub mod traffic_selector;
+pub mod transport_nat;
 
 pub use auth::{SignedOctets, psk_auth, verify_psk_auth};
 pub use child_sa::{ChildSa, SaInstall, lifetime};

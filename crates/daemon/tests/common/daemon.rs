@@ -317,7 +317,19 @@ pub fn ping(ns: &Netns, to: IpAddr, count: u32) -> Output {
 /// Sends `len` bytes over TCP from `from` to a listener at `to` opened inside `at`, and
 /// returns how many arrived (an error if connecting, writing or reading failed).
 pub fn tcp_transfer(from: &Netns, at: &Netns, to: SocketAddr, len: usize) -> io::Result<usize> {
-    let listener = at.run(|| TcpListener::bind(to))??;
+    tcp_transfer_via(from, at, to, to, len)
+}
+
+/// [`tcp_transfer`] to a listener bound at `listen` inside `at` that `from` reaches at
+/// `to`: another address when a NAT stands between them.
+pub fn tcp_transfer_via(
+    from: &Netns,
+    at: &Netns,
+    listen: SocketAddr,
+    to: SocketAddr,
+    len: usize,
+) -> io::Result<usize> {
+    let listener = at.run(|| TcpListener::bind(listen))??;
     // A connection that never arrives fails the transfer instead of hanging the test.
     listener.set_nonblocking(true)?;
     let server = std::thread::spawn(move || -> io::Result<usize> {

@@ -1,2 +1,3 @@
 //! Support shared by the end-to-end tests.
 pub mod daemon;
+pub mod nat;

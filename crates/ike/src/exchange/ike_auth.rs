@@ -17,8 +17,8 @@ use palisade_wire::ikev2::{
 };
 
 use super::{
-    ChildAnswer, child_keymat, child_request, hold_to_policy, push_certreq, push_ts,
-    record_child_sa,
+    ChildAnswer, answered, child_keymat, child_request, hold_to_policy, push_certreq, push_ts,
+    record_child_sa, substitute_request,
 };
 use crate::Endpoint;
 use crate::auth::{SignedOctets, psk_auth, verify_psk_auth};
@@ -33,7 +33,8 @@ use crate::proposal::{
     ChildChoice, ChildOffer, OwnedProposal, check_child_response, push_sa, select_child,
 };
 use crate::retransmit::Purpose;
-use crate::traffic_selector::{self, all_within};
+use crate::traffic_selector;
+use palisade_esp::transport_nat::OriginalAddresses;
 
 /// What `signer` signs or MACs: its IKE_SA_INIT message, the other side's
 /// nonce, its SK_p and ID body (RFC 7296 §2.15: InitiatorSignedOctets and
@@ -431,7 +432,18 @@ impl Endpoint {
             self.forget_stale_ike_sas(spi, &peer_id);
         }
         match child {
-            Ok(c) => self.install_child(spi, c.choice, c.inbound_spi, c.transport, c.tsr, c.tsi),
+            Ok(c) => {
+                let selectors = (c.tsr, c.tsi);
+                let transport = c.transport;
+                self.install_child(
+                    spi,
+                    c.choice,
+                    c.inbound_spi,
+                    transport,
+                    selectors,
+                    c.nat_original,
+                );
+            }
             Err((_, reason)) => {
                 self.report_failure(spi, Stage::ChildSa, FailurePoint::Local, reason);
             }
@@ -449,7 +461,8 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&spi) else {
             return Err((notify_type::NO_PROPOSAL_CHOSEN, FailureReason::Crypto));
         };
-        let request = child_request(p)?;
+        let mut request = child_request(p)?;
+        substitute_request(sa, p, &mut request);
         let Some(policy) = self
             .policy
             .quick_mode(sa.local.ip(), sa.remote.ip(), &request.traffic)
@@ -473,6 +486,7 @@ impl Endpoint {
             transport: policy.is_transport(),
             tsi: narrowed_i,
             tsr: narrowed_r,
+            nat_original: request.nat_original,
             // No key exchange for the first CHILD_SA (RFC 7296 §1.2).
             ke: None,
         })
@@ -485,8 +499,8 @@ impl Endpoint {
         choice: ChildChoice,
         inbound_spi: u32,
         transport: bool,
-        local_selectors: Vec<TrafficSelector>,
-        remote_selectors: Vec<TrafficSelector>,
+        selectors: (Vec<TrafficSelector>, Vec<TrafficSelector>),
+        nat_original: Option<OriginalAddresses>,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
@@ -502,8 +516,15 @@ impl Endpoint {
             let stage = Stage::ChildSa;
             return self.fail(spi, stage, FailurePoint::Local, FailureReason::Crypto);
         };
-        let selectors = (local_selectors, remote_selectors);
-        let mut child = record_child_sa(sa, &choice, inbound_spi, transport, selectors, keymat);
+        let mut child = record_child_sa(
+            sa,
+            &choice,
+            inbound_spi,
+            transport,
+            selectors,
+            nat_original,
+            keymat,
+        );
         self.jitter_volume(&mut child);
         // The first quick mode of the IKE SA, for `quick_mode_limit`.
         self.note_child_negotiated(spi);
@@ -589,24 +610,29 @@ impl Endpoint {
             child_failure(self, FailurePoint::Peer, reason);
         } else {
             let transport = p.has_notify(notify_type::USE_TRANSPORT_MODE);
+            let Some(sa) = self.sas.get(&spi) else { return };
             let checked = match (p.sa, p.tsi, p.tsr) {
                 (Some(sa_payload), Some(tsi), Some(tsr)) => {
-                    let tsi = traffic_selector::from_wire(&tsi);
-                    let tsr = traffic_selector::from_wire(&tsr);
+                    // Across a NAT in transport mode, the addresses we see (RFC 7296
+                    // §2.23.1).
+                    let got = answered(
+                        sa,
+                        transport,
+                        (
+                            traffic_selector::from_wire(&tsi),
+                            traffic_selector::from_wire(&tsr),
+                        ),
+                        (&pending.tsi, &pending.tsr),
+                    );
                     match check_child_response(&pending.offer, esn, &sa_payload) {
                         None => Err(FailureReason::Protocol(
                             "responder chose a CHILD_SA proposal not offered",
                         )),
-                        Some(_)
-                            if !all_within(&tsi, &pending.tsi)
-                                || !all_within(&tsr, &pending.tsr) =>
-                        {
-                            Err(FailureReason::TsUnacceptable)
-                        }
+                        Some(_) if !got.within_proposal => Err(FailureReason::TsUnacceptable),
                         Some(_) if transport != pending.policy.is_transport() => {
                             Err(FailureReason::ModeMismatch)
                         }
-                        Some(choice) => Ok((choice, tsi, tsr)),
+                        Some(choice) => Ok((choice, got)),
                     }
                 }
                 _ => Err(FailureReason::Protocol(
@@ -614,8 +640,11 @@ impl Endpoint {
                 )),
             };
             match checked {
-                Ok((choice, tsi, tsr)) => {
-                    self.install_child(spi, choice, pending.inbound_spi, transport, tsi, tsr);
+                Ok((choice, got)) => {
+                    let selectors = (got.tsi, got.tsr);
+                    let inbound_spi = pending.inbound_spi;
+                    let original = got.nat_original;
+                    self.install_child(spi, choice, inbound_spi, transport, selectors, original);
                 }
                 Err(reason) => {
                     // The responder may have installed its half: delete it.

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use palisade_crypto::{ChildSaKeys, KeyExchange as Ke};
 use palisade_esp::Mode;
+use palisade_esp::transport_nat::OriginalAddresses;
 use palisade_filter::policy::TrafficSelector;
 use palisade_wire::WireError;
 use palisade_wire::ikev2::{
@@ -38,6 +39,7 @@ use crate::policy::{ChildPolicy, Traffic};
 use crate::proposal::{ChildChoice, ChildProtocol};
 use crate::retransmit::Purpose;
 use crate::traffic_selector::{self, narrow};
+use crate::transport_nat::NatTransport;
 
 /// One direction's KEYMAT, wiped on drop.
 type DirectionKeymat = Zeroizing<Vec<u8>>;
@@ -115,6 +117,9 @@ struct ChildAnswer {
     transport: bool,
     tsi: Vec<TrafficSelector>,
     tsr: Vec<TrafficSelector>,
+    /// What the initiator proposed for itself and us, when transport mode across a
+    /// NAT replaced it (RFC 7296 §2.23.1).
+    nat_original: Option<OriginalAddresses>,
     /// Our KE for PFS and the group (only in CREATE_CHILD_SA).
     ke: Option<Ke>,
 }
@@ -128,6 +133,45 @@ struct ChildRequest<'a> {
     tsi: Vec<TrafficSelector>,
     tsr: Vec<TrafficSelector>,
     traffic: Traffic,
+    /// Set when the selectors were substituted (transport mode across a NAT).
+    nat_original: Option<OriginalAddresses>,
+}
+
+/// The IKE SA's addresses when its transport-mode CHILD_SAs get the selectors
+/// substituted (RFC 7296 §2.23.1): a NAT on either side. Forcing encapsulation
+/// ourselves translates nothing (the peer, believing us behind a NAT, substitutes
+/// our selectors with the address it sees, which is ours).
+fn nat_transport(sa: &IkeSa) -> Option<NatTransport> {
+    let (local_behind_nat, remote_behind_nat) = (sa.nat.local_behind_nat, sa.nat.remote_behind_nat);
+    (local_behind_nat || remote_behind_nat).then(|| NatTransport {
+        local: sa.local.ip(),
+        remote: sa.remote.ip(),
+        local_behind_nat,
+        remote_behind_nat,
+    })
+}
+
+/// The responder's view of a transport-mode request across a NAT (RFC 7296
+/// §2.23.1): the selectors name the addresses we see, and the ones the initiator
+/// proposed are kept for the checksum fix-up. Looked at before the policy is, so that
+/// the quick-mode policy is found for the peer's address as we see it (what a rule
+/// names). A tunnel-mode request, or one without a NAT, stays as it came.
+fn substitute_request(sa: &IkeSa, p: &Received<'_>, request: &mut ChildRequest<'_>) {
+    let Some(nat) = nat_transport(sa) else { return };
+    if !p.has_notify(notify_type::USE_TRANSPORT_MODE) {
+        return;
+    }
+    let s = nat.request(&request.tsi, &request.tsr);
+    let (Some(first_i), Some(first_r)) = (s.tsi.first(), s.tsr.first()) else {
+        return;
+    };
+    request.traffic = Traffic {
+        local: *first_r,
+        remote: *first_i,
+    };
+    request.tsi = s.tsi;
+    request.tsr = s.tsr;
+    request.nat_original = s.original;
 }
 
 /// The responder reads a CHILD_SA request the same way in both exchanges:
@@ -156,7 +200,48 @@ fn child_request<'a>(p: &Received<'a>) -> Result<ChildRequest<'a>, (u16, Failure
         tsi,
         tsr,
         traffic,
+        nat_original: None,
     })
+}
+
+/// The initiator's view of a transport-mode answer across a NAT (RFC 7296 §2.23.1):
+/// the responder's selectors with the IKE SA's addresses in place of the ones it named,
+/// held to our proposal substituted the same way; and the addresses the responder used
+/// in what it sends. Unchanged without a NAT or in tunnel mode.
+struct Answered {
+    tsi: Vec<TrafficSelector>,
+    tsr: Vec<TrafficSelector>,
+    /// Whether they lie within what we proposed (RFC 7296 §2.9).
+    within_proposal: bool,
+    nat_original: Option<OriginalAddresses>,
+}
+
+fn answered(
+    sa: &IkeSa,
+    transport: bool,
+    (tsi, tsr): (Vec<TrafficSelector>, Vec<TrafficSelector>),
+    (proposed_i, proposed_r): (&[TrafficSelector], &[TrafficSelector]),
+) -> Answered {
+    match nat_transport(sa).filter(|_| transport) {
+        Some(nat) => {
+            let got = nat.response(&tsi, &tsr);
+            let ours = nat.response(proposed_i, proposed_r);
+            Answered {
+                within_proposal: traffic_selector::all_within(&got.tsi, &ours.tsi)
+                    && traffic_selector::all_within(&got.tsr, &ours.tsr),
+                tsi: got.tsi,
+                tsr: got.tsr,
+                nat_original: got.original,
+            }
+        }
+        None => Answered {
+            within_proposal: traffic_selector::all_within(&tsi, proposed_i)
+                && traffic_selector::all_within(&tsr, proposed_r),
+            tsi,
+            tsr,
+            nat_original: None,
+        },
+    }
 }
 
 /// The responder holds a CHILD_SA request to the policy found for it,
@@ -192,6 +277,7 @@ fn record_child_sa(
     inbound_spi: u32,
     transport: bool,
     selectors: (Vec<TrafficSelector>, Vec<TrafficSelector>),
+    nat_original: Option<OriginalAddresses>,
     keymat: (DirectionKeymat, DirectionKeymat),
 ) -> ChildSa {
     let record = ChildRecord {
@@ -224,6 +310,8 @@ fn record_child_sa(
         }),
         local_selectors: selectors.0,
         remote_selectors: selectors.1,
+        // Only transport mode puts the hosts' addresses in the checksums.
+        nat_original: nat_original.filter(|_| transport),
         peer_id: sa
             .peer_id
             .clone()

@@ -10,7 +10,7 @@ pub mod pki;
 mod esp_common;
 use esp_common::{ROOM, udp_packet};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use palisade_esp::{Packet, Sad};
@@ -104,6 +104,9 @@ pub struct Net {
     pub b_dead: bool,
     /// A NAT in front of A that adds this to A's source ports.
     pub nat_offset: Option<u16>,
+    /// A NAT in front of A that also puts the second address (its public one) in
+    /// place of A's own, the first, as a masquerading router does.
+    pub nat_address: Option<(IpAddr, IpAddr)>,
     pub flight: Vec<InFlight>,
     /// Every datagram sent, by A (`true`) or B.
     pub log: Vec<(bool, Vec<u8>)>,
@@ -136,6 +139,7 @@ impl Net {
             jitter_ms: 0,
             b_dead: false,
             nat_offset: None,
+            nat_address: None,
             flight: Vec::new(),
             log: Vec::new(),
             log_at: Vec::new(),
@@ -197,6 +201,13 @@ impl Net {
                     tx.local.set_port(tx.local.port() + off);
                 } else {
                     tx.remote.set_port(tx.remote.port() - off);
+                }
+            }
+            if let Some((inside, outside)) = self.nat_address {
+                if from_a && tx.local.ip() == inside {
+                    tx.local.set_ip(outside);
+                } else if !from_a && tx.remote.ip() == outside {
+                    tx.remote.set_ip(inside);
                 }
             }
             if (from_a && self.b_dead) || self.rng.chance(self.loss) {

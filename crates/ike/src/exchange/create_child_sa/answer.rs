@@ -230,6 +230,7 @@ impl Endpoint {
                     a.inbound_spi,
                     a.transport,
                     (a.tsr, a.tsi),
+                    a.nat_original,
                     keymat,
                     rekeyed.is_some(),
                 );

@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use palisade_crypto::{KeId, KeyExchange as Ke};
+use palisade_esp::transport_nat::OriginalAddresses;
 use palisade_filter::policy::TrafficSelector;
 use palisade_wire::ikev2::{Proposal, SecurityAssociation, notify_type};
 use zeroize::Zeroizing;
@@ -20,6 +21,7 @@ use crate::error::FailureReason;
 use crate::event::Event;
 use crate::exchange::{
     ChildAnswer, DirectionKeymat, child_request, hold_to_policy, record_child_sa,
+    substitute_request,
 };
 use crate::message::Received;
 use crate::proposal::{ChildChoice, ChildProtocol, select_child};
@@ -43,7 +45,8 @@ impl Endpoint {
             notify_type::NO_PROPOSAL_CHOSEN,
             FailureReason::Crypto,
         ))?;
-        let request = child_request(p).map_err(|(n, r)| refuse(n, r))?;
+        let mut request = child_request(p).map_err(|(n, r)| refuse(n, r))?;
+        substitute_request(sa, p, &mut request);
         let sa_payload = request.sa;
         let policy = self
             .policy
@@ -140,6 +143,7 @@ impl Endpoint {
                 transport: policy.is_transport(),
                 tsi: narrowed_i,
                 tsr: narrowed_r,
+                nat_original: request.nat_original,
                 ke,
             },
             g_ir,
@@ -158,13 +162,22 @@ impl Endpoint {
         inbound_spi: u32,
         transport: bool,
         selectors: (Vec<TrafficSelector>, Vec<TrafficSelector>),
+        nat_original: Option<OriginalAddresses>,
         keymat: (DirectionKeymat, DirectionKeymat),
         answered_rekey: bool,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        let mut child = record_child_sa(sa, choice, inbound_spi, transport, selectors, keymat);
+        let mut child = record_child_sa(
+            sa,
+            choice,
+            inbound_spi,
+            transport,
+            selectors,
+            nat_original,
+            keymat,
+        );
         child.outbound_deferred = answered_rekey;
         self.jitter_volume(&mut child);
         self.track_child(now, &child, spi);

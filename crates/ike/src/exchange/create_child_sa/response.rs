@@ -18,12 +18,12 @@ use crate::Endpoint;
 use crate::endpoint::Path;
 use crate::error::{FailurePoint, FailureReason};
 use crate::event::{ChildSaRekeyed, Event, IkeSaId};
-use crate::exchange::child_keymat;
+use crate::exchange::{answered, child_keymat};
 use crate::message::Received;
 use crate::proposal::check_child_response;
 use crate::rekey::{CreateKind, Created, OurRequest, Renewal};
 use crate::retransmit::Purpose;
-use crate::traffic_selector::{self, all_within};
+use crate::traffic_selector;
 
 impl Endpoint {
     /// Initiator: the response to our CREATE_CHILD_SA request.
@@ -156,7 +156,10 @@ impl Endpoint {
                 );
             }
         };
-        if !all_within(&tsi, &req.tsi) || !all_within(&tsr, &req.tsr) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        // Across a NAT in transport mode, the addresses we see (RFC 7296 §2.23.1).
+        let got = answered(sa, transport, (tsi, tsr), (&req.tsi, &req.tsr));
+        if !got.within_proposal {
             return self.create_failed(
                 now,
                 spi,
@@ -188,8 +191,11 @@ impl Endpoint {
             return self.create_failed(now, spi, req, FailurePoint::Local, FailureReason::Crypto);
         };
         let new = req.child_spi;
-        let selectors = (tsi, tsr);
-        self.install_created(now, spi, &choice, new, transport, selectors, keymat, false);
+        let selectors = (got.tsi, got.tsr);
+        let original = got.nat_original;
+        self.install_created(
+            now, spi, &choice, new, transport, selectors, original, keymat, false,
+        );
         self.request_done(now, spi);
         let CreateKind::RekeyChild(old) = req.kind else {
             return;

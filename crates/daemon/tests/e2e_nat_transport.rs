@@ -1,0 +1,163 @@
+//! Palisade to Palisade in transport mode through a NAT, end to end: host `a` on a
+//! private network behind a masquerading router, host `b` on its public side (the
+//! topology of `common/nat.rs`, as in `e2e_nat.rs`, which runs a tunnel there).
+//!
+//! `b` sees `a` only as the NAT's 10.202.0.1, so that is the remote address of its rule,
+//! for IKE and for the traffic alike; `a`'s rule names `b`. `a` proposes its private
+//! address in its traffic selectors, and each side puts the addresses of the IKE SA in
+//! their place (RFC 7296 §2.23.1), so that `b`'s CHILD_SA selects the NAT's address.
+//! The NAT rewrites the one IP header of transport-mode ESP in UDP, leaving the TCP
+//! checksum inside computed over the sender's addresses: each receiver fixes it up with
+//! the addresses its peer proposed (RFC 3948 §3.1.2), or its kernel would drop every
+//! segment. Ping (ICMP has no pseudo-header) and TCP both ways: `a` to `b`'s address,
+//! `b` to the NAT's, which reaches `a` through the SAs.
+//!
+//! Root only (network namespaces); skipped otherwise.
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer_via};
+use common::nat::{A, B, NAT_OUTSIDE, Topology};
+use netns::root_or_skip;
+
+/// Everything between `local` and `remote` in transport mode.
+fn policy(local: Ipv4Addr, remote: Ipv4Addr) -> String {
+    format!(
+        r#"
+[policy]
+name = "e2e-nat-transport"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "e2e nat transport secret"
+
+[[rules]]
+name = "peer"
+local = "{local}"
+remote = "{remote}"
+action = "require"
+mode = "transport"
+auth = "psk"
+"#
+    )
+}
+
+/// `len` bytes of TCP from `from` to a listener in `at`, or a panic with both logs.
+fn tcp(t: &Topology, from_a: bool, listen: SocketAddr, to: SocketAddr, d: [&Daemon; 2]) {
+    let (from, at, what) = if from_a {
+        (&t.a, &t.b, "a -> b")
+    } else {
+        (&t.b, &t.a, "b -> a")
+    };
+    let len = 4 << 20;
+    let moved = tcp_transfer_via(from, at, listen, to, len).unwrap_or_else(|e| {
+        panic!(
+            "TCP {what} through the NAT: {e}\n--- a ---\n{}\n{:?}\n--- b ---\n{}\n{:?}",
+            d[0].log(),
+            d[0].stats(),
+            d[1].log(),
+            d[1].stats()
+        )
+    });
+    assert_eq!(moved, len, "TCP {what}: bytes lost");
+}
+
+#[test]
+fn transport_mode_through_a_nat_carries_ping_and_tcp_both_ways() {
+    if !root_or_skip("transport_mode_through_a_nat_carries_ping_and_tcp_both_ways") {
+        return;
+    }
+    let t = Topology::new();
+    assert!(
+        ping(&t.a, B.into(), 1).status.success(),
+        "a -> b before IPsec"
+    );
+
+    let da = Daemon::start(&t.a, "a", &policy(A, B)).expect("daemon a");
+    let db = Daemon::start(&t.b, "b", &policy(B, NAT_OUTSIDE)).expect("daemon b");
+    let capture =
+        Capture::start(&t.nat, &t.public_dev, da.dir().join("public.pcap")).expect("tcpdump");
+
+    // a initiates (b could not: the NAT has no mapping for it yet).
+    let out = ping(&t.a, B.into(), 5);
+    assert!(
+        out.status.success(),
+        "ping a -> b through the NAT failed:\n{}\n--- a ---\n{}\n--- b ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        da.log(),
+        db.log()
+    );
+    let to_b: SocketAddr = (B, 5201).into();
+    tcp(&t, true, to_b, to_b, [&da, &db]);
+    // b reaches a at the only address it knows, the NAT's, on the same SAs.
+    let out = ping(&t.b, NAT_OUTSIDE.into(), 3);
+    assert!(
+        out.status.success(),
+        "ping b -> the NAT's address (a) failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    tcp(
+        &t,
+        false,
+        (A, 5202).into(),
+        (NAT_OUTSIDE, 5202).into(),
+        [&da, &db],
+    );
+
+    let lines = capture.finish();
+    let (nat_ip, b_ip) = (IpAddr::V4(NAT_OUTSIDE), IpAddr::V4(B));
+    let public: Vec<&String> = lines.iter().filter(|l| l.contains(" IP ")).collect();
+    let clear = not_ipsec_between(&lines, nat_ip, b_ip);
+    assert!(clear.is_empty(), "not IPsec on the public link: {clear:#?}");
+    let (b500, b4500) = (format!("{B}.500"), format!("{B}.4500"));
+    for l in &public {
+        assert!(
+            l.contains(&b500) || l.contains(&b4500),
+            "a packet on the public link not to or from b's UDP 500/4500: {l}"
+        );
+        assert!(
+            !l.contains("10.201."),
+            "a's private address on the public link: {l}"
+        );
+    }
+    assert!(
+        !public
+            .iter()
+            .any(|l| l.contains(": ESP(") && !l.contains("UDP-encap: ESP(")),
+        "ESP outside UDP: {public:#?}"
+    );
+    assert!(
+        public.iter().any(|l| l.contains("UDP-encap: ESP(")),
+        "no ESP in UDP: {lines:#?}"
+    );
+
+    for (d, name, local, remote) in [(&da, "a", A, B), (&db, "b", B, NAT_OUTSIDE)] {
+        let sas = d.wait_for_sas("one IKE SA with one CHILD_SA", |s| {
+            s.len() == 1 && s[0].child_sas.len() == 1
+        });
+        let ike = &sas[0];
+        assert!(ike.nat, "{name}: NAT not detected: {ike:#?}");
+        let child = &ike.child_sas[0];
+        assert_eq!(child.mode, "transport", "{name}: {child:#?}");
+        assert!(child.udp_encap, "{name}: {child:#?}");
+        // Each side selects the addresses it sees (RFC 7296 §2.23.1).
+        let has = |ts: &[String], ip: Ipv4Addr| ts.iter().all(|s| s.contains(&ip.to_string()));
+        assert!(has(&child.local_ts, local), "{name}: {child:#?}");
+        assert!(has(&child.remote_ts, remote), "{name}: {child:#?}");
+        assert!(
+            child.outbound.packets >= 8 && child.inbound.packets >= 8,
+            "{name}: {child:#?}"
+        );
+        let stats = d.stats();
+        assert_eq!(
+            stats.global_drops.get("nat_checksum"),
+            None,
+            "{name}: {stats:?}"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Transport-mode ESP across a NAT: the TCP, UDP and ICMPv6 checksums after
+//! decapsulation (RFC 3948 §3.1.2).
+//!
+//! In transport mode the sender's IP header is the only one, and a NAT between the
+//! peers rewrites its addresses; the checksum of the TCP or UDP header inside ESP still
+//! covers the pseudo-header with the addresses the sender used (its own private
+//! address, our address as it knows it), so once decapsulated the segment carries a
+//! checksum that no longer matches its IP header and the receiving stack drops it.
+//! RFC 3948 §3.1.2 lets the receiver either skip the check or fix the checksum up with
+//! the original addresses (NAT-OA in IKEv1; in IKEv2 the addresses the peer proposed
+//! in its traffic selectors, RFC 7296 §2.23.1). We fix it up incrementally
+//! (RFC 1624, eqn. 3): constant work per packet, and a checksum that was wrong before
+//! the NAT stays wrong after, so the stack still catches corruption.
+//!
+//! Only the transport header right after the fixed IP header is looked at: IPv6
+//! extension headers are left alone (counted as [`ChecksumFixup::Unchanged`]), as are
+//! later fragments (their header is in the first one) and protocols whose checksum does
+//! not cover the addresses (ICMPv4).
+
+use std::net::IpAddr;
+
+/// The addresses the peer used in the pseudo-header of the packets it sends us on a
+/// transport-mode SA, when a NAT changed them on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OriginalAddresses {
+    /// The peer's own address as it knows it (behind a NAT: its private address).
+    pub source: IpAddr,
+    /// Our address as the peer knows it (when we are behind a NAT: our public one).
+    pub destination: IpAddr,
+}
+
+/// What [`restore_checksum`] did to a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumFixup {
+    /// The transport checksum now covers the packet's own addresses.
+    Adjusted,
+    /// Nothing to fix: a protocol whose checksum leaves the addresses out, a UDP
+    /// datagram without checksum, a later fragment, or a header behind IPv6 extension
+    /// headers.
+    Unchanged,
+}
+
+/// Why a decapsulated transport-mode packet could not be fixed up: it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransportNatError {
+    /// Not a whole IPv4 or IPv6 header.
+    #[error("not an IP packet")]
+    NotIp,
+    /// The packet and the original addresses are of different IP families.
+    #[error("the packet's IP family differs from the original addresses'")]
+    FamilyMismatch,
+    /// The transport header ends before its checksum field.
+    #[error("transport header too short for its checksum")]
+    Truncated,
+}
+
+/// IANA protocol numbers of the transport headers whose checksum covers the addresses.
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMPV6: u8 = 58;
+
+/// Rewrites the checksum of the transport header in `packet` (an IPv4 or IPv6 packet,
+/// as transport-mode decapsulation leaves it) from one over `original`'s addresses to
+/// one over the addresses in `packet`'s IP header. Constant work; never panics.
+pub fn restore_checksum(
+    packet: &mut [u8],
+    original: &OriginalAddresses,
+) -> Result<ChecksumFixup, TransportNatError> {
+    let version = packet
+        .first()
+        .map(|b| b >> 4)
+        .ok_or(TransportNatError::NotIp)?;
+    let (l4, protocol, first_fragment) = match version {
+        4 => {
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            if packet.len() < 20 || ihl < 20 || ihl > packet.len() {
+                return Err(TransportNatError::NotIp);
+            }
+            let fragment_offset = u16::from_be_bytes([packet[6] & 0x1f, packet[7]]);
+            (ihl, packet[9], fragment_offset == 0)
+        }
+        6 => {
+            if packet.len() < 40 {
+                return Err(TransportNatError::NotIp);
+            }
+            (40, packet[6], true)
+        }
+        _ => return Err(TransportNatError::NotIp),
+    };
+    let (src_at, len) = if version == 4 { (12, 4) } else { (8, 16) };
+    let family_ok = match (original.source, original.destination) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => version == 4,
+        (IpAddr::V6(_), IpAddr::V6(_)) => version == 6,
+        _ => false,
+    };
+    if !family_ok {
+        return Err(TransportNatError::FamilyMismatch);
+    }
+    let checksum_at = match protocol {
+        TCP => 16,
+        UDP => 6,
+        ICMPV6 if version == 6 => 2,
+        _ => return Ok(ChecksumFixup::Unchanged),
+    };
+    if !first_fragment {
+        return Ok(ChecksumFixup::Unchanged);
+    }
+    let at = l4 + checksum_at;
+    let Some(field) = packet.get(at..at + 2) else {
+        return Err(TransportNatError::Truncated);
+    };
+    let old = u16::from_be_bytes([field[0], field[1]]);
+    if protocol == UDP && old == 0 {
+        // RFC 768: no checksum was computed (IPv4 only; RFC 8200 forbids it in IPv6,
+        // where the stack drops it whatever we do).
+        return Ok(ChecksumFixup::Unchanged);
+    }
+    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), summed over every 16-bit word of the
+    // addresses that changed (the pseudo-header's; unchanged words cancel out).
+    let mut sum = u32::from(!old);
+    let words = |ip: IpAddr| -> ([u16; 8], usize) {
+        let mut w = [0u16; 8];
+        let n = match ip {
+            IpAddr::V4(a) => {
+                let o = a.octets();
+                w[0] = u16::from_be_bytes([o[0], o[1]]);
+                w[1] = u16::from_be_bytes([o[2], o[3]]);
+                2
+            }
+            IpAddr::V6(a) => {
+                w = a.segments();
+                8
+            }
+        };
+        (w, n)
+    };
+    for ip in [original.source, original.destination] {
+        let (w, n) = words(ip);
+        for x in &w[..n] {
+            sum += u32::from(!*x);
+        }
+    }
+    for b in packet[src_at..src_at + 2 * len].chunks_exact(2) {
+        sum += u32::from(u16::from_be_bytes([b[0], b[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let mut new = !(sum as u16);
+    if protocol == UDP && new == 0 {
+        // Zero means "no checksum" in UDP: send its other form (RFC 768).
+        new = 0xffff;
+    }
+    packet[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    Ok(ChecksumFixup::Adjusted)
+}

@@ -1,0 +1,341 @@
+//! The checksum fix-up after transport-mode ESP crossed a NAT (RFC 3948 §3.1.2),
+//! held to checksums recomputed from scratch over the rewritten packet.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use palisade_esp::transport_nat::{
+    ChecksumFixup, OriginalAddresses, TransportNatError, restore_checksum,
+};
+use proptest::prelude::*;
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+
+fn checksum_at(protocol: u8) -> usize {
+    match protocol {
+        TCP => 16,
+        UDP => 6,
+        _ => 2,
+    }
+}
+
+fn header_len(protocol: u8) -> usize {
+    match protocol {
+        TCP => 20,
+        UDP => 8,
+        _ => 8,
+    }
+}
+
+/// The reference: the transport checksum over a pseudo-header of `src`, `dst`, computed
+/// from scratch (RFC 793, RFC 768, RFC 8200 §8.1), the checksum field taken as zero.
+fn reference_checksum(src: IpAddr, dst: IpAddr, protocol: u8, l4: &[u8]) -> u16 {
+    let mut bytes = Vec::new();
+    for ip in [src, dst] {
+        match ip {
+            IpAddr::V4(a) => bytes.extend_from_slice(&a.octets()),
+            IpAddr::V6(a) => bytes.extend_from_slice(&a.octets()),
+        }
+    }
+    if src.is_ipv4() {
+        bytes.extend_from_slice(&[0, protocol]);
+        bytes.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    } else {
+        bytes.extend_from_slice(&(l4.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, protocol]);
+    }
+    let at = bytes.len() + checksum_at(protocol);
+    bytes.extend_from_slice(l4);
+    bytes[at] = 0;
+    bytes[at + 1] = 0;
+    if bytes.len() % 2 == 1 {
+        bytes.push(0);
+    }
+    let mut sum: u64 = bytes
+        .chunks(2)
+        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let c = !(sum as u16);
+    if protocol == UDP && c == 0 { 0xffff } else { c }
+}
+
+/// An IP packet from `src` to `dst` carrying a `protocol` header and `payload`, its
+/// transport checksum computed over `src` and `dst`.
+fn packet(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![0u8; header_len(protocol)];
+    l4[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    l4[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    if protocol == UDP {
+        l4[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    }
+    if protocol == TCP {
+        l4[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+        l4[12] = 5 << 4;
+        l4[13] = 0x18;
+        l4[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    }
+    l4.extend_from_slice(payload);
+    if protocol != ICMP {
+        let c = reference_checksum(src, dst, protocol, &l4);
+        let at = checksum_at(protocol);
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut ip = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut h = vec![0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            h[8] = 64;
+            h[9] = protocol;
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&d.octets());
+            h
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut h = vec![0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&(l4.len() as u16).to_be_bytes());
+            h[6] = protocol;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&s.octets());
+            h[24..40].copy_from_slice(&d.octets());
+            h
+        }
+        _ => panic!("mixed families"),
+    };
+    ip.extend_from_slice(&l4);
+    ip
+}
+
+/// What a NAT does to the one IP header of transport-mode ESP: new addresses.
+fn rewrite(packet: &mut [u8], src: IpAddr, dst: IpAddr) {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            packet[12..16].copy_from_slice(&s.octets());
+            packet[16..20].copy_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            packet[8..24].copy_from_slice(&s.octets());
+            packet[24..40].copy_from_slice(&d.octets());
+        }
+        _ => panic!("mixed families"),
+    }
+}
+
+fn l4_of(packet: &[u8]) -> &[u8] {
+    if packet[0] >> 4 == 4 {
+        &packet[20..]
+    } else {
+        &packet[40..]
+    }
+}
+
+fn stored_checksum(packet: &[u8], protocol: u8) -> u16 {
+    let at = checksum_at(protocol);
+    let l4 = l4_of(packet);
+    u16::from_be_bytes([l4[at], l4[at + 1]])
+}
+
+fn v4(s: &str) -> IpAddr {
+    IpAddr::V4(s.parse::<Ipv4Addr>().expect("v4"))
+}
+
+fn v6(s: &str) -> IpAddr {
+    IpAddr::V6(s.parse::<Ipv6Addr>().expect("v6"))
+}
+
+/// Sent as `sent` (src, dst), received as `seen`: fixed up, the checksum is the one
+/// computed from scratch over what the receiver sees, and it was not before.
+fn crossing(protocol: u8, sent: (IpAddr, IpAddr), seen: (IpAddr, IpAddr), payload: &[u8]) {
+    let mut p = packet(sent.0, sent.1, protocol, payload);
+    rewrite(&mut p, seen.0, seen.1);
+    let want = reference_checksum(seen.0, seen.1, protocol, l4_of(&p));
+    assert_ne!(
+        stored_checksum(&p, protocol),
+        want,
+        "the NAT left the checksum valid: nothing to test"
+    );
+    let original = OriginalAddresses {
+        source: sent.0,
+        destination: sent.1,
+    };
+    assert_eq!(
+        restore_checksum(&mut p, &original),
+        Ok(ChecksumFixup::Adjusted)
+    );
+    assert_eq!(stored_checksum(&p, protocol), want);
+}
+
+#[test]
+fn tcp_from_a_host_behind_the_nat_gets_the_checksum_of_the_nat_address() {
+    // e2e_nat's addresses: a 10.201.0.1 behind the NAT's 10.202.0.1, b 10.202.0.2.
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    crossing(TCP, (a, b), (nat, b), b"GET / HTTP/1.1\r\n\r\n");
+    // And what b sends to the NAT's address, seen by a with its own address.
+    crossing(TCP, (b, nat), (b, a), &[0x5a; 1400]);
+}
+
+#[test]
+fn udp_with_an_odd_length_is_fixed_up_too() {
+    let (a, nat, b) = (v4("192.168.1.20"), v4("203.0.113.7"), v4("198.51.100.1"));
+    crossing(UDP, (a, b), (nat, b), b"odd");
+}
+
+#[test]
+fn ipv6_tcp_udp_and_icmpv6_are_fixed_up() {
+    let (a, nat, b) = (v6("fd00::20"), v6("2001:db8:1::7"), v6("2001:db8:2::1"));
+    crossing(TCP, (a, b), (nat, b), b"segment");
+    crossing(UDP, (a, b), (nat, b), b"datagram");
+    crossing(ICMPV6, (a, b), (nat, b), b"echo payload");
+}
+
+#[test]
+fn a_udp_datagram_without_checksum_keeps_none() {
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    let mut p = packet(a, b, UDP, b"no checksum");
+    p[20 + 6] = 0;
+    p[20 + 7] = 0;
+    rewrite(&mut p, nat, b);
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    assert_eq!(
+        restore_checksum(&mut p, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(stored_checksum(&p, UDP), 0);
+}
+
+#[test]
+fn icmpv4_and_later_fragments_are_left_alone() {
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    let mut icmp = packet(a, b, ICMP, b"ping");
+    rewrite(&mut icmp, nat, b);
+    let before = icmp.clone();
+    assert_eq!(
+        restore_checksum(&mut icmp, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(icmp, before);
+    let mut later = packet(a, b, TCP, &[7; 64]);
+    later[6..8].copy_from_slice(&185u16.to_be_bytes()); // offset 185 * 8
+    rewrite(&mut later, nat, b);
+    let before = later.clone();
+    assert_eq!(
+        restore_checksum(&mut later, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(later, before);
+}
+
+#[test]
+fn malformed_packets_are_refused_not_touched() {
+    let (a, b) = (v4("10.201.0.1"), v4("10.202.0.2"));
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    assert_eq!(
+        restore_checksum(&mut [], &original),
+        Err(TransportNatError::NotIp)
+    );
+    let full = packet(a, b, TCP, b"x");
+    // A TCP header cut before its checksum field.
+    let mut cut = full[..20 + 17].to_vec();
+    assert_eq!(
+        restore_checksum(&mut cut, &original),
+        Err(TransportNatError::Truncated)
+    );
+    assert_eq!(cut, full[..20 + 17]);
+    // An IHL past the end, a header shorter than 20 bytes, version 5.
+    let mut long_ihl = full.clone();
+    long_ihl[0] = 0x4f;
+    long_ihl.truncate(40);
+    assert_eq!(
+        restore_checksum(&mut long_ihl, &original),
+        Err(TransportNatError::NotIp)
+    );
+    assert_eq!(
+        restore_checksum(&mut full[..19].to_vec(), &original),
+        Err(TransportNatError::NotIp)
+    );
+    let mut v5 = full.clone();
+    v5[0] = 0x55;
+    assert_eq!(
+        restore_checksum(&mut v5, &original),
+        Err(TransportNatError::NotIp)
+    );
+    // IPv6 original addresses for an IPv4 packet.
+    let mut p = full.clone();
+    let six = OriginalAddresses {
+        source: v6("fd00::1"),
+        destination: v6("fd00::2"),
+    };
+    assert_eq!(
+        restore_checksum(&mut p, &six),
+        Err(TransportNatError::FamilyMismatch)
+    );
+    assert_eq!(p, full);
+}
+
+fn address(v6: bool) -> impl Strategy<Value = IpAddr> {
+    if v6 {
+        any::<[u8; 16]>().prop_map(IpAddr::from).boxed()
+    } else {
+        any::<[u8; 4]>().prop_map(IpAddr::from).boxed()
+    }
+}
+
+fn crossing_case() -> impl Strategy<Value = (u8, [IpAddr; 4], Vec<u8>)> {
+    any::<bool>().prop_flat_map(|v6| {
+        let protocols = if v6 {
+            prop::sample::select(vec![TCP, UDP, ICMPV6])
+        } else {
+            prop::sample::select(vec![TCP, UDP])
+        };
+        (
+            protocols,
+            [address(v6), address(v6), address(v6), address(v6)],
+            prop::collection::vec(any::<u8>(), 0..1500),
+        )
+    })
+}
+
+proptest! {
+    /// Whatever the addresses before and after the NAT (either or both changed, or
+    /// neither), the fixed-up checksum is the one computed from scratch.
+    #[test]
+    fn fixup_equals_recomputing_from_scratch((protocol, [s, d, s2, d2], payload) in crossing_case()) {
+        let mut p = packet(s, d, protocol, &payload);
+        rewrite(&mut p, s2, d2);
+        let original = OriginalAddresses { source: s, destination: d };
+        prop_assert_eq!(restore_checksum(&mut p, &original), Ok(ChecksumFixup::Adjusted));
+        let want = reference_checksum(s2, d2, protocol, l4_of(&p));
+        prop_assert_eq!(stored_checksum(&p, protocol), want);
+    }
+
+    /// Any bytes: an answer, never a panic, and a refused packet is left as it was.
+    #[test]
+    fn arbitrary_bytes_never_panic(mut bytes in prop::collection::vec(any::<u8>(), 0..80),
+                                   six in any::<bool>()) {
+        let original = if six {
+            OriginalAddresses { source: v6("fd00::1"), destination: v6("fd00::2") }
+        } else {
+            OriginalAddresses { source: v4("10.0.0.1"), destination: v4("10.0.0.2") }
+        };
+        let before = bytes.clone();
+        if restore_checksum(&mut bytes, &original).is_err() {
+            prop_assert_eq!(bytes, before);
+        }
+    }
+}
