@@ -9,7 +9,8 @@
 # CPU time per setup (its user + system time over the run / setups).
 #
 #   sudo benches/ike_setups.sh
-# Environment: SECONDS_PER_RESPONDER (10), CONCURRENCY (16), RESPONDERS
+# Environment: PALISADED_BIN (another palisaded, for A/B runs), SECONDS_PER_RESPONDER (10),
+#   CONCURRENCY (16), RESPONDERS
 #   ("palisade strongswan"), IPV6=1 (leave IPv6 on in the namespace), KEEP_LOGS=1,
 #   PERF_DIR (perf record -g on palisaded), CARGO_TARGET_DIR.
 set -euo pipefail
@@ -40,7 +41,7 @@ PIDS=()
 
 palisade_log "building palisaded and the ike_load example (release, $CARGO_TARGET_DIR)"
 cargo build --release --locked -q -p palisaded --bin palisaded --example ike_load
-PALISADED="$CARGO_TARGET_DIR/release/palisaded"
+PALISADED="${PALISADED_BIN:-$CARGO_TARGET_DIR/release/palisaded}"
 IKE_LOAD="$CARGO_TARGET_DIR/release/examples/ike_load"
 
 stop_all() {

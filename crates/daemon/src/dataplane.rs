@@ -103,8 +103,9 @@ pub enum DataCommand {
     PeerFailed(IpAddr),
     /// Report the SAs and counters.
     Snapshot(Sender<DataSnapshot>),
-    /// Answer once every command sent before this one has been carried out.
-    Fence(Sender<()>),
+    /// Tell the keying thread `KeyingInput::Fenced(token)` once every command sent
+    /// before this one has been carried out.
+    Fence(u64),
     /// Stop.
     Shutdown,
 }
@@ -170,9 +171,9 @@ impl DataHandle {
                     self.to(w, DataCommand::Snapshot(reply.clone()));
                 }
             }
-            DataCommand::Fence(reply) => {
+            DataCommand::Fence(token) => {
                 for w in 0..n {
-                    self.to(w, DataCommand::Fence(reply.clone()));
+                    self.to(w, DataCommand::Fence(token));
                 }
             }
             DataCommand::Shutdown => {
@@ -194,17 +195,22 @@ impl DataHandle {
         }
     }
 
-    /// Waits until every worker has carried out the commands sent before, at most
-    /// `timeout`; false if one did not answer in time. The keying thread fences SA
-    /// installs before it sends the IKE message that lets the peer use them.
-    pub fn fence(&self, timeout: Duration) -> bool {
-        let (tx, rx) = channel();
-        self.send(DataCommand::Fence(tx));
-        let deadline = Instant::now() + timeout;
-        (0..self.workers.len()).all(|_| {
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .is_ok()
-        })
+    /// The workers that own `peers`, each once.
+    pub fn owners(&self, peers: &[IpAddr]) -> Vec<usize> {
+        let n = self.workers.len();
+        let mut owners: Vec<usize> = peers.iter().map(|p| shard_of(*p, n)).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+
+    /// Asks each of `workers` to answer the keying thread with
+    /// `KeyingInput::Fenced(token)` once it has carried out the commands sent before
+    /// (see install_fence.rs).
+    pub fn fence(&self, workers: &[usize], token: u64) {
+        for &w in workers {
+            self.to(w, DataCommand::Fence(token));
+        }
     }
 
     /// The SAs and counters of all workers, or `None` if one does not answer in time.
@@ -680,8 +686,8 @@ impl Dataplane {
                 Ok(DataCommand::Snapshot(reply)) => {
                     let _ = reply.send(self.snapshot());
                 }
-                Ok(DataCommand::Fence(reply)) => {
-                    let _ = reply.send(());
+                Ok(DataCommand::Fence(token)) => {
+                    let _ = self.keying.send(KeyingInput::Fenced(token));
                 }
                 Ok(DataCommand::Shutdown) | Err(TryRecvError::Disconnected) => return false,
                 Err(TryRecvError::Empty) => return true,

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use palisade_ike::{Acquire, Endpoint, Event, Expiry, IkeSaId, IkeSaInfo};
+use palisade_ike::{Acquire, Endpoint, Event, Expiry, IkeSaId, IkeSaInfo, Transmit};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::dataplane::{DataCommand, DataHandle};
 use crate::events::EventRing;
+use crate::install_fence::InstallFence;
 use crate::keylog::KeyLog;
 use crate::sys::IkeSocket;
 
@@ -58,6 +59,9 @@ pub enum KeyingInput {
     DeleteIkeSa(IkeSaId, Sender<bool>),
     /// Delete a CHILD_SA pair, named by our inbound SPI.
     DeleteChildSa(u32, Sender<bool>),
+    /// A data-plane worker carried out the commands sent before the fence `token`
+    /// (install_fence.rs).
+    Fenced(u64),
     /// Delete everything with the peers and stop.
     Shutdown,
 }
@@ -87,8 +91,10 @@ pub struct Keying {
     /// names a CHILD_SA's IKE SA as it was at install.
     successors: BTreeMap<IkeSaId, IkeSaId>,
     counters: Arc<crate::stats::IkeStats>,
-    /// CHILD_SAs were sent to the data plane since the last fence.
-    installed: bool,
+    /// Peers whose CHILD_SAs were sent to the data plane since the last fence.
+    installed: Vec<IpAddr>,
+    /// IKE output waiting for the data plane to confirm SA installs.
+    fence: InstallFence<Transmit>,
 }
 
 impl Keying {
@@ -113,7 +119,8 @@ impl Keying {
             children: BTreeMap::new(),
             successors: BTreeMap::new(),
             counters,
-            installed: false,
+            installed: Vec::new(),
+            fence: InstallFence::default(),
         }
     }
 
@@ -126,6 +133,9 @@ impl Keying {
         let mut next = self.endpoint.poll_timeout();
         loop {
             let wait = next
+                .into_iter()
+                .chain(self.fence.next_deadline())
+                .min()
                 .map_or(Duration::from_secs(1), |t| {
                     t.saturating_duration_since(Instant::now())
                 })
@@ -144,6 +154,9 @@ impl Keying {
             if next.is_some_and(|t| t <= now) {
                 self.endpoint.handle_timeout(now);
                 next = self.endpoint.poll_timeout();
+            }
+            if self.fence.expire(now) > 0 {
+                debug!("a data-plane worker did not confirm its SA installs in time");
             }
             self.flush();
         }
@@ -188,6 +201,7 @@ impl Keying {
                     .is_some_and(|id| self.endpoint.delete_child_sa(now, *id, spi));
                 let _ = reply.send(owner);
             }
+            KeyingInput::Fenced(token) => self.fence.answered(token),
             KeyingInput::Shutdown => {}
         }
     }
@@ -206,13 +220,29 @@ impl Keying {
         }
         // Reaching the data plane is not enough: a busy worker runs its commands between
         // batches, and the peer's first ESP on the new SAs (after our response, or after
-        // our Delete of the pair they replace) must find them installed.
-        if std::mem::take(&mut self.installed) && !self.data.fence(FENCE_TIMEOUT) {
-            debug!("a data-plane worker did not confirm its SA installs in time");
+        // our Delete of the pair they replace) must find them installed. What we send
+        // from here on waits for the owners' answers; the thread does not.
+        if !self.installed.is_empty() {
+            let owners = self.data.owners(&self.installed);
+            let token = self
+                .fence
+                .open(owners.len(), Instant::now() + FENCE_TIMEOUT);
+            self.data.fence(&owners, token);
+            self.installed.clear();
+        }
+        let released: Vec<Transmit> = self.fence.release().collect();
+        for t in released {
+            self.transmit(&t);
         }
         while let Some(t) = self.endpoint.poll_transmit() {
-            self.send(&t.bytes, t.local, t.remote, t.is_nat_keepalive());
+            if let Some(t) = self.fence.push(t) {
+                self.transmit(&t);
+            }
         }
+    }
+
+    fn transmit(&self, t: &Transmit) {
+        self.send(&t.bytes, t.local, t.remote, t.is_nat_keepalive());
     }
 
     fn send(&self, bytes: &[u8], local: SocketAddr, remote: SocketAddr, keepalive: bool) {
@@ -289,8 +319,8 @@ impl Keying {
                     warn!(error = %e, "key export failed");
                 }
                 self.children.insert(child.inbound_spi, child.ike_sa);
+                self.installed.push(child.remote);
                 self.data.send(DataCommand::Install(child));
-                self.installed = true;
             }
             Event::ChildSaDeleted(d) => {
                 self.events.push(
@@ -385,6 +415,11 @@ impl Keying {
             self.endpoint.delete_ike_sa(now, id);
         }
         self.flush();
+        // The data plane stops too: nothing is worth waiting for.
+        let held: Vec<Transmit> = self.fence.drain_all().collect();
+        for t in held {
+            self.transmit(&t);
+        }
     }
 }
 
