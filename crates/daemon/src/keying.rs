@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
-use palisade_ike::{Acquire, Endpoint, Event, Expiry, IkeSaId, IkeSaInfo, Transmit};
+use palisade_ike::{Acquire, Endpoint, Event, Expiry, IkeSaId, IkeSaInfo};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::dataplane::{DataCommand, DataHandle};
 use crate::events::EventRing;
-use crate::install_fence::InstallFence;
 use crate::keylog::KeyLog;
 use crate::sys::IkeSocket;
 
@@ -59,9 +58,6 @@ pub enum KeyingInput {
     DeleteIkeSa(IkeSaId, Sender<bool>),
     /// Delete a CHILD_SA pair, named by our inbound SPI.
     DeleteChildSa(u32, Sender<bool>),
-    /// A data-plane worker carried out the commands sent before the fence `token`
-    /// (install_fence.rs).
-    Fenced(u64),
     /// Delete everything with the peers and stop.
     Shutdown,
 }
@@ -93,8 +89,6 @@ pub struct Keying {
     counters: Arc<crate::stats::IkeStats>,
     /// Peers whose CHILD_SAs were sent to the data plane since the last fence.
     installed: Vec<IpAddr>,
-    /// IKE output waiting for the data plane to confirm SA installs.
-    fence: InstallFence<Transmit>,
 }
 
 impl Keying {
@@ -120,7 +114,6 @@ impl Keying {
             successors: BTreeMap::new(),
             counters,
             installed: Vec::new(),
-            fence: InstallFence::default(),
         }
     }
 
@@ -133,9 +126,6 @@ impl Keying {
         let mut next = self.endpoint.poll_timeout();
         loop {
             let wait = next
-                .into_iter()
-                .chain(self.fence.next_deadline())
-                .min()
                 .map_or(Duration::from_secs(1), |t| {
                     t.saturating_duration_since(Instant::now())
                 })
@@ -154,9 +144,6 @@ impl Keying {
             if next.is_some_and(|t| t <= now) {
                 self.endpoint.handle_timeout(now);
                 next = self.endpoint.poll_timeout();
-            }
-            if self.fence.expire(now) > 0 {
-                debug!("a data-plane worker did not confirm its SA installs in time");
             }
             self.flush();
         }
@@ -201,7 +188,6 @@ impl Keying {
                     .is_some_and(|id| self.endpoint.delete_child_sa(now, *id, spi));
                 let _ = reply.send(owner);
             }
-            KeyingInput::Fenced(token) => self.fence.answered(token),
             KeyingInput::Shutdown => {}
         }
     }
@@ -220,29 +206,16 @@ impl Keying {
         }
         // Reaching the data plane is not enough: a busy worker runs its commands between
         // batches, and the peer's first ESP on the new SAs (after our response, or after
-        // our Delete of the pair they replace) must find them installed. What we send
-        // from here on waits for the owners' answers; the thread does not.
+        // our Delete of the pair they replace) must find them installed.
         if !self.installed.is_empty() {
-            let owners = self.data.owners(&self.installed);
-            let token = self
-                .fence
-                .open(owners.len(), Instant::now() + FENCE_TIMEOUT);
-            self.data.fence(&owners, token);
+            if !self.data.fence(&self.installed, FENCE_TIMEOUT) {
+                debug!("a data-plane worker did not confirm its SA installs in time");
+            }
             self.installed.clear();
         }
-        let released: Vec<Transmit> = self.fence.release().collect();
-        for t in released {
-            self.transmit(&t);
-        }
         while let Some(t) = self.endpoint.poll_transmit() {
-            if let Some(t) = self.fence.push(t) {
-                self.transmit(&t);
-            }
+            self.send(&t.bytes, t.local, t.remote, t.is_nat_keepalive());
         }
-    }
-
-    fn transmit(&self, t: &Transmit) {
-        self.send(&t.bytes, t.local, t.remote, t.is_nat_keepalive());
     }
 
     fn send(&self, bytes: &[u8], local: SocketAddr, remote: SocketAddr, keepalive: bool) {
@@ -415,11 +388,6 @@ impl Keying {
             self.endpoint.delete_ike_sa(now, id);
         }
         self.flush();
-        // The data plane stops too: nothing is worth waiting for.
-        let held: Vec<Transmit> = self.fence.drain_all().collect();
-        for t in held {
-            self.transmit(&t);
-        }
     }
 }
 

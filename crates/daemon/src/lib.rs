@@ -7,7 +7,6 @@ pub mod clear_inbound;
 pub mod config;
 pub mod dataplane;
 pub mod events;
-pub mod install_fence;
 pub mod ipsec_callout;
 pub mod keying;
 pub mod keylog;
