@@ -660,11 +660,13 @@ impl Dataplane {
 
     /// Runs the commands that came in during a drain, which can take milliseconds under
     /// load: an SA install must not wait that long, or the peer's first packets on the
-    /// new SA arrive before it. False once a command said stop.
+    /// new SA arrive before it. Also sends what other workers handed over meanwhile,
+    /// which would otherwise fill their handoff batches. False once a command said stop.
     fn between_rounds(&mut self) -> bool {
         if self.commands_pending.load(Ordering::Acquire) && !self.commands() {
             self.stopping = true;
         }
+        self.take_handoffs();
         !self.stopping
     }
 
