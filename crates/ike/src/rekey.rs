@@ -223,16 +223,20 @@ impl Endpoint {
         self.rekey.superseded(spi)
     }
 
+    /// A random amount in `0..=max`; 0 if the generator fails (which only costs the
+    /// jitter it is drawn for).
+    fn random_up_to(&mut self, max: u64) -> u64 {
+        let mut b = [0u8; 8];
+        match self.random.fill(&mut b) {
+            Ok(()) => u64::from_be_bytes(b) % max.saturating_add(1),
+            Err(_) => 0,
+        }
+    }
+
     /// `soft` less a random jitter of up to a tenth of it.
     fn jittered(&mut self, soft: Duration) -> Duration {
         let max_ms = u64::try_from(soft.as_millis() / 10).unwrap_or(u64::MAX);
-        let mut b = [0u8; 8];
-        // A failing generator only costs the jitter.
-        let r = match self.random.fill(&mut b) {
-            Ok(()) => u64::from_be_bytes(b) % max_ms.saturating_add(1),
-            Err(_) => 0,
-        };
-        soft.saturating_sub(Duration::from_millis(r))
+        soft.saturating_sub(Duration::from_millis(self.random_up_to(max_ms)))
     }
 
     /// Moves a CHILD_SA's soft byte and packet limits (where the data plane asks for a
@@ -245,12 +249,7 @@ impl Endpoint {
             &mut child.lifetime.soft.packets,
         ] {
             if let Some(v) = soft.as_mut() {
-                let mut b = [0u8; 8];
-                // A failing generator only costs the jitter.
-                if self.random.fill(&mut b).is_ok() {
-                    let r = u64::from_be_bytes(b) % (*v / 10 + 1);
-                    *v = (*v - r).max(1);
-                }
+                *v = (*v - self.random_up_to(*v / 10)).max(1);
             }
         }
     }
