@@ -102,10 +102,11 @@ pub fn from_wire(payload: &TrafficSelectors<'_>) -> Vec<TrafficSelector> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ts(proto: u8, ports: (u16, u16), from: &str, to: &str) -> TrafficSelector {
+    /// A selector for tests: protocol, port range, address range.
+    pub(crate) fn ts(proto: u8, ports: (u16, u16), from: &str, to: &str) -> TrafficSelector {
         TrafficSelector {
             protocol_id: proto,
             port_start: ports.0,

@@ -129,16 +129,7 @@ impl NatTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ts(proto: u8, ports: (u16, u16), from: &str, to: &str) -> TrafficSelector {
-        TrafficSelector {
-            protocol_id: proto,
-            port_start: ports.0,
-            port_end: ports.1,
-            start_address: from.parse().expect("ip"),
-            end_address: to.parse().expect("ip"),
-        }
-    }
+    use crate::traffic_selector::tests::ts;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
