@@ -5,6 +5,9 @@
 //! without the sandboxing it meant). Running them under systemd as PID 1 is not possible
 //! in the containers this suite runs in.
 
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,7 +54,7 @@ fn exec_start_lines_pass_only_options_palisaded_knows() {
 
 #[test]
 fn systemd_parses_the_units_without_a_warning() {
-    let Ok(analyze) = which("systemd-analyze") else {
+    let Some(analyze) = netns::find_program("systemd-analyze") else {
         eprintln!("skipped: systemd-analyze not installed");
         return;
     };
@@ -81,13 +84,4 @@ fn systemd_parses_the_units_without_a_warning() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
-}
-
-fn which(program: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .ok_or(())
 }
