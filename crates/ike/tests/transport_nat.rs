@@ -28,20 +28,25 @@ fn ip(s: &str) -> IpAddr {
     addr(s).ip()
 }
 
-/// A behind the NAT initiates to B; both in transport mode.
-fn through_nat(seed: u64) -> Net {
+/// A's transport-mode rule for B and B's for `a_seen_as`, AES-GCM IKE and ESP.
+fn transport_net(a_seen_as: &str, seed: u64) -> Net {
     let p = [mm(
         IkeCipher::AesGcm128,
         IkeIntegrity::Sha256,
         DhGroup::Curve25519,
     )];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
-    let mut net = Net::new(
+    Net::new(
         transport_policy(B, main_mode("nat", &p), qm.clone()),
-        // B's rule names the address it sees A at.
-        transport_policy(NAT_PUBLIC, main_mode("nat", &p), qm),
+        transport_policy(a_seen_as, main_mode("nat", &p), qm),
         seed,
-    );
+    )
+}
+
+/// A behind the NAT initiates to B; both in transport mode.
+fn through_nat(seed: u64) -> Net {
+    // B's rule names the address it sees A at.
+    let mut net = transport_net(NAT_PUBLIC, seed);
     net.nat_offset = Some(20000);
     net.nat_address = Some((ip(A_PRIVATE), ip(NAT_PUBLIC)));
     net.acquire_between(A_PRIVATE, B);
@@ -259,17 +264,7 @@ fn rekeys_from_either_side_keep_the_substituted_selectors() {
 
 #[test]
 fn without_a_nat_nothing_is_substituted() {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
-    let qm = vec![IpsecProposal::esp_aes128_gcm()];
-    let mut net = Net::new(
-        transport_policy(B, main_mode("nat", &p), qm.clone()),
-        transport_policy(A, main_mode("nat", &p), qm),
-        13,
-    );
+    let mut net = transport_net(A, 13);
     net.acquire();
     net.run(Duration::from_secs(5));
     let (a, b) = (last(&net.events_a), last(&net.events_b));
