@@ -37,7 +37,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::events::EventRing;
-use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound, Protection};
+use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, Outbound, Protection, reason};
 use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
@@ -1149,9 +1149,15 @@ impl Dataplane {
                 }
                 self.queue_for_tun(&buf[range]);
             }
-            Inbound::Block { reason, .. } => {
-                DataStats::bump(&self.stats.wrong_sa);
-                debug!(reason, "decapsulated packet refused");
+            Inbound::Block { reason: why, .. } => {
+                let counter = match why {
+                    reason::BLOCKED_BY_FILTER | reason::CONNECTION_BLOCKED => {
+                        &self.stats.policy_blocked
+                    }
+                    _ => &self.stats.wrong_sa,
+                };
+                DataStats::bump(counter);
+                debug!(reason = why, "decapsulated packet refused");
             }
         }
     }

@@ -6,8 +6,9 @@
 //!   `FWPM_CALLOUT_IPSEC_OUTBOUND_TRANSPORT_*` or `..._OUTBOUND_TUNNEL_*` means protect
 //!   (transport mode; or tunnel mode between the endpoints of the filter's tunnel
 //!   provider context); `NEGOTIATE_DISCOVER` in its raw context (negotiation discovery)
-//!   allows clear text while no SA exists. A TCP SYN, and every protected flow, is also
-//!   classified at ALE_AUTH_CONNECT: a block there blocks the SYN, and
+//!   allows clear text while no SA exists. A connection start ([`Flow::connection_start`]:
+//!   a TCP SYN, or any UDP, ICMP or other packet without a handshake), and every protected
+//!   flow, is also classified at ALE_AUTH_CONNECT: a block there blocks the start, and
 //!   `FWPM_CALLOUT_IPSEC_ALE_CONNECT_*` with `REQUIRE_IPSEC_ENCRYPTION` (guaranteed
 //!   encryption) marks the protection as needing an encrypting SA and withdraws the
 //!   clear fallback. A flow the transport layer exempts stays clear.
@@ -19,16 +20,19 @@
 //!   addresses, protocol and ports) are blocked; callouts made by
 //!   [`IpsecCallout::share`] (one per thread) share that memory. The
 //!   `ndAllowClearTimeoutSeconds` window
-//!   of WFP is not kept (that needs a clock). A TCP SYN is then classified at
+//!   of WFP is not kept (that needs a clock). A connection start is then classified at
 //!   ALE_AUTH_RECV_ACCEPT: a block there blocks it, and so does
 //!   `INBOUND_INITIATE_SECURE` (negotiation discovery with `inbound = "require"`,
 //!   guaranteed encryption, remote identity authorization) when the transport layer put
-//!   the flow under an IPsec callout (an exemption there exempts the connection too). Other protocols have no connection start the packet
-//!   shows, so ALE_AUTH_RECV_ACCEPT is not consulted for them.
+//!   the flow under an IPsec callout (an exemption there exempts the connection too).
+//!   Without a handshake a reply looks like a connection start: a packet of a UDP or
+//!   ICMP flow we started (sent through [`IpsecCallout::outbound`]) is not blocked at
+//!   ALE_AUTH_RECV_ACCEPT, as WFP lets replies in on the ALE flow their connect made.
 //! - [`IpsecCallout::inbound_protected`] checks a decapsulated packet: the SA's traffic
 //!   selectors must cover it; a transport callout demands a transport-mode SA, a tunnel
-//!   callout a tunnel-mode SA between its policy's endpoints; a TCP SYN is classified at
-//!   ALE_AUTH_RECV_ACCEPT with the peer's authenticated identities as
+//!   callout a tunnel-mode SA between its policy's endpoints; a connection start is
+//!   classified at ALE_AUTH_RECV_ACCEPT (replies as above) with the peer's authenticated
+//!   identities as
 //!   `ALE_REMOTE_MACHINE_ID`, and `REQUIRE_IPSEC_ENCRYPTION` needs an encrypting SA.
 //!   Protected packets where policy asks for none (exemptions, no filter) are accepted.
 //! - [`IpsecCallout::scopes`]: what to route into the TUN and which IKE peers exist.
@@ -36,8 +40,10 @@
 //! Not handled: the IPFORWARD layer (forwarded packets read from the TUN are classified
 //! at the transport layers, with their source as the local address: the compiled policy
 //! gives both the same conditions); `SUPPRESS_NEGOTIATION` and the
-//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag; the ALE layers for anything but a TCP SYN;
-//! application and user conditions (no socket owner is known from a packet).
+//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag; application and user conditions (no socket
+//! owner is known from a packet). A UDP or ICMP flow a peer started is judged at
+//! ALE_AUTH_RECV_ACCEPT per flow, not per socket: our answers to it are classified at
+//! ALE_AUTH_CONNECT like flows of our own.
 //!
 //! Later fragments carry no ports: they are classified without them, and where an IPsec
 //! filter would match them but for its port conditions, they are treated as that
@@ -48,12 +54,14 @@
 mod cache;
 mod callouts;
 mod flow;
+mod flow_set;
 mod sa_selectors;
 mod scopes;
-mod secured;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use ahash::RandomState;
 
 use palisade_filter::guids as g;
 use palisade_filter::policy::TrafficSelector;
@@ -63,11 +71,12 @@ use palisade_ike::Traffic;
 use cache::{Direction, FlowCache};
 use callouts::{CalloutKind, Classifier, Verdict, fill, layer};
 pub use flow::Flow;
+use flow_set::FlowSet;
 pub use sa_selectors::SaSelectors;
 pub use scopes::Scopes;
-use secured::SecuredFlows;
 
-/// How many flows the cache and the set of secured flows hold before they are cleared.
+/// How many flows the caches and the sets of secured and started flows hold before they
+/// are cleared.
 pub const FLOW_CACHE_BOUND: usize = 65_536;
 
 /// What to do with a packet we send.
@@ -168,9 +177,14 @@ pub struct IpsecCallout {
     values: FieldValues,
     outbound_cache: FlowCache<Outbound>,
     inbound_cache: FlowCache<Verdict>,
+    /// ALE_AUTH_RECV_ACCEPT's decisions.
+    accept_cache: AcceptCache,
     /// Flows that arrived protected under `PERSIST_CONNECTION_SECURITY`, shared with
     /// the callouts made by [`IpsecCallout::share`].
-    secured: SecuredFlows,
+    secured: FlowSet,
+    /// UDP, ICMP and other flows without a handshake that we sent, shared likewise:
+    /// their replies are not inbound connections.
+    initiated: FlowSet,
 }
 
 impl IpsecCallout {
@@ -185,7 +199,9 @@ impl IpsecCallout {
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
             inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
-            secured: SecuredFlows::new(FLOW_CACHE_BOUND),
+            accept_cache: AcceptCache::new(),
+            secured: FlowSet::new(FLOW_CACHE_BOUND),
+            initiated: FlowSet::new(FLOW_CACHE_BOUND),
         }
     }
 
@@ -202,7 +218,9 @@ impl IpsecCallout {
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
             inbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
+            accept_cache: AcceptCache::new(),
             secured: self.secured.share(),
+            initiated: self.initiated.share(),
         }
     }
 
@@ -227,6 +245,7 @@ impl IpsecCallout {
         self.snapshot = now;
         self.outbound_cache.clear();
         self.inbound_cache.clear();
+        self.accept_cache.decisions.clear();
         true
     }
 
@@ -244,6 +263,10 @@ impl IpsecCallout {
         let decided = outbound(Classifier::Indexed(&self.snapshot), &mut self.values, flow);
         self.outbound_cache
             .insert(Direction::Outbound, flow, decided);
+        // Once per flow and snapshot, as the cache misses: the set is bounded alike.
+        if flow.connection_start() && !flow.tcp_syn {
+            self.initiated.record(flow);
+        }
         decided
     }
 
@@ -266,9 +289,10 @@ impl IpsecCallout {
         inbound_clear(
             Classifier::Indexed(&self.snapshot),
             &mut self.values,
-            &self.secured,
+            (&self.secured, &self.initiated),
             flow,
             verdict,
+            Some(&mut self.accept_cache),
         )
     }
 
@@ -302,6 +326,8 @@ impl IpsecCallout {
             flow,
             arrived_on,
             verdict,
+            &self.initiated,
+            Some(&mut self.accept_cache),
         );
         if decided == Inbound::Permit
             && let Some(hit) = verdict.permitted_hit()
@@ -328,7 +354,14 @@ impl IpsecCallout {
         let c = Classifier::Naive(&self.engine);
         let mut values = FieldValues::new();
         let v = transport_in(c, &mut values, flow, false);
-        inbound_clear(c, &mut values, &self.secured, flow, v)
+        inbound_clear(
+            c,
+            &mut values,
+            (&self.secured, &self.initiated),
+            flow,
+            v,
+            None,
+        )
     }
 
     /// [`IpsecCallout::inbound_protected`] through `Engine::classify_naive`, uncached,
@@ -343,7 +376,7 @@ impl IpsecCallout {
         let c = Classifier::Naive(&self.engine);
         let mut values = FieldValues::new();
         let v = transport_in(c, &mut values, flow, true);
-        inbound_protected(c, &mut values, flow, arrived_on, v)
+        inbound_protected(c, &mut values, flow, arrived_on, v, &self.initiated, None)
     }
 
     /// What the daemon routes into the TUN and which IKE peers policy names, from the
@@ -414,14 +447,14 @@ fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outboun
             filter_id: Some(h.filter_id),
         };
     }
-    if !flow.tcp_syn && decided == Outbound::Clear {
+    if !flow.connection_start() && decided == Outbound::Clear {
         return decided;
     }
     let ale = c.classify(
         layer(flow, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6),
         values,
     );
-    if ale.decision == Decision::Block && flow.tcp_syn {
+    if ale.decision == Decision::Block && flow.connection_start() {
         return Outbound::Block {
             filter_id: ale.decider,
         };
@@ -465,12 +498,14 @@ fn block(filter_id: Option<u64>, reason: &'static str) -> Inbound {
     Inbound::Block { filter_id, reason }
 }
 
+/// `flows`: the secured flows and the flows we started.
 fn inbound_clear(
     c: Classifier<'_>,
     values: &mut FieldValues,
-    secured: &SecuredFlows,
+    (secured, initiated): (&FlowSet, &FlowSet),
     flow: &Flow,
     v: Verdict,
+    cache: Option<&mut AcceptCache>,
 ) -> Inbound {
     if v.decision == Decision::Block {
         return block(v.decider, reason::BLOCKED_BY_FILTER);
@@ -492,27 +527,29 @@ fn inbound_clear(
             _ => {}
         }
     }
-    if !flow.tcp_syn {
+    if !flow.connection_start() {
         return Inbound::Permit;
     }
-    fill(values, flow, false, false, None);
-    let ale = c.classify(
-        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
-        values,
-    );
-    match (ale.decision, ale.hit) {
-        (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
-        // Only for flows the transport layer put under IPsec policy: an exemption there
-        // exempts the connection too (spec §4.1 step 5 puts exemptions on every layer
-        // with an IPsec callout filter; the policy compiler emits them at the transport
-        // layers only).
-        (Decision::Permit, Some(h))
-            if h.kind == CalloutKind::InboundInitiateSecure && v.hit.is_some() =>
-        {
-            block(Some(h.filter_id), reason::CLEAR_CONNECTION)
+    recv_accept(cache, Direction::InboundClear, flow, 0, initiated, || {
+        fill(values, flow, false, false, None);
+        let ale = c.classify(
+            layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
+            values,
+        );
+        match (ale.decision, ale.hit) {
+            (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
+            // Only for flows the transport layer put under IPsec policy: an exemption
+            // there exempts the connection too (spec §4.1 step 5 puts exemptions on
+            // every layer with an IPsec callout filter; the policy compiler emits them at
+            // the transport layers only).
+            (Decision::Permit, Some(h))
+                if h.kind == CalloutKind::InboundInitiateSecure && v.hit.is_some() =>
+            {
+                block(Some(h.filter_id), reason::CLEAR_CONNECTION)
+            }
+            _ => Inbound::Permit,
         }
-        _ => Inbound::Permit,
-    }
+    })
 }
 
 fn inbound_protected(
@@ -521,6 +558,8 @@ fn inbound_protected(
     flow: &Flow,
     sa: &SaSelectors,
     v: Verdict,
+    initiated: &FlowSet,
+    cache: Option<&mut AcceptCache>,
 ) -> Inbound {
     if v.decision == Decision::Block {
         return block(v.decider, reason::BLOCKED_BY_FILTER);
@@ -540,25 +579,91 @@ fn inbound_protected(
             _ => {}
         }
     }
-    if !flow.tcp_syn {
+    if !flow.connection_start() {
         return Inbound::Permit;
     }
-    fill(values, flow, false, true, Some(&sa.peer_names));
-    let ale = c.classify(
-        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
-        values,
-    );
-    match (ale.decision, ale.hit) {
-        (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
-        (Decision::Permit, Some(h))
-            if h.kind == CalloutKind::InboundInitiateSecure
-                && h.raw_context & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION
-                    != 0
-                && !sa.encrypting
-                && v.hit.is_some() =>
-        {
-            block(Some(h.filter_id), reason::NOT_ENCRYPTED)
+    let identity = cache.as_ref().map_or(0, |a| a.identity(sa));
+    recv_accept(
+        cache,
+        Direction::InboundProtected,
+        flow,
+        identity,
+        initiated,
+        || {
+            fill(values, flow, false, true, Some(&sa.peer_names));
+            let ale = c.classify(
+                layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
+                values,
+            );
+            match (ale.decision, ale.hit) {
+                (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
+                (Decision::Permit, Some(h))
+                    if h.kind == CalloutKind::InboundInitiateSecure
+                        && h.raw_context
+                            & g::FWPM_CONTEXT_ALE_SET_CONNECTION_REQUIRE_IPSEC_ENCRYPTION
+                            != 0
+                        && !sa.encrypting
+                        && v.hit.is_some() =>
+                {
+                    block(Some(h.filter_id), reason::NOT_ENCRYPTED)
+                }
+                _ => Inbound::Permit,
+            }
+        },
+    )
+}
+
+/// Where ALE_AUTH_RECV_ACCEPT's decisions are kept: per flow, and for a decapsulated
+/// packet also per identity of the SA it came on (the peer's names and whether the SA
+/// encrypts are conditions there), hashed with a key of this process. UDP and ICMP
+/// consult the layer at every packet, so this is their fast path; the naive reference
+/// keeps none.
+#[derive(Debug)]
+struct AcceptCache {
+    decisions: FlowCache<(u64, Inbound)>,
+    identities: RandomState,
+}
+
+impl AcceptCache {
+    fn new() -> Self {
+        AcceptCache {
+            decisions: FlowCache::new(FLOW_CACHE_BOUND),
+            identities: RandomState::new(),
         }
-        _ => Inbound::Permit,
     }
+
+    fn identity(&self, sa: &SaSelectors) -> u64 {
+        self.identities.hash_one((sa.encrypting, &sa.peer_names))
+    }
+}
+
+/// The ALE_AUTH_RECV_ACCEPT decision for the connection start `flow`, which `decide`
+/// classifies, kept in `cache` (when there is one) under `identity`. A block does not
+/// hold for a packet of a flow we started (`initiated`, never a SYN): without a
+/// handshake a reply looks like a connection start, and WFP lets replies in on the ALE
+/// flow their connect made. Only blocks look the set up (a lock), so permitted traffic
+/// takes none.
+fn recv_accept(
+    cache: Option<&mut AcceptCache>,
+    direction: Direction,
+    flow: &Flow,
+    identity: u64,
+    initiated: &FlowSet,
+    decide: impl FnOnce() -> Inbound,
+) -> Inbound {
+    let decided = match cache {
+        None => decide(),
+        Some(cache) => match cache.decisions.get(direction, flow) {
+            Some((id, d)) if id == identity => d,
+            _ => {
+                let d = decide();
+                cache.decisions.insert(direction, flow, (identity, d));
+                d
+            }
+        },
+    };
+    if decided != Inbound::Permit && !flow.tcp_syn && initiated.contains(flow) {
+        return Inbound::Permit;
+    }
+    decided
 }

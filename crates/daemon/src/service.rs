@@ -152,6 +152,7 @@ impl Service {
             ("handoff_full", &s.handoff_drops),
             ("acquire_failed", &s.acquire_failed_drops),
             ("wrong_sa", &s.wrong_sa),
+            ("policy_blocked", &s.policy_blocked),
             ("nat_checksum", &s.nat_checksum_drops),
             ("not_ip", &s.malformed),
             ("send_error", &s.send_errors),

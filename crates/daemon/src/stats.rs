@@ -32,6 +32,9 @@ pub struct DataStats {
     pub clear_blocked: AtomicU64,
     /// Decapsulated packets that arrived on an SA their filter does not allow.
     pub wrong_sa: AtomicU64,
+    /// Decapsulated packets policy refused: a BLOCK filter, or ALE_AUTH_RECV_ACCEPT
+    /// refusing an inbound connection (remote identity authorization).
+    pub policy_blocked: AtomicU64,
     /// Packets from the TUN or the sockets that were not IP at all.
     pub malformed: AtomicU64,
     /// Decapsulated transport-mode packets that came across a NAT and whose transport

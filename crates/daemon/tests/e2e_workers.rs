@@ -14,8 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use common::bridge::{bridge, link};
 use common::daemon::{Daemon, ping, tcp_transfer};
-use netns::{Netns, root_or_skip, run_checked};
+use netns::{Netns, root_or_skip};
 use palisaded::sys::shard_of;
 
 /// The gateway (on a bridge both peers are linked to, so it has one address) and the
@@ -42,21 +43,6 @@ fn policy(rules: &[String]) -> String {
     )
 }
 
-/// A veth pair from the bridge `br0` in `g` to `peer`, which gets `addr`/24.
-fn link(g: &Netns, g_dev: &str, peer: &Netns, peer_dev: &str, addr: Ipv4Addr) {
-    let add = format!(
-        "link add {g_dev} netns {} type veth peer name {peer_dev} netns {}",
-        g.name(),
-        peer.name()
-    );
-    run_checked(std::process::Command::new("ip").args(add.split(' '))).expect("veth");
-    g.ip(&["link", "set", g_dev, "master", "br0", "up"])
-        .expect("enslave");
-    peer.ip(&["addr", "add", &format!("{addr}/24"), "dev", peer_dev])
-        .expect("addr");
-    peer.ip(&["link", "set", peer_dev, "up"]).expect("up");
-}
-
 #[test]
 fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
     if !root_or_skip("two_workers_each_own_a_peer_and_traffic_crosses_both_ways") {
@@ -72,11 +58,7 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
         (make("g"), make("p1"), make("p2"))
     };
     let dev = |tag: &str| format!("pw{pid:x}{n:x}{tag}");
-    g.ip(&["link", "add", "br0", "type", "bridge"])
-        .expect("bridge");
-    g.ip(&["addr", "add", &format!("{G}/24"), "dev", "br0"])
-        .expect("bridge address");
-    g.ip(&["link", "set", "br0", "up"]).expect("bridge up");
+    bridge(&g, G);
     link(&g, &dev("g1"), &p1, &dev("p1"), P1);
     link(&g, &dev("g2"), &p2, &dev("p2"), P2);
 

@@ -25,12 +25,19 @@ const ICMPV6: u8 = 58;
 
 // ---- policy ----
 
-fn engine_for(file: &str) -> Engine {
+fn example(file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/policies")
         .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let compiled = palisade_policy::compile_str(file, &text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn engine_for(file: &str) -> Engine {
+    engine_from(file, &example(file))
+}
+
+fn engine_from(file: &str, text: &str) -> Engine {
+    let compiled = palisade_policy::compile_str(file, text).unwrap_or_else(|e| panic!("{e}"));
     let engine = Engine::new();
     let mut s = engine
         .open_session(Caller::root(), SessionOptions::default())
@@ -825,6 +832,12 @@ fn remote_identity_authorization_admits_only_the_named_peers() {
         c.inbound_protected(&syn, &sa(&["mallory.example.com"])),
         refused
     );
+    // Not a connection start: ALE is not consulted again for the rest of the connection.
+    let data = in_flow(&tcp("192.0.2.77", 40000, "192.0.2.1", 5555, false));
+    assert_eq!(
+        c.inbound_protected(&data, &sa(&["mallory.example.com"])),
+        Inbound::Permit
+    );
     // Once the flow arrived protected, it may not continue in clear.
     assert!(matches!(
         c.inbound_clear(&syn),
@@ -850,6 +863,89 @@ fn remote_identity_authorization_admits_only_the_named_peers() {
         false,
     ))));
     assert!(p.clear_fallback);
+}
+
+#[test]
+fn udp_is_authorized_per_flow_and_identity_and_answers_to_our_flows_pass() {
+    // The example's isolated server, offering a UDP service instead.
+    let text = example("remote-identity-authorization.toml")
+        .replace(r#"protocol = "tcp""#, r#"protocol = "udp""#);
+    let mut c = IpsecCallout::new(engine_from("udp-authorization.toml", &text));
+    let blocker = filter_id(
+        &c,
+        Layer::AleAuthRecvAcceptV4,
+        "isolated-server: recv-accept-unauthorized-v4",
+    );
+    let refused = Inbound::Block {
+        filter_id: Some(blocker),
+        reason: reason::CONNECTION_BLOCKED,
+    };
+    let sa = |names: &[&str]| SaSelectors {
+        peer_names: names.iter().map(|s| (*s).to_owned()).collect(),
+        ..transport_sa(
+            range("192.0.2.1", "192.0.2.1"),
+            range("192.0.2.0", "192.0.2.255"),
+        )
+    };
+    let query = in_flow(&udp("192.0.2.77", 40000, "192.0.2.1", 5555));
+    assert!(query.connection_start());
+    // Every datagram is judged, in clear as protected: no handshake says which start.
+    assert_eq!(c.inbound_clear(&query), refused);
+    assert_eq!(c.inbound_clear(&query), refused, "cached");
+    assert_eq!(
+        c.inbound_protected(&query, &sa(&["mallory.example.com"])),
+        refused
+    );
+    // The same flow from another SA is judged by that SA's identity, not the cache's.
+    assert_eq!(
+        c.inbound_protected(&query, &sa(&["admin1.example.com"])),
+        Inbound::Permit
+    );
+    assert_eq!(
+        c.inbound_protected(&query, &sa(&["mallory.example.com"])),
+        refused
+    );
+    assert_eq!(
+        c.inbound_protected(&query, &sa(&["admin1.example.com"])),
+        Inbound::Permit
+    );
+
+    // Our own flow out of the service's port (the server asking a peer something):
+    // the answers are not inbound connections, from any peer; a flow we did not
+    // start still is one.
+    let ours = out_flow(&udp("192.0.2.1", 5555, "192.0.2.99", 7000));
+    let answer = in_flow(&udp("192.0.2.99", 7000, "192.0.2.1", 5555));
+    assert_eq!(
+        c.inbound_protected(&answer, &sa(&["mallory.example.com"])),
+        refused
+    );
+    protect(c.outbound(&ours));
+    assert_eq!(
+        c.inbound_protected(&answer, &sa(&["mallory.example.com"])),
+        Inbound::Permit,
+        "an answer, though a block for it was cached"
+    );
+    assert_eq!(
+        c.inbound_protected_naive(&answer, &sa(&["mallory.example.com"])),
+        Inbound::Permit
+    );
+    let other = in_flow(&udp("192.0.2.99", 7001, "192.0.2.1", 5555));
+    assert_eq!(
+        c.inbound_protected(&other, &sa(&["mallory.example.com"])),
+        refused
+    );
+
+    // A callout of another thread knows the flows this one started.
+    let mut shared = c.share();
+    assert_eq!(
+        shared.inbound_protected(&answer, &sa(&["mallory.example.com"])),
+        Inbound::Permit
+    );
+    // A later fragment shows no ports, and is no connection start.
+    let mut later = query;
+    later.later_fragment = true;
+    (later.local_port, later.remote_port) = (0, 0);
+    assert!(!later.connection_start());
 }
 
 #[test]

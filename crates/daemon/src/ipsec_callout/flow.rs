@@ -68,6 +68,19 @@ impl Flow {
         address_type_of(dst)
     }
 
+    /// Whether the ALE layers (connect, receive/accept) are consulted: a TCP SYN, which
+    /// starts a connection, or any packet of a protocol without a handshake (UDP, ICMP
+    /// and the rest), which may start one; a later fragment shows no ports to judge.
+    /// Inbound, such a packet may instead answer a flow we started: the callouts tell
+    /// those apart.
+    pub fn connection_start(&self) -> bool {
+        if self.protocol == proto::TCP {
+            self.tcp_syn
+        } else {
+            !self.later_fragment
+        }
+    }
+
     /// Whether ports were read: ports of a later fragment, or of a protocol without
     /// ports, are not supplied to the classification.
     pub(crate) fn has_ports(&self) -> bool {

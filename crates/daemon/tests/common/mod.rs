@@ -1,3 +1,4 @@
 //! Support shared by the end-to-end tests.
+pub mod bridge;
 pub mod daemon;
 pub mod nat;

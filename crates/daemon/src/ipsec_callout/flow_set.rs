@@ -1,7 +1,10 @@
-//! Flows that arrived protected under `PERSIST_CONNECTION_SECURITY` (negotiation
-//! discovery: once secure, no clear). The data-plane thread records them as it
-//! decapsulates; the thread that judges clear packets (NFQUEUE) reads them: the set is
-//! shared between the callouts of one daemon.
+//! A set of flows shared between the callouts of one daemon (one per thread):
+//! - flows that arrived protected under `PERSIST_CONNECTION_SECURITY` (negotiation
+//!   discovery: once secure, no clear): the data-plane thread records them as it
+//!   decapsulates, the thread that judges clear packets (NFQUEUE) reads them;
+//! - flows we started without a handshake to show it (UDP, ICMP): recorded as they leave,
+//!   so that their replies are not taken for inbound connections at
+//!   ALE_AUTH_RECV_ACCEPT.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,15 +14,15 @@ use super::Flow;
 /// The shared set, and what this thread already put in it (so that a protected packet
 /// of a known flow takes no lock).
 #[derive(Debug, Default)]
-pub(crate) struct SecuredFlows {
+pub(crate) struct FlowSet {
     shared: Arc<Mutex<HashSet<Flow>>>,
     recorded: HashSet<Flow>,
     bound: usize,
 }
 
-impl SecuredFlows {
+impl FlowSet {
     pub fn new(bound: usize) -> Self {
-        SecuredFlows {
+        FlowSet {
             shared: Arc::default(),
             recorded: HashSet::new(),
             bound: bound.max(1),
@@ -28,7 +31,7 @@ impl SecuredFlows {
 
     /// The same set, for another thread.
     pub fn share(&self) -> Self {
-        SecuredFlows {
+        FlowSet {
             shared: Arc::clone(&self.shared),
             recorded: HashSet::new(),
             bound: self.bound,
@@ -40,14 +43,14 @@ impl SecuredFlows {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the flow arrived protected before.
+    /// Whether the flow was recorded.
     pub fn contains(&self, flow: &Flow) -> bool {
         self.lock().contains(&key(flow))
     }
 
-    /// Remembers that the flow arrived protected. Both sets are cleared when full: a
-    /// forgotten flow may fall back to clear text, as at the start of negotiation
-    /// discovery.
+    /// Remembers the flow. Both sets are cleared when full: a forgotten secured flow may
+    /// fall back to clear text, as at the start of negotiation discovery; a forgotten
+    /// flow of ours has its replies judged as inbound connections.
     pub fn record(&mut self, flow: &Flow) {
         let key = key(flow);
         if self.recorded.contains(&key) {

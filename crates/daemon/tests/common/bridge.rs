@@ -1,0 +1,35 @@
+//! Several hosts on one link: a bridge in one namespace and a veth pair from it to each
+//! of the others, for tests with more than two peers.
+
+// Each test binary uses what it needs of the shared support.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+
+use crate::netns::{Netns, run_checked};
+
+/// Creates the bridge `br0` in `ns` with `addr`/24, up.
+pub fn bridge(ns: &Netns, addr: Ipv4Addr) {
+    ns.ip(&["link", "add", "br0", "type", "bridge"])
+        .expect("bridge");
+    ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "br0"])
+        .expect("bridge address");
+    ns.ip(&["link", "set", "br0", "up"]).expect("bridge up");
+}
+
+/// A veth pair from the bridge `br0` in `g` to `peer`, which gets `addr`/24. Device
+/// names must be unique on the host (both ends are created in the root namespace's
+/// name space first).
+pub fn link(g: &Netns, g_dev: &str, peer: &Netns, peer_dev: &str, addr: Ipv4Addr) {
+    let add = format!(
+        "link add {g_dev} netns {} type veth peer name {peer_dev} netns {}",
+        g.name(),
+        peer.name()
+    );
+    run_checked(std::process::Command::new("ip").args(add.split(' '))).expect("veth");
+    g.ip(&["link", "set", g_dev, "master", "br0", "up"])
+        .expect("enslave");
+    peer.ip(&["addr", "add", &format!("{addr}/24"), "dev", peer_dev])
+        .expect("addr");
+    peer.ip(&["link", "set", peer_dev, "up"]).expect("up");
+}
