@@ -531,11 +531,7 @@ fn inbound_clear(
         return Inbound::Permit;
     }
     recv_accept(cache, Direction::InboundClear, flow, 0, initiated, || {
-        fill(values, flow, false, false, None);
-        let ale = c.classify(
-            layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
-            values,
-        );
+        let ale = classify_recv_accept(c, values, flow, None);
         match (ale.decision, ale.hit) {
             (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
             // Only for flows the transport layer put under IPsec policy: an exemption
@@ -590,11 +586,7 @@ fn inbound_protected(
         identity,
         initiated,
         || {
-            fill(values, flow, false, true, Some(&sa.peer_names));
-            let ale = c.classify(
-                layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
-                values,
-            );
+            let ale = classify_recv_accept(c, values, flow, Some(&sa.peer_names));
             match (ale.decision, ale.hit) {
                 (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
                 (Decision::Permit, Some(h))
@@ -610,6 +602,21 @@ fn inbound_protected(
                 _ => Inbound::Permit,
             }
         },
+    )
+}
+
+/// Classifies `flow` at ALE_AUTH_RECV_ACCEPT: in clear, or protected by an SA whose
+/// peer authenticated as `peer_names`.
+fn classify_recv_accept(
+    c: Classifier<'_>,
+    values: &mut FieldValues,
+    flow: &Flow,
+    peer_names: Option<&[String]>,
+) -> Verdict {
+    fill(values, flow, false, peer_names.is_some(), peer_names);
+    c.classify(
+        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
+        values,
     )
 }
 

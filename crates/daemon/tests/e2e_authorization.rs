@@ -12,23 +12,17 @@ mod common;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::bridge::{bridge, link};
+use common::bridge::star;
 use common::daemon::Daemon;
-use netns::{Netns, root_or_skip};
+use netns::root_or_skip;
 
 /// The server (on the bridge), the authorized peer and the other one.
 const S: Ipv4Addr = Ipv4Addr::new(10, 212, 0, 254);
 const ADMIN: Ipv4Addr = Ipv4Addr::new(10, 212, 0, 1);
 const OTHER: Ipv4Addr = Ipv4Addr::new(10, 212, 0, 2);
 const SERVICE: u16 = 5555;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-/// `ip netns add` may race with itself on its first use (see netns.rs).
-static CREATING: Mutex<()> = Mutex::new(());
 
 const AUTH: &str =
     "[auth_sets.psk]\nmethod = \"preshared_key\"\nkey = \"e2e authorization secret\"\n";
@@ -78,6 +72,15 @@ fn until_received(from: &UdpSocket, to: SocketAddr, at: &UdpSocket, what: &[u8])
     panic!("nothing from {source} reached {to} in 20 s");
 }
 
+/// Decapsulated packets the daemon's policy refused so far.
+fn policy_blocked(d: &Daemon) -> u64 {
+    d.stats()
+        .global_drops
+        .get("policy_blocked")
+        .copied()
+        .unwrap_or(0)
+}
+
 /// Everything `at` receives within `wait`, with the sender's address.
 fn drain(at: &UdpSocket, wait: Duration) -> Vec<SocketAddr> {
     at.set_read_timeout(Some(Duration::from_millis(50)))
@@ -100,21 +103,12 @@ fn only_the_authorized_peer_reaches_a_udp_service_and_answers_to_the_server_pass
     ) {
         return;
     }
-    let pid = std::process::id();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let (s, admin, other) = {
-        let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
-        let make = |tag: &str| Netns::create(format!("pal-{pid}-az{n}-{tag}")).expect(tag);
-        (make("s"), make("admin"), make("other"))
-    };
-    let dev = |tag: &str| format!("pz{pid:x}{n:x}{tag}");
-    bridge(&s, S);
-    link(&s, &dev("s1"), &admin, &dev("a"), ADMIN);
-    link(&s, &dev("s2"), &other, &dev("o"), OTHER);
+    let (s, peers) = star("az", S, &[ADMIN, OTHER]);
+    let (admin, other) = (&peers[0], &peers[1]);
 
     let server = Daemon::start(&s, "s", &server_policy()).expect("server daemon");
-    let d_admin = Daemon::start(&admin, "admin", &peer_policy(ADMIN)).expect("admin daemon");
-    let d_other = Daemon::start(&other, "other", &peer_policy(OTHER)).expect("other daemon");
+    let d_admin = Daemon::start(admin, "admin", &peer_policy(ADMIN)).expect("admin daemon");
+    let d_other = Daemon::start(other, "other", &peer_policy(OTHER)).expect("other daemon");
     let logs = || {
         format!(
             "--- server ---\n{}\n--- admin ---\n{}\n--- other ---\n{}",
@@ -136,12 +130,7 @@ fn only_the_authorized_peer_reaches_a_udp_service_and_answers_to_the_server_pass
     let from_other = other
         .udp_socket(SocketAddr::from((OTHER, 6000)))
         .expect("other socket");
-    let before = server
-        .stats()
-        .global_drops
-        .get("policy_blocked")
-        .copied()
-        .unwrap_or(0);
+    let before = policy_blocked(&server);
     from_other
         .send_to(b"from other", service_addr)
         .expect("send");
@@ -160,12 +149,7 @@ fn only_the_authorized_peer_reaches_a_udp_service_and_answers_to_the_server_pass
         "the unauthorized peer reached the service: {arrived:?}\n{}",
         logs()
     );
-    let blocked = server
-        .stats()
-        .global_drops
-        .get("policy_blocked")
-        .copied()
-        .unwrap_or(0);
+    let blocked = policy_blocked(&server);
     assert!(
         blocked >= before + 20,
         "policy_blocked went from {before} to {blocked}, not by the 20 datagrams sent after \
@@ -192,21 +176,11 @@ fn only_the_authorized_peer_reaches_a_udp_service_and_answers_to_the_server_pass
     let answer = until_received(&echo, service_addr, &service, b"answer");
     assert_eq!(answer, b"answer", "{}", logs());
     // While a flow the server did not start stays refused.
-    let before = server
-        .stats()
-        .global_drops
-        .get("policy_blocked")
-        .copied()
-        .unwrap_or(0);
+    let before = policy_blocked(&server);
     from_other
         .send_to(b"from other", service_addr)
         .expect("send");
     assert!(drain(&service, Duration::from_millis(500)).is_empty());
-    let blocked = server
-        .stats()
-        .global_drops
-        .get("policy_blocked")
-        .copied()
-        .unwrap_or(0);
+    let blocked = policy_blocked(&server);
     assert_eq!(blocked, before + 1, "{}", logs());
 }

@@ -11,12 +11,10 @@ mod netns;
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::bridge::{bridge, link};
+use common::bridge::star;
 use common::daemon::{Daemon, ping, tcp_transfer};
-use netns::{Netns, root_or_skip};
+use netns::root_or_skip;
 use palisaded::sys::shard_of;
 
 /// The gateway (on a bridge both peers are linked to, so it has one address) and the
@@ -25,10 +23,6 @@ use palisaded::sys::shard_of;
 const G: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 254);
 const P1: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 1);
 const P2: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 2);
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-/// `ip netns add` may race with itself on its first use (see netns.rs).
-static CREATING: Mutex<()> = Mutex::new(());
 
 fn rule(name: &str, me: Ipv4Addr, peer: Ipv4Addr) -> String {
     format!(
@@ -50,17 +44,8 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
     }
     assert_eq!(shard_of(P1.into(), 2), 1);
     assert_eq!(shard_of(P2.into(), 2), 0);
-    let pid = std::process::id();
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let (g, p1, p2) = {
-        let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
-        let make = |tag: &str| Netns::create(format!("pal-{pid}-wk{n}-{tag}")).expect(tag);
-        (make("g"), make("p1"), make("p2"))
-    };
-    let dev = |tag: &str| format!("pw{pid:x}{n:x}{tag}");
-    bridge(&g, G);
-    link(&g, &dev("g1"), &p1, &dev("p1"), P1);
-    link(&g, &dev("g2"), &p2, &dev("p2"), P2);
+    let (g, peers) = star("wk", G, &[P1, P2]);
+    let (p1, p2) = (&peers[0], &peers[1]);
 
     let gw = Daemon::start_with(
         &g,
@@ -69,8 +54,8 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
         "[dataplane]\nworkers = 2\n",
     )
     .expect("gateway daemon");
-    let d1 = Daemon::start(&p1, "p1", &policy(&[rule("g", P1, G)])).expect("daemon p1");
-    let d2 = Daemon::start(&p2, "p2", &policy(&[rule("g", P2, G)])).expect("daemon p2");
+    let d1 = Daemon::start(p1, "p1", &policy(&[rule("g", P1, G)])).expect("daemon p1");
+    let d2 = Daemon::start(p2, "p2", &policy(&[rule("g", P2, G)])).expect("daemon p2");
     let logs = || {
         format!(
             "--- g ---\n{}\n--- p1 ---\n{}\n--- p2 ---\n{}",
@@ -81,7 +66,7 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
     };
 
     // Each peer starts its own negotiation.
-    for ns in [&p1, &p2] {
+    for ns in [p1, p2] {
         let to = G;
         let out = ping(ns, to.into(), 3);
         assert!(
@@ -94,7 +79,7 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
     // Several flows from the gateway to each peer: the TUN puts each on the queue its
     // hash picks, so about half are read by the worker that does not own the peer.
     let mut port = 5300;
-    for (at, peer) in [(&p1, P1), (&p2, P2)] {
+    for (at, peer) in [(p1, P1), (p2, P2)] {
         for _ in 0..6 {
             port += 1;
             let to = SocketAddr::from((peer, port));
@@ -104,7 +89,7 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
         }
     }
     // And from the peers to the gateway.
-    for from in [&p1, &p2] {
+    for from in [p1, p2] {
         port += 1;
         let to = SocketAddr::from((G, port));
         let moved = tcp_transfer(from, &g, to, 2 << 20)

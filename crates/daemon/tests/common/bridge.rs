@@ -5,8 +5,35 @@
 #![allow(dead_code)]
 
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::netns::{Netns, run_checked};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+/// `ip netns add` may race with itself on its first use (see netns.rs).
+static CREATING: Mutex<()> = Mutex::new(());
+
+/// A hub namespace with the bridge at `hub_addr`/24 and, linked to it, one namespace per
+/// host address, in order. `kind` (two letters) keeps the names of one test apart from
+/// another's: `pal-PID-KIND<n>-hub`, `...-h<i>`.
+pub fn star(kind: &str, hub_addr: Ipv4Addr, hosts: &[Ipv4Addr]) -> (Netns, Vec<Netns>) {
+    let pid = std::process::id();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let make = |tag: &str| Netns::create(format!("pal-{pid}-{kind}{n}-{tag}")).expect(tag);
+    let (hub, nodes) = {
+        let _creating = CREATING.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = make("hub");
+        let nodes: Vec<Netns> = (0..hosts.len()).map(|i| make(&format!("h{i}"))).collect();
+        (hub, nodes)
+    };
+    bridge(&hub, hub_addr);
+    for (i, (node, addr)) in nodes.iter().zip(hosts).enumerate() {
+        let dev = |end: &str| format!("p{kind}{pid:x}{n:x}{i}{end}");
+        link(&hub, &dev("b"), node, &dev("h"), *addr);
+    }
+    (hub, nodes)
+}
 
 /// Creates the bridge `br0` in `ns` with `addr`/24, up.
 pub fn bridge(ns: &Netns, addr: Ipv4Addr) {
