@@ -498,7 +498,7 @@ fn block(filter_id: Option<u64>, reason: &'static str) -> Inbound {
     Inbound::Block { filter_id, reason }
 }
 
-/// `flows`: the secured flows and the flows we started.
+/// Clear text from the network; the pair: the secured flows and the flows we started.
 fn inbound_clear(
     c: Classifier<'_>,
     values: &mut FieldValues,
