@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, ping};
 use netns::{VethPair, root_or_skip};
 
 const LEN: usize = 48 << 20;
@@ -86,24 +86,21 @@ fn tcp_stream_in_udp_arrives_exact_across_rekeys() {
     stream("[ike]\nforce_udp_encapsulation = true\n");
 }
 
+/// Daemons on both ends of `pair` with these policies and `settings`, the tunnel up (a
+/// ping from a to b crossed it).
+fn tunnel(pair: &VethPair, policy_a: &str, policy_b: &str, settings: &str) -> (Daemon, Daemon) {
+    let a = Daemon::start_with(&pair.a, "a", policy_a, settings).expect("daemon a");
+    let b = Daemon::start_with(&pair.b, "b", policy_b, settings).expect("daemon b");
+    let out = ping(&pair.a, VethPair::ADDR_B.into(), 3);
+    assert!(out.status.success(), "no tunnel:\n{}\n{}", a.log(), b.log());
+    (a, b)
+}
+
 /// A 48 MiB stream from a to b, both daemons with `settings`, checked byte for byte.
 fn stream(settings: &str) {
     let pair = VethPair::new().expect("namespaces");
     let (a_ip, b_ip) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
-    let a = Daemon::start_with(&pair.a, "a", &policy(a_ip, b_ip), settings).expect("daemon a");
-    let b = Daemon::start_with(&pair.b, "b", &policy(b_ip, a_ip), settings).expect("daemon b");
-    let ping = pair
-        .a
-        .command("ping")
-        .args(["-c", "3", "-i", "0.2", "-W", "3", &b_ip.to_string()])
-        .output()
-        .expect("ping");
-    assert!(
-        ping.status.success(),
-        "no tunnel:\n{}\n{}",
-        a.log(),
-        b.log()
-    );
+    let (a, b) = tunnel(&pair, &policy(a_ip, b_ip), &policy(b_ip, a_ip), settings);
 
     let listen: SocketAddr = (VethPair::ADDR_B, 5202).into();
     let listener = pair
@@ -203,20 +200,7 @@ fn udp_datagrams_cross_the_tunnel_whole() {
     // The default lifetime: no hard expiry (and its drops) in the middle.
     let pa = policy_with_lifetime(a_ip, b_ip, 100_000);
     let pb = policy_with_lifetime(b_ip, a_ip, 100_000);
-    let a = Daemon::start(&pair.a, "a", &pa).expect("daemon a");
-    let b = Daemon::start(&pair.b, "b", &pb).expect("daemon b");
-    let ping = pair
-        .a
-        .command("ping")
-        .args(["-c", "3", "-i", "0.2", "-W", "3", &b_ip.to_string()])
-        .output()
-        .expect("ping");
-    assert!(
-        ping.status.success(),
-        "no tunnel:\n{}\n{}",
-        a.log(),
-        b.log()
-    );
+    let (a, b) = tunnel(&pair, &pa, &pb, "");
 
     let to: SocketAddr = (VethPair::ADDR_B, 5303).into();
     let rx = pair
