@@ -10,10 +10,11 @@
 // Each e2e test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::common::daemon::not_ipsec_between;
 use crate::netns::{Netns, run_checked};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 201, 0, 1);
@@ -114,4 +115,34 @@ impl Topology {
             public_dev,
         }
     }
+}
+
+/// The IP packets of a capture on the public link (lines of `Capture::finish`), once
+/// checked: nothing but IPsec between the NAT's address and b, every packet to or from
+/// b's UDP 500 or 4500, none with a's private address, and ESP in UDP only (some of it).
+pub fn public_link_packets(lines: &[String]) -> Vec<&String> {
+    let clear = not_ipsec_between(lines, IpAddr::V4(NAT_OUTSIDE), IpAddr::V4(B));
+    assert!(clear.is_empty(), "not IPsec on the public link: {clear:#?}");
+    let public: Vec<&String> = lines.iter().filter(|l| l.contains(" IP ")).collect();
+    let (b500, b4500) = (format!("{B}.500"), format!("{B}.4500"));
+    for l in &public {
+        assert!(
+            l.contains(&b500) || l.contains(&b4500),
+            "a packet on the public link not to or from b's UDP 500/4500: {l}"
+        );
+        assert!(
+            !l.contains("10.201."),
+            "a's private address on the public link: {l}"
+        );
+    }
+    let raw_esp: Vec<&&String> = public
+        .iter()
+        .filter(|l| l.contains(": ESP(") && !l.contains("UDP-encap: ESP("))
+        .collect();
+    assert!(raw_esp.is_empty(), "ESP outside UDP: {raw_esp:#?}");
+    assert!(
+        public.iter().any(|l| l.contains("UDP-encap: ESP(")),
+        "no ESP in UDP: {lines:#?}"
+    );
+    public
 }
