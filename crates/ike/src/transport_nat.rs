@@ -135,6 +135,21 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    /// One address, every protocol and port.
+    fn host(addr: &str) -> Vec<TrafficSelector> {
+        vec![ts(0, (0, 65535), addr, addr)]
+    }
+
+    /// b (10.202.0.2) with a behind the NAT's 10.202.0.1.
+    fn b_with_a_behind_nat() -> NatTransport {
+        NatTransport {
+            local: ip("10.202.0.2"),
+            remote: ip("10.202.0.1"),
+            local_behind_nat: false,
+            remote_behind_nat: true,
+        }
+    }
+
     #[test]
     fn host_selectors_of_the_first_address_move_to_the_ike_address() {
         let proposed = [
@@ -159,33 +174,16 @@ mod tests {
             ),
             None
         );
-        assert_eq!(
-            substitute(&[ts(0, (0, 65535), "fd00::1", "fd00::1")], ip("10.0.0.1")),
-            None
-        );
+        assert_eq!(substitute(&host("fd00::1"), ip("10.0.0.1")), None);
     }
 
     #[test]
     fn each_side_learns_what_the_other_put_in_its_packets() {
         // a 10.201.0.1 behind the NAT's 10.202.0.1; b 10.202.0.2.
-        let at_b = NatTransport {
-            local: ip("10.202.0.2"),
-            remote: ip("10.202.0.1"),
-            local_behind_nat: false,
-            remote_behind_nat: true,
-        };
-        let request = at_b.request(
-            &[ts(0, (0, 65535), "10.201.0.1", "10.201.0.1")],
-            &[ts(0, (0, 65535), "10.202.0.2", "10.202.0.2")],
-        );
-        assert_eq!(
-            request.tsi,
-            vec![ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")]
-        );
-        assert_eq!(
-            request.tsr,
-            vec![ts(0, (0, 65535), "10.202.0.2", "10.202.0.2")]
-        );
+        let at_b = b_with_a_behind_nat();
+        let request = at_b.request(&host("10.201.0.1"), &host("10.202.0.2"));
+        assert_eq!(request.tsi, host("10.202.0.1"));
+        assert_eq!(request.tsr, host("10.202.0.2"));
         assert_eq!(
             request.original,
             Some(OriginalAddresses {
@@ -201,14 +199,8 @@ mod tests {
             remote_behind_nat: false,
         };
         let response = at_a.response(&request.tsi, &request.tsr);
-        assert_eq!(
-            response.tsi,
-            vec![ts(0, (0, 65535), "10.201.0.1", "10.201.0.1")]
-        );
-        assert_eq!(
-            response.tsr,
-            vec![ts(0, (0, 65535), "10.202.0.2", "10.202.0.2")]
-        );
+        assert_eq!(response.tsi, host("10.201.0.1"));
+        assert_eq!(response.tsr, host("10.202.0.2"));
         assert_eq!(
             response.original,
             Some(OriginalAddresses {
@@ -225,37 +217,17 @@ mod tests {
     fn only_a_translated_side_is_substituted() {
         // b public, a behind the NAT: b's own selectors stay as a proposed them (an
         // address of b's other than its IKE one, here), a's move to the NAT's address.
-        let at_b = NatTransport {
-            local: ip("10.202.0.2"),
-            remote: ip("10.202.0.1"),
-            local_behind_nat: false,
-            remote_behind_nat: true,
-        };
-        let request = at_b.request(
-            &[ts(0, (0, 65535), "10.201.0.1", "10.201.0.1")],
-            &[ts(0, (0, 65535), "10.202.0.22", "10.202.0.22")],
-        );
-        assert_eq!(
-            request.tsr,
-            vec![ts(0, (0, 65535), "10.202.0.22", "10.202.0.22")]
-        );
-        assert_eq!(
-            request.tsi,
-            vec![ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")]
-        );
+        let at_b = b_with_a_behind_nat();
+        let request = at_b.request(&host("10.201.0.1"), &host("10.202.0.22"));
+        assert_eq!(request.tsr, host("10.202.0.22"));
+        assert_eq!(request.tsi, host("10.202.0.1"));
         // Neither side translated (we only force encapsulation): all as proposed.
         let forced = NatTransport {
             remote_behind_nat: false,
             ..at_b
         };
-        let request = forced.request(
-            &[ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")],
-            &[ts(0, (0, 65535), "10.202.0.2", "10.202.0.2")],
-        );
-        assert_eq!(
-            request.tsi,
-            vec![ts(0, (0, 65535), "10.202.0.1", "10.202.0.1")]
-        );
+        let request = forced.request(&host("10.202.0.1"), &host("10.202.0.2"));
+        assert_eq!(request.tsi, host("10.202.0.1"));
         assert_eq!(request.original, None);
     }
 }
