@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Capture, Daemon, veth_of};
+use common::daemon::{Capture, Daemon, charon_suite_policy, veth_of};
 use netns::{VethPair, root_or_skip};
 use strongswan::{Charon, Config};
 
@@ -23,32 +23,17 @@ const SECRET: &str = "e2e strongswan secret";
 /// Host-to-host tunnel mode between the two veth addresses, the suite charon offers.
 fn palisade_policy() -> String {
     let (a, b) = (VethPair::ADDR_A, VethPair::ADDR_B);
-    format!(
-        r#"
-[policy]
-name = "e2e-strongswan"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "{SECRET}"
-
-[ike_proposal_sets.charon]
-proposals = [{{ cipher = "aes_gcm_128_16icv", integrity = "sha_256", dh_group = "ecp_256" }}]
-
-[ipsec_proposal_sets.gcm]
-proposals = [{{ esp = "gcm_aes_128" }}]
-
-[[rules]]
-name = "charon"
+    charon_suite_policy(
+        "e2e-strongswan",
+        SECRET,
+        &format!(
+            r#"name = "charon"
 local = "{a}"
 remote = "{b}"
 action = "require"
 mode = "tunnel"
-tunnel = {{ local = "{a}", remote = "{b}" }}
-auth = "psk"
-ike_proposals = "charon"
-ipsec_proposals = "gcm"
-"#
+tunnel = {{ local = "{a}", remote = "{b}" }}"#
+        ),
     )
 }
 

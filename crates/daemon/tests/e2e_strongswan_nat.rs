@@ -23,7 +23,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, charon_suite_policy};
 use common::nat::{A, B, NAT_OUTSIDE, Topology};
 use netns::root_or_skip;
 use strongswan::{Charon, Config};
@@ -33,31 +33,16 @@ const SECRET: &str = "e2e strongswan nat secret";
 /// Transport mode with the host behind the NAT, known by the NAT's address; charon's
 /// suite.
 fn palisade_policy() -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-strongswan-nat"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "{SECRET}"
-
-[ike_proposal_sets.charon]
-proposals = [{{ cipher = "aes_gcm_128_16icv", integrity = "sha_256", dh_group = "ecp_256" }}]
-
-[ipsec_proposal_sets.gcm]
-proposals = [{{ esp = "gcm_aes_128" }}]
-
-[[rules]]
-name = "behind-nat"
+    charon_suite_policy(
+        "e2e-strongswan-nat",
+        SECRET,
+        &format!(
+            r#"name = "behind-nat"
 local = "{B}"
 remote = "{NAT_OUTSIDE}"
 action = "require"
-mode = "transport"
-auth = "psk"
-ike_proposals = "charon"
-ipsec_proposals = "gcm"
-"#
+mode = "transport""#
+        ),
     )
 }
 

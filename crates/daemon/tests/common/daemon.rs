@@ -298,6 +298,35 @@ pub fn assert_forged_dropped(d: &Daemon, before: &SaCounters) {
     );
 }
 
+/// A Palisade policy named `name` with one rule for talking to charon: `rule` (its name,
+/// addresses, action and mode, one `key = value` per line), authenticated with the
+/// pre-shared key `secret`, with the suite the strongSwan configuration of
+/// tests/support/strongswan.rs offers (IKE AES-GCM-128/SHA-256/ECP-256, ESP AES-GCM-128).
+pub fn charon_suite_policy(name: &str, secret: &str, rule: &str) -> String {
+    format!(
+        r#"
+[policy]
+name = "{name}"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "{secret}"
+
+[ike_proposal_sets.charon]
+proposals = [{{ cipher = "aes_gcm_128_16icv", integrity = "sha_256", dh_group = "ecp_256" }}]
+
+[ipsec_proposal_sets.gcm]
+proposals = [{{ esp = "gcm_aes_128" }}]
+
+[[rules]]
+{rule}
+auth = "psk"
+ike_proposals = "charon"
+ipsec_proposals = "gcm"
+"#
+    )
+}
+
 /// `ping -c count` from inside `ns` to `to`, each reply awaited at most 3 s.
 pub fn ping(ns: &Netns, to: IpAddr, count: u32) -> Output {
     ns.command("ping")
