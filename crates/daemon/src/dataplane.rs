@@ -147,9 +147,9 @@ struct WorkerLink {
 }
 
 impl DataHandle {
-    /// Queues `cmd` for the worker it concerns (every worker for `Delete`, `Snapshot`,
-    /// which then gets one answer per worker, and `Shutdown`); a stopped data plane
-    /// ignores it.
+    /// Queues `cmd` for the worker it concerns (every worker for `Delete`, `Snapshot` and
+    /// `Fence`, which then get one answer per worker, and `Shutdown`; [`DataHandle::fence`]
+    /// asks only the owners of some peers); a stopped data plane ignores it.
     pub fn send(&self, cmd: DataCommand) {
         let n = self.workers.len();
         match cmd {
@@ -159,27 +159,18 @@ impl DataHandle {
             DataCommand::PeerFailed(peer) => {
                 self.to(shard_of(peer, n), DataCommand::PeerFailed(peer));
             }
-            DataCommand::Delete { spi } => {
-                // Only the worker holding the pair acts on it.
-                for w in 0..n {
-                    self.to(w, DataCommand::Delete { spi });
-                }
-            }
-            DataCommand::Snapshot(reply) => {
-                for w in 0..n {
-                    self.to(w, DataCommand::Snapshot(reply.clone()));
-                }
-            }
-            DataCommand::Fence(reply) => {
-                for w in 0..n {
-                    self.to(w, DataCommand::Fence(reply.clone()));
-                }
-            }
-            DataCommand::Shutdown => {
-                for w in 0..n {
-                    self.to(w, DataCommand::Shutdown);
-                }
-            }
+            // Only the worker holding the pair acts on it.
+            DataCommand::Delete { spi } => self.to_all(|| DataCommand::Delete { spi }),
+            DataCommand::Snapshot(reply) => self.to_all(|| DataCommand::Snapshot(reply.clone())),
+            DataCommand::Fence(reply) => self.to_all(|| DataCommand::Fence(reply.clone())),
+            DataCommand::Shutdown => self.to_all(|| DataCommand::Shutdown),
+        }
+    }
+
+    /// Queues a command made by `make` for every worker.
+    fn to_all(&self, make: impl Fn() -> DataCommand) {
+        for w in 0..self.workers.len() {
+            self.to(w, make());
         }
     }
 
