@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal};
+use palisade_filter::policy::IpsecProposal;
 use palisade_ike::{
     EndpointConfig, Event, FailurePoint, FailureReason, IkeSaId, RetransmitConfig, Stage,
 };
@@ -38,11 +38,7 @@ fn config(dpd: Option<Duration>) -> EndpointConfig {
 
 /// A with dead peer detection after `DPD`, B with `dpd_b`; established.
 fn pair(dpd_b: Option<Duration>, seed: u64) -> Net {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let mut net = Net::with_configs(
         transport_policy(B, main_mode("k", &p), qm.clone()),
@@ -184,11 +180,7 @@ fn inbound_esp_reported_by_the_driver_postpones_the_check() {
 
 #[test]
 fn off_no_check_is_sent() {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let mut net = Net::with_config(
         transport_policy(B, main_mode("k", &p), qm.clone()),

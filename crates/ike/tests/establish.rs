@@ -53,14 +53,7 @@ fn establish(mm_proposal: palisade_filter::policy::MainModeProposal, qm: IpsecPr
 
 #[test]
 fn aes_gcm_128_with_curve25519() {
-    let net = establish(
-        mm(
-            IkeCipher::AesGcm128,
-            IkeIntegrity::Sha256,
-            DhGroup::Curve25519,
-        ),
-        IpsecProposal::esp_aes128_gcm(),
-    );
+    let net = establish(gcm(), IpsecProposal::esp_aes128_gcm());
     let t = established(&net.events_a)[0].transforms;
     assert_eq!(
         (t.encr, t.key_bits, t.integ, t.ke),
@@ -168,14 +161,7 @@ fn invalid_ke_payload_is_followed_with_the_responders_group() {
 fn no_proposal_chosen_fails_on_both_sides() {
     let policy_a = transport_policy(
         B,
-        main_mode(
-            "k",
-            &[mm(
-                IkeCipher::AesGcm128,
-                IkeIntegrity::Sha256,
-                DhGroup::Curve25519,
-            )],
-        ),
+        main_mode("k", &[gcm()]),
         vec![IpsecProposal::esp_aes128_gcm()],
     );
     let policy_b = transport_policy(
@@ -208,16 +194,7 @@ fn no_proposal_chosen_fails_on_both_sides() {
 
 #[test]
 fn child_sa_no_proposal_chosen_keeps_the_ike_sa() {
-    let ike = || {
-        main_mode(
-            "k",
-            &[mm(
-                IkeCipher::AesGcm128,
-                IkeIntegrity::Sha256,
-                DhGroup::Curve25519,
-            )],
-        )
-    };
+    let ike = || main_mode("k", &[gcm()]);
     let policy_a = transport_policy(B, ike(), vec![IpsecProposal::esp_aes128_gcm()]);
     let policy_b = transport_policy(A, ike(), vec![IpsecProposal::esp_chacha20_poly1305()]);
     let mut net = Net::new(policy_a, policy_b, 4);
@@ -243,11 +220,7 @@ fn child_sa_no_proposal_chosen_keeps_the_ike_sa() {
 
 #[test]
 fn wrong_psk_is_authentication_failed() {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let policy_a = transport_policy(
         B,
         main_mode("right", &p),
@@ -281,11 +254,7 @@ fn wrong_psk_is_authentication_failed() {
 
 #[test]
 fn a_required_peer_identity_is_enforced() {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let with_ids = |local: &str, remote: &str| {
         let mut ike = main_mode("k", &p);
@@ -487,11 +456,7 @@ fn ipv6_peers_with_address_identities() {
 #[test]
 fn esn_follows_the_endpoint_configuration() {
     use palisade_ike::{EndpointConfig, EsnPolicy};
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     for (esn, expected) in [
         (EsnPolicy::Off, false),
@@ -519,11 +484,7 @@ fn esn_follows_the_endpoint_configuration() {
 #[test]
 fn a_nat_in_front_of_the_initiator_moves_ike_to_4500_and_encapsulates_esp() {
     use palisade_esp::UdpEncap;
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let mut net = Net::new(
         transport_policy(B, main_mode("k", &p), qm.clone()),
@@ -566,26 +527,12 @@ fn without_a_nat_a_changed_port_is_not_followed() {
     let mut net = Net::new(
         transport_policy(
             B,
-            main_mode(
-                "k",
-                &[mm(
-                    IkeCipher::AesGcm128,
-                    IkeIntegrity::Sha256,
-                    DhGroup::Curve25519,
-                )],
-            ),
+            main_mode("k", &[gcm()]),
             vec![IpsecProposal::esp_aes128_gcm()],
         ),
         transport_policy(
             A,
-            main_mode(
-                "k",
-                &[mm(
-                    IkeCipher::AesGcm128,
-                    IkeIntegrity::Sha256,
-                    DhGroup::Curve25519,
-                )],
-            ),
+            main_mode("k", &[gcm()]),
             vec![IpsecProposal::esp_aes128_gcm()],
         ),
         24,
@@ -624,11 +571,7 @@ fn refused_by_b(a: &Failure, b: &Failure, stage: Stage, reason: FailureReason) {
 /// and keeps only the new ones. The first establishment removed nothing.
 #[test]
 fn initial_contact_from_a_restarted_peer_clears_its_stale_sas() {
-    let mm = mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    );
+    let mm = gcm();
     let qm = IpsecProposal::esp_aes128_gcm();
     let policy_a = transport_policy(B, main_mode("s3cret", &[mm]), vec![qm.clone()]);
     let policy_b = transport_policy(A, main_mode("s3cret", &[mm]), vec![qm]);

@@ -11,19 +11,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal, MainModeProposal};
+use palisade_filter::policy::{IpsecProposal, MainModeProposal};
 use palisade_ike::{
     ChildSa, DropReason, EndpointConfig, Event, FailurePoint, FailureReason, IkeSaId, Role, Stage,
 };
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
-
-fn gcm() -> MainModeProposal {
-    mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )
-}
 
 /// Each side's main-mode proposal and endpoint configuration.
 type Side = (MainModeProposal, EndpointConfig);

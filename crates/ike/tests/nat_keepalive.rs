@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal};
+use palisade_filter::policy::IpsecProposal;
 use palisade_ike::{DropReason, EndpointConfig, IkeSaId, Transmit};
 
 const INTERVAL: Duration = Duration::from_secs(20);
@@ -27,11 +27,7 @@ fn without_dpd() -> EndpointConfig {
 /// A and B with the same PSK policy; A behind a NAT if `nat`. Runs until
 /// both have their CHILD_SA.
 fn pair(nat: bool, config: EndpointConfig, seed: u64) -> (Net, IkeSaId, IkeSaId) {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let mut net = Net::with_config(
         transport_policy(B, main_mode("k", &p), qm.clone()),

@@ -6,16 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal};
+use palisade_filter::policy::IpsecProposal;
 use palisade_ike::{DropReason, Event, FailurePoint, FailureReason, Stage, StaticPolicy};
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
 
 fn policies(psk: &str) -> (StaticPolicy, StaticPolicy) {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     (
         transport_policy(B, main_mode(psk, &p), qm.clone()),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use palisade_esp::transport_nat::{ChecksumFixup, OriginalAddresses, restore_checksum};
 use palisade_esp::{Mode, Packet, Sad, UdpEncap};
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal};
+use palisade_filter::policy::IpsecProposal;
 use palisade_ike::traffic_selector::host;
 use palisade_ike::{ChildSa, Event};
 use palisade_wire::udp_checksum_v4;
@@ -30,11 +30,7 @@ fn ip(s: &str) -> IpAddr {
 
 /// A's transport-mode rule for B and B's for `a_seen_as`, AES-GCM IKE and ESP.
 fn transport_net(a_seen_as: &str, seed: u64) -> Net {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     Net::new(
         transport_policy(B, main_mode("nat", &p), qm.clone()),

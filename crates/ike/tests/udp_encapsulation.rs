@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use palisade_esp::UdpEncap;
-use palisade_filter::policy::{DhGroup, IkeCipher, IkeIntegrity, IpsecProposal};
+use palisade_filter::policy::IpsecProposal;
 use palisade_ike::nat::nat_hash;
 use palisade_ike::{EndpointConfig, Transmit};
 use palisade_wire::ikev2::{IkeHeader, exchange_type};
@@ -27,11 +27,7 @@ fn forcing(force: bool) -> EndpointConfig {
 /// A forcing encapsulation if `a`, B if `b`. Runs until both have their
 /// CHILD_SA.
 fn pair(a: bool, b: bool, seed: u64) -> Net {
-    let p = [mm(
-        IkeCipher::AesGcm128,
-        IkeIntegrity::Sha256,
-        DhGroup::Curve25519,
-    )];
+    let p = [gcm()];
     let qm = vec![IpsecProposal::esp_aes128_gcm()];
     let mut net = Net::with_configs(
         transport_policy(B, main_mode("k", &p), qm.clone()),

@@ -72,6 +72,15 @@ pub fn mm(cipher: IkeCipher, integrity: IkeIntegrity, dh: DhGroup) -> MainModePr
     MainModeProposal::new(cipher, integrity, dh)
 }
 
+/// The main-mode proposal most tests negotiate: AES-GCM-128, SHA-256, Curve25519.
+pub fn gcm() -> MainModeProposal {
+    mm(
+        IkeCipher::AesGcm128,
+        IkeIntegrity::Sha256,
+        DhGroup::Curve25519,
+    )
+}
+
 /// One peer, transport mode, with the given policies.
 pub fn transport_policy(peer: &str, ike: IkePolicy, qm: Vec<IpsecProposal>) -> StaticPolicy {
     StaticPolicy::new().with_peer(
