@@ -528,28 +528,35 @@ fn render_sa(sa: &IkeSaView) -> String {
             .line("suite", &c.suite)
             .line("local ts", c.local_ts.join(", "))
             .line("remote ts", c.remote_ts.join(", "))
-            .line("udp encap", if c.udp_encap { "yes" } else { "no" })
-            .line(
-                "inbound",
-                format!(
-                    "{} packets, {} bytes{}",
-                    c.inbound.packets,
-                    c.inbound.bytes,
-                    drops(&c.inbound.drops)
-                ),
-            )
-            .line(
-                "outbound",
-                format!(
-                    "{} packets, {} bytes{}",
-                    c.outbound.packets,
-                    c.outbound.bytes,
-                    drops(&c.outbound.drops)
-                ),
-            )
-            .line("lifetime", &c.lifetime)
-            .line("age", duration(c.age_secs))
-            .line("worker", c.worker);
+            .line("udp encap", if c.udp_encap { "yes" } else { "no" });
+        if let Some(o) = &c.nat_original {
+            // Transport mode across a NAT: what the peer's packets said before the NAT.
+            s.line(
+                "nat original",
+                format!("from {} to {}", o.source, o.destination),
+            );
+        }
+        s.line(
+            "inbound",
+            format!(
+                "{} packets, {} bytes{}",
+                c.inbound.packets,
+                c.inbound.bytes,
+                drops(&c.inbound.drops)
+            ),
+        )
+        .line(
+            "outbound",
+            format!(
+                "{} packets, {} bytes{}",
+                c.outbound.packets,
+                c.outbound.bytes,
+                drops(&c.outbound.drops)
+            ),
+        )
+        .line("lifetime", &c.lifetime)
+        .line("age", duration(c.age_secs))
+        .line("worker", c.worker);
         out.push('\n');
         out.push_str(&s.render());
     }

@@ -367,8 +367,18 @@ fn sa_list_show_delete() {
     let r = run(&srv.socket, &["sa", "show", "0xc0ffee01"]).ok();
     assert!(r.stdout.starts_with("IKE SA 7\n"), "{}", r.stdout);
     assert!(r.stdout.contains("drops: replay 1"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("nat original: from 10.0.0.2 to 192.0.2.1"),
+        "{}",
+        r.stdout
+    );
     let j = run(&srv.socket, &["sa", "list", "--json"]).ok().json();
     assert_eq!(j["sas"][0]["child_sas"][0]["inbound_spi"], 0xc0ffee01u32);
+    assert_eq!(
+        j["sas"][0]["child_sas"][0]["nat_original"]["source"],
+        "10.0.0.2"
+    );
     run(&srv.socket, &["sa", "delete", "7"]).ok();
     assert_eq!(
         *srv.daemon.deleted_sas.lock().expect("lock"),

@@ -22,7 +22,7 @@ pub use engine_service::EngineService;
 pub use error::{ClientError, ErrorCode};
 pub use handler::Handler;
 pub use protocol::{
-    ChildSaView, Export, Hello, IkeSaView, MAX_REQUEST_LINE, NetEvent, PROTOCOL_NAME,
+    ChildSaView, Export, Hello, IkeSaView, MAX_REQUEST_LINE, NatOriginal, NetEvent, PROTOCOL_NAME,
     PROTOCOL_VERSION, PolicyChange, PolicyChanges, Request, Response, SaCounters, Stats, Status,
 };
 pub use server::{ServerOptions, serve, serve_with};

@@ -449,6 +449,21 @@ pub struct ChildSaView {
     pub age_secs: u64,
     /// The data-plane worker (thread) that holds it.
     pub worker: u32,
+    /// Transport mode across a NAT: the addresses the peer built its packets with, against
+    /// which the data plane restores their TCP and UDP checksums (RFC 3948 §3.1.2).
+    /// Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_original: Option<NatOriginal>,
+}
+
+/// The addresses a peer across a NAT put in its transport-mode packets.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatOriginal {
+    /// Its own address (behind a NAT: its private one).
+    pub source: String,
+    /// Ours as it knows it (when we are behind a NAT: the NAT's public one).
+    pub destination: String,
 }
 
 /// One SA's counters.

@@ -16,7 +16,7 @@ use palisade_control::EngineService;
 use palisade_control::ErrorCode;
 use palisade_control::handler::Handler;
 use palisade_control::protocol::{
-    ChildSaView, IkeSaView, NetEvent, Request, Response, SaCounters, Stats, Status,
+    ChildSaView, IkeSaView, NatOriginal, NetEvent, Request, Response, SaCounters, Stats, Status,
 };
 use palisade_filter::policy::TrafficSelector;
 use palisade_filter::{Caller, Engine, Rights};
@@ -428,6 +428,10 @@ fn child_view(c: &ChildSnapshot) -> ChildSaView {
         lifetime: lifetime_text(&e.lifetime),
         age_secs: c.age.as_secs(),
         worker: c.worker as u32,
+        nat_original: e.nat_original.map(|o| NatOriginal {
+            source: o.source.to_string(),
+            destination: o.destination.to_string(),
+        }),
     }
 }
 

@@ -151,6 +151,10 @@ fn nat_moves_ike_to_4500_and_carries_esp_in_udp_only() {
             "{name}: CHILD_SA without UDP encapsulation: {child:#?}"
         );
         assert_eq!(child.mode, "tunnel", "{name}");
+        assert_eq!(
+            child.nat_original, None,
+            "{name}: tunnel mode fixes no checksums"
+        );
         assert!(
             child.outbound.packets >= 5 && child.inbound.packets >= 5,
             "{name}: {child:#?}"

@@ -24,6 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use common::daemon::{Capture, Daemon, ping, tcp_transfer_via};
 use common::nat::{A, B, NAT_OUTSIDE, Topology, public_link_packets};
 use netns::root_or_skip;
+use palisade_control::NatOriginal;
 
 /// Everything between `local` and `remote` in transport mode.
 fn policy(local: Ipv4Addr, remote: Ipv4Addr) -> String {
@@ -111,7 +112,12 @@ fn transport_mode_through_a_nat_carries_ping_and_tcp_both_ways() {
 
     public_link_packets(&capture.finish());
 
-    for (d, name, local, remote) in [(&da, "a", A, B), (&db, "b", B, NAT_OUTSIDE)] {
+    // What each side's peer put in its packets, as `sa show` reports it: b's own address
+    // and the NAT's public one for a; a's private address and b's for b.
+    for (d, name, local, remote, sent) in [
+        (&da, "a", A, B, (B, NAT_OUTSIDE)),
+        (&db, "b", B, NAT_OUTSIDE, (A, B)),
+    ] {
         let sas = d.wait_for_sas("one IKE SA with one CHILD_SA", |s| {
             s.len() == 1 && s[0].child_sas.len() == 1
         });
@@ -126,6 +132,15 @@ fn transport_mode_through_a_nat_carries_ping_and_tcp_both_ways() {
         assert!(has(&child.remote_ts, remote), "{name}: {child:#?}");
         assert!(
             child.outbound.packets >= 8 && child.inbound.packets >= 8,
+            "{name}: {child:#?}"
+        );
+        let original = NatOriginal {
+            source: sent.0.to_string(),
+            destination: sent.1.to_string(),
+        };
+        assert_eq!(
+            child.nat_original.as_ref(),
+            Some(&original),
             "{name}: {child:#?}"
         );
         let stats = d.stats();

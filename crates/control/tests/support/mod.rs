@@ -10,8 +10,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use palisade_control::{
-    ChildSaView, EngineService, ErrorCode, Handler, IkeSaView, NetEvent, Request, Response,
-    SaCounters, ServerOptions, Stats, Status, serve_with,
+    ChildSaView, EngineService, ErrorCode, Handler, IkeSaView, NatOriginal, NetEvent, Request,
+    Response, SaCounters, ServerOptions, Stats, Status, serve_with,
 };
 use palisade_filter::{Caller, Engine};
 
@@ -119,6 +119,10 @@ impl FakeDaemon {
                 lifetime: "rekey 1h".into(),
                 age_secs: 40,
                 worker: 1,
+                nat_original: Some(NatOriginal {
+                    source: "10.0.0.2".into(),
+                    destination: "192.0.2.1".into(),
+                }),
             }],
         }
     }
