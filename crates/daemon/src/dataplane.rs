@@ -851,37 +851,23 @@ impl Dataplane {
     fn drain_esp(&mut self, v6: bool, batch: &mut EspBatch) {
         let mut inb = std::mem::take(&mut self.inb);
         let mut lens = std::mem::take(&mut self.inb_lens);
-        for _ in 0..ROUNDS {
-            let socket = if v6 {
-                self.esp6.as_ref()
-            } else {
-                Some(&self.esp)
-            };
-            let Some(socket) = socket else { break };
-            let got = socket.recv_batch(batch, &mut inb, &mut lens);
-            let k = match got {
+        self.drain_rounds(v6, "ESP", |dp| {
+            let socket = if v6 { dp.esp6.as_ref() } else { Some(&dp.esp) };
+            let k = match socket?.recv_batch(batch, &mut inb, &mut lens) {
                 Ok(k) => k,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!(v6, error = %e, "ESP receive failed");
-                    break;
-                }
+                Err(e) => return Some(Err(e)),
             };
-            self.stats.esp_rx.fetch_add(k as u64, Ordering::Relaxed);
+            dp.stats.esp_rx.fetch_add(k as u64, Ordering::Relaxed);
             let now = Instant::now();
             for i in 0..k {
                 if lens[i] == 0 {
-                    DataStats::bump(&self.stats.malformed);
+                    DataStats::bump(&dp.stats.malformed);
                     continue;
                 }
-                self.inbound(&mut inb[i], 0, lens[i], now);
+                dp.inbound(&mut inb[i], 0, lens[i], now);
             }
-            self.flush_tun();
-            if k < inb.len() || !self.between_rounds() {
-                break;
-            }
-        }
+            Some(Ok(k == inb.len()))
+        });
         self.inb = inb;
         self.inb_lens = lens;
     }
@@ -891,21 +877,15 @@ impl Dataplane {
     fn drain_natt(&mut self, v6: bool, udp: &mut UdpBatch) {
         let mut inb = std::mem::take(&mut self.natt_inb);
         let mut got = std::mem::take(&mut self.natt_got);
-        for _ in 0..ROUNDS {
+        self.drain_rounds(v6, "NAT-T", |dp| {
             let socket = if v6 {
-                self.natt6.as_ref()
+                dp.natt6.as_ref()
             } else {
-                Some(&self.natt)
+                Some(&dp.natt)
             };
-            let Some(socket) = socket else { break };
-            let k = match socket.recv_batch(udp, &mut inb, MAX_HEADROOM, &mut got) {
+            let k = match socket?.recv_batch(udp, &mut inb, MAX_HEADROOM, &mut got) {
                 Ok(k) => k,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!(v6, error = %e, "NAT-T receive failed");
-                    break;
-                }
+                Err(e) => return Some(Err(e)),
             };
             // Datagrams, not receives: one coalesced by GRO counts as the ones it holds.
             let datagrams: usize = got[..k]
@@ -913,13 +893,13 @@ impl Dataplane {
                 .flatten()
                 .map(|d| d.segments().count())
                 .sum();
-            self.stats
+            dp.stats
                 .udp_rx
                 .fetch_add(datagrams as u64, Ordering::Relaxed);
             let now = Instant::now();
             for i in 0..k {
                 let Some(d) = got[i] else {
-                    DataStats::bump(&self.stats.malformed);
+                    DataStats::bump(&dp.stats.malformed);
                     continue;
                 };
                 // In order: putting back the headers of one segment overwrites the end
@@ -927,16 +907,41 @@ impl Dataplane {
                 for seg in d.segments() {
                     let start = MAX_HEADROOM + seg.start;
                     let (remote, local) = (d.remote, d.local);
-                    self.natt_datagram(&mut inb[i], start, seg.len(), remote, local, now);
+                    dp.natt_datagram(&mut inb[i], start, seg.len(), remote, local, now);
                 }
             }
+            Some(Ok(k == inb.len()))
+        });
+        self.natt_inb = inb;
+        self.natt_got = got;
+    }
+
+    /// Up to [`ROUNDS`] rounds of `round` (one receive from a `what` socket and the
+    /// handling of what came: `None` if there is no such socket, else whether the receive
+    /// filled every slot), each followed by the TUN write of what it opened. Stops at a
+    /// short receive (the socket is drained), an error, or commands waiting.
+    fn drain_rounds(
+        &mut self,
+        v6: bool,
+        what: &str,
+        mut round: impl FnMut(&mut Self) -> Option<io::Result<bool>>,
+    ) {
+        for _ in 0..ROUNDS {
+            let full = match round(self) {
+                None => break,
+                Some(Ok(full)) => full,
+                Some(Err(e)) if e.kind() == ErrorKind::WouldBlock => break,
+                Some(Err(e)) if e.kind() == ErrorKind::Interrupted => continue,
+                Some(Err(e)) => {
+                    warn!(v6, error = %e, "{what} receive failed");
+                    break;
+                }
+            };
             self.flush_tun();
-            if k < inb.len() || !self.between_rounds() {
+            if !full || !self.between_rounds() {
                 break;
             }
         }
-        self.natt_inb = inb;
-        self.natt_got = got;
     }
 
     /// Hands the decapsulated packets gathered so far to the writer.
