@@ -87,7 +87,8 @@ ensure_net_tools() {
     command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
     command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
     command -v ping >/dev/null 2>&1 || [ -x /usr/bin/ping ] || missing+=(iputils-ping)
-    # systemd-analyze checks the shipped units (crates/daemon/tests/systemd_units.rs).
+    # systemd-analyze checks the shipped units (crates/daemon/tests/systemd_units.rs), and
+    # e2e_systemd.rs runs them under systemd as PID 1 of a namespaced machine.
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
     [ "${#missing[@]}" -eq 0 ] && return 0
     palisade_log "installing network tools: ${missing[*]}"

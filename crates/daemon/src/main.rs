@@ -27,7 +27,7 @@ use palisaded::keylog::KeyLog;
 use palisaded::scopes::ScopeKeeper;
 use palisaded::service::{Service, ServiceParts};
 use palisaded::stats::{DataStats, IkeStats};
-use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, PolicyRoutes, Tun};
+use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Notifier, PolicyRoutes, Tun};
 use tracing::{error, info, warn};
 
 /// How many net events the ring keeps.
@@ -92,6 +92,10 @@ fn run(args: Args) -> Result<()> {
         config.tun.name = t;
     }
     init_logging(&config.log);
+    let notifier = Notifier::from_env().unwrap_or_else(|e| {
+        warn!(error = %e, "NOTIFY_SOCKET unusable: systemd is not told when palisaded is ready");
+        Notifier::disabled()
+    });
 
     if args.check {
         if let Some(p) = &config.policy_file {
@@ -132,7 +136,7 @@ fn run(args: Args) -> Result<()> {
     }
     let events = Arc::new(EventRing::new(EVENT_RING));
     if let Some(path) = &config.policy_file {
-        apply_policy_file(&engine, path, &events);
+        let _ = apply_policy_file(&engine, path, &events);
     }
 
     let mut scopes = ScopeKeeper::new(engine.clone(), config.tun.name.clone(), ike_ports);
@@ -318,8 +322,28 @@ fn run(args: Args) -> Result<()> {
         "palisaded ready"
     );
 
-    let signal = signals.wait().context("waiting for signals")?;
+    let status = format!("STATUS=protecting traffic through {}", config.tun.name);
+    notify(&notifier, &format!("READY=1\n{status}"));
+
+    // SIGHUP re-reads the policy file; SIGTERM and SIGINT stop.
+    let signal = loop {
+        let signal = signals.wait().context("waiting for signals")?;
+        if signal != Signal::SIGHUP {
+            break signal;
+        }
+        notify(&notifier, "RELOADING=1\nSTATUS=re-reading the policy file");
+        match &config.policy_file {
+            Some(path) => {
+                if apply_policy_file(&engine, path, &events) {
+                    service.policy_changed("reload");
+                }
+            }
+            None => warn!("SIGHUP: no policy_file configured, nothing to re-read"),
+        }
+        notify(&notifier, &format!("READY=1\n{status}"));
+    };
     info!(?signal, "stopping");
+    notify(&notifier, "STOPPING=1\nSTATUS=stopping");
     let _ = keying_tx.send(KeyingInput::Shutdown);
     data.send(DataCommand::Shutdown);
     for t in threads {
@@ -347,8 +371,16 @@ fn open_engine(config: &Config) -> Result<Engine> {
     Engine::open(store).context("loading the stored filters")
 }
 
-/// Applies the configured policy file; a bad file is reported and the stored policy stays.
-fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
+/// Tells systemd `state` (sys::notify); a failure only costs the notification.
+fn notify(notifier: &Notifier, state: &str) {
+    if let Err(e) = notifier.notify(state) {
+        warn!(error = %e, state, "systemd notification not sent");
+    }
+}
+
+/// Applies the configured policy file; a bad file is reported and the stored policy
+/// stays. True when the file was applied.
+fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) -> bool {
     let compiled = match palisade_policy::compile_file(path) {
         Ok(c) => c,
         Err(e) => {
@@ -358,7 +390,7 @@ fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
                 format!("{e}"),
                 serde_json::json!({ "file": path.display().to_string() }),
             );
-            return;
+            return false;
         }
     };
     let result = engine
@@ -368,7 +400,10 @@ fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
             palisade_policy::apply(engine, &mut s, &compiled).map_err(|e| e.to_string())
         });
     match result {
-        Ok(_) => info!(file = %path.display(), "policy applied"),
+        Ok(_) => {
+            info!(file = %path.display(), "policy applied");
+            true
+        }
         Err(e) => {
             error!(file = %path.display(), "policy file not applied, the stored policy stays: {e}");
             events.push(
@@ -376,6 +411,7 @@ fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
                 format!("{}: {e}", path.display()),
                 serde_json::json!({ "file": path.display().to_string() }),
             );
+            false
         }
     }
 }

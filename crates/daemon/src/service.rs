@@ -238,8 +238,9 @@ impl Service {
         }
     }
 
-    /// After the engine changed: routes and firewall follow the new scopes.
-    fn policy_changed(&self, what: &str) {
+    /// After the engine changed (a control request, or `what` = "reload": SIGHUP re-read
+    /// the policy file): routes and firewall follow the new scopes.
+    pub fn policy_changed(&self, what: &str) {
         match self.scopes.lock() {
             Ok(mut s) => {
                 if let Err(e) = s.refresh() {

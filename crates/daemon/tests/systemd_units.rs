@@ -2,8 +2,7 @@
 //! every option their `ExecStart=` lines pass is one `palisaded --help` lists, and, where
 //! `systemd-analyze` is installed, systemd itself parses the units without a complaint
 //! (an unknown key or a bad value is only a warning to systemd, and the unit would run
-//! without the sandboxing it meant). Running them under systemd as PID 1 is not possible
-//! in the containers this suite runs in.
+//! without the sandboxing it meant). e2e_systemd.rs runs them under systemd as PID 1.
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;

@@ -1,6 +1,6 @@
 //! The Linux side of the data plane: TUN, raw ESP and UDP sockets, policy routing, the
-//! fail-closed firewall and NFQUEUE. Everything here touches the OS; the decisions are
-//! made elsewhere (ipsec_callout, the SAD).
+//! fail-closed firewall, NFQUEUE, and systemd's notifications. Everything here touches
+//! the OS; the decisions are made elsewhere (ipsec_callout, the SAD).
 
 /// SO_MARK on every socket palisaded sends with (ESP, IKE, re-sent clear packets): the
 /// policy-routing rule skips marked packets, so they do not loop back into the TUN.
@@ -19,6 +19,7 @@ pub mod error;
 pub mod esp_socket;
 pub mod firewall;
 pub mod nfqueue;
+pub mod notify;
 pub mod route;
 pub mod shard;
 pub mod tun;
@@ -29,6 +30,7 @@ pub use error::SysError;
 pub use esp_socket::{EspBatch, EspSocket, SendOutcome};
 pub use firewall::{Firewall, FirewallSpec};
 pub use nfqueue::{NfQueue, QueuedPacket};
+pub use notify::Notifier;
 pub use route::PolicyRoutes;
 pub use shard::shard_of;
 pub use tun::Tun;
