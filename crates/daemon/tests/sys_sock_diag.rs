@@ -1,0 +1,119 @@
+//! Socket owners from the kernel (sys/sock_diag.rs), in a namespace of the test's own:
+//! a listener and a bound UDP socket of another user, found by the flows that would
+//! reach them, with the program that holds them; a port nobody holds finds nothing.
+//! Root only (namespaces, a process of another user).
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use netns::{VethPair, root_or_skip};
+use palisaded::sys::SockDiag;
+use palisaded::sys::sock_diag::{groups_of, program_of_socket};
+
+const NOBODY: u32 = 65_534;
+
+/// A python3 of user `nobody` inside `pair.a` holding a TCP listener and a UDP socket,
+/// killed on drop.
+struct Holder(Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sockets_are_found_with_their_owner_and_program() {
+    if !root_or_skip("sockets_are_found_with_their_owner_and_program") {
+        return;
+    }
+    // The system's python3: a user's (pyenv under /root) is not open to `nobody`.
+    let python = std::path::PathBuf::from("/usr/bin/python3");
+    if !python.exists() {
+        eprintln!("skipped: /usr/bin/python3 not installed");
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let a = VethPair::ADDR_A;
+    let script = format!(
+        "import socket,sys,time\n\
+         t=socket.socket(); t.bind(('{a}',7001)); t.listen()\n\
+         u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('0.0.0.0',7002))\n\
+         print('ready',flush=True); time.sleep(60)\n"
+    );
+    let mut child = pair
+        .a
+        .command("setpriv")
+        .args([
+            "--reuid",
+            &NOBODY.to_string(),
+            "--regid",
+            &NOBODY.to_string(),
+            "--clear-groups",
+        ])
+        .arg(&python)
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 as nobody");
+    let mut out = child.stdout.take().expect("stdout");
+    let holder = Holder(child);
+    let mut line = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut line).expect("ready line");
+    assert_eq!(&line, b"ready\n");
+
+    let found = pair
+        .a
+        .run(|| {
+            let mut diag = SockDiag::open().expect("sock_diag");
+            let local = |port| SocketAddr::from((a, port));
+            let peer = SocketAddr::from((VethPair::ADDR_B, 40_000));
+            (
+                diag.owner(6, local(7001), peer).expect("tcp lookup"),
+                diag.owner(17, local(7002), peer).expect("udp lookup"),
+                diag.owner(6, local(7003), peer).expect("free port"),
+                diag.owner(1, local(7001), peer).expect("not tcp or udp"),
+            )
+        })
+        .expect("in the namespace");
+    let (tcp, udp, free, icmp) = found;
+    let tcp = tcp.expect("the listener");
+    let udp = udp.expect("the UDP socket");
+    assert_eq!((tcp.uid, udp.uid), (NOBODY, NOBODY));
+    assert_ne!(tcp.inode, udp.inode);
+    assert_eq!(free, None);
+    assert_eq!(icmp, None);
+
+    // /proc names the program behind each socket: python3, whatever it links to.
+    let python = std::fs::canonicalize(&python).expect("python3's real path");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let program = program_of_socket(tcp.inode);
+        if program.as_deref() == Some(python.as_path()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "program of the listener: {program:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        program_of_socket(udp.inode).as_deref(),
+        Some(python.as_path())
+    );
+    drop(holder);
+    assert_eq!(program_of_socket(tcp.inode), None, "gone with its process");
+
+    assert!(groups_of(0).contains(&0), "root's groups");
+    assert_eq!(
+        groups_of(NOBODY).first(),
+        Some(&65_534),
+        "nobody's primary group"
+    );
+}
