@@ -37,11 +37,14 @@
 //!   Protected packets where policy asks for none (exemptions, no filter) are accepted.
 //! - [`IpsecCallout::scopes`]: what to route into the TUN and which IKE peers exist.
 //!
+//! At the ALE layers, ALE_USER_ID and ALE_APP_ID come from the owner of the flow's local
+//! socket, where [`IpsecCallout::with_socket_owners`] says how to find it and a filter
+//! there tests them (owners.rs); the naive reference paths leave them unset.
+//!
 //! Not handled: the IPFORWARD layer (forwarded packets read from the TUN are classified
 //! at the transport layers, with their source as the local address: the compiled policy
 //! gives both the same conditions); `SUPPRESS_NEGOTIATION` and the
-//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag; application and user conditions (no socket
-//! owner is known from a packet). A UDP or ICMP flow a peer started is judged at
+//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag. A UDP or ICMP flow a peer started is judged at
 //! ALE_AUTH_RECV_ACCEPT per flow, not per socket: our answers to it are classified at
 //! ALE_AUTH_CONNECT like flows of our own.
 //!
@@ -55,6 +58,7 @@ mod cache;
 mod callouts;
 mod flow;
 mod flow_set;
+mod owners;
 mod sa_selectors;
 mod scopes;
 
@@ -72,6 +76,8 @@ use cache::{Direction, FlowCache};
 use callouts::{CalloutKind, Classifier, Verdict, fill, layer};
 pub use flow::Flow;
 use flow_set::FlowSet;
+pub use owners::{LocalOwner, SocketOwners, SocketOwnersFactory};
+use owners::{OwnerLookup, fill_owner};
 pub use sa_selectors::SaSelectors;
 pub use scopes::Scopes;
 
@@ -185,6 +191,9 @@ pub struct IpsecCallout {
     /// UDP, ICMP and other flows without a handshake that we sent, shared likewise:
     /// their replies are not inbound connections.
     initiated: FlowSet,
+    /// Who holds a flow's local socket (ALE_USER_ID, ALE_APP_ID); none: those fields
+    /// stay unset.
+    owners: Option<OwnerLookup>,
 }
 
 impl IpsecCallout {
@@ -202,7 +211,15 @@ impl IpsecCallout {
             accept_cache: AcceptCache::new(),
             secured: FlowSet::new(FLOW_CACHE_BOUND),
             initiated: FlowSet::new(FLOW_CACHE_BOUND),
+            owners: None,
         }
+    }
+
+    /// With the owners of local sockets known (`factory` makes each thread's lookup),
+    /// for filters with ALE_USER_ID or ALE_APP_ID conditions at the ALE layers.
+    pub fn with_socket_owners(mut self, factory: SocketOwnersFactory) -> Self {
+        self.owners = Some(OwnerLookup::new(factory, &self.snapshot));
+        self
     }
 
     /// Callouts for another thread over the same engine: their own cache, and the same
@@ -211,9 +228,15 @@ impl IpsecCallout {
     /// judges clear packets.
     pub fn share(&self) -> Self {
         let generation = self.engine.generation();
+        let snapshot = self.engine.snapshot();
+        let owners = self.owners.as_ref().map(|o| {
+            let mut fresh = o.fresh();
+            fresh.follow(&snapshot);
+            fresh
+        });
         IpsecCallout {
             engine: self.engine.clone(),
-            snapshot: self.engine.snapshot(),
+            snapshot,
             generation,
             values: FieldValues::new(),
             outbound_cache: FlowCache::new(FLOW_CACHE_BOUND),
@@ -221,6 +244,7 @@ impl IpsecCallout {
             accept_cache: AcceptCache::new(),
             secured: self.secured.share(),
             initiated: self.initiated.share(),
+            owners,
         }
     }
 
@@ -243,6 +267,9 @@ impl IpsecCallout {
             return false;
         }
         self.snapshot = now;
+        if let Some(o) = &mut self.owners {
+            o.follow(&self.snapshot);
+        }
         self.outbound_cache.clear();
         self.inbound_cache.clear();
         self.accept_cache.decisions.clear();
@@ -260,7 +287,12 @@ impl IpsecCallout {
         if let Some(cached) = self.outbound_cache.get(Direction::Outbound, flow) {
             return cached;
         }
-        let decided = outbound(Classifier::Indexed(&self.snapshot), &mut self.values, flow);
+        let decided = outbound(
+            Classifier::Indexed(&self.snapshot),
+            &mut self.values,
+            flow,
+            self.owners.as_mut(),
+        );
         self.outbound_cache
             .insert(Direction::Outbound, flow, decided);
         // Once per flow and snapshot, as the cache misses: the set is bounded alike.
@@ -292,7 +324,10 @@ impl IpsecCallout {
             (&self.secured, &self.initiated),
             flow,
             verdict,
-            Some(&mut self.accept_cache),
+            Ale {
+                cache: Some(&mut self.accept_cache),
+                owners: self.owners.as_mut(),
+            },
         )
     }
 
@@ -327,7 +362,10 @@ impl IpsecCallout {
             arrived_on,
             verdict,
             &self.initiated,
-            Some(&mut self.accept_cache),
+            Ale {
+                cache: Some(&mut self.accept_cache),
+                owners: self.owners.as_mut(),
+            },
         );
         if decided == Inbound::Permit
             && let Some(hit) = verdict.permitted_hit()
@@ -346,6 +384,7 @@ impl IpsecCallout {
             Classifier::Naive(&self.engine),
             &mut FieldValues::new(),
             flow,
+            None,
         )
     }
 
@@ -360,7 +399,7 @@ impl IpsecCallout {
             (&self.secured, &self.initiated),
             flow,
             v,
-            None,
+            Ale::NAIVE,
         )
     }
 
@@ -376,7 +415,15 @@ impl IpsecCallout {
         let c = Classifier::Naive(&self.engine);
         let mut values = FieldValues::new();
         let v = transport_in(c, &mut values, flow, true);
-        inbound_protected(c, &mut values, flow, arrived_on, v, &self.initiated, None)
+        inbound_protected(
+            c,
+            &mut values,
+            flow,
+            arrived_on,
+            v,
+            &self.initiated,
+            Ale::NAIVE,
+        )
     }
 
     /// What the daemon routes into the TUN and which IKE peers policy names, from the
@@ -398,7 +445,12 @@ fn selector(flow: &Flow, addr: IpAddr, port: u16) -> TrafficSelector {
     }
 }
 
-fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outbound {
+fn outbound(
+    c: Classifier<'_>,
+    values: &mut FieldValues,
+    flow: &Flow,
+    owners: Option<&mut OwnerLookup>,
+) -> Outbound {
     fill(values, flow, true, false, None);
     let at = layer(flow, Layer::OutboundTransportV4, Layer::OutboundTransportV6);
     let v = c.classify(at, values);
@@ -450,10 +502,9 @@ fn outbound(c: Classifier<'_>, values: &mut FieldValues, flow: &Flow) -> Outboun
     if !flow.connection_start() && decided == Outbound::Clear {
         return decided;
     }
-    let ale = c.classify(
-        layer(flow, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6),
-        values,
-    );
+    let at = layer(flow, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6);
+    fill_owner(owners, at, flow, values);
+    let ale = c.classify(at, values);
     if ale.decision == Decision::Block && flow.connection_start() {
         return Outbound::Block {
             filter_id: ale.decider,
@@ -505,7 +556,7 @@ fn inbound_clear(
     (secured, initiated): (&FlowSet, &FlowSet),
     flow: &Flow,
     v: Verdict,
-    cache: Option<&mut AcceptCache>,
+    Ale { cache, owners }: Ale<'_>,
 ) -> Inbound {
     if v.decision == Decision::Block {
         return block(v.decider, reason::BLOCKED_BY_FILTER);
@@ -531,7 +582,7 @@ fn inbound_clear(
         return Inbound::Permit;
     }
     recv_accept(cache, Direction::InboundClear, flow, 0, initiated, || {
-        let ale = classify_recv_accept(c, values, flow, None);
+        let ale = classify_recv_accept(c, values, flow, None, owners);
         match (ale.decision, ale.hit) {
             (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
             // Only for flows the transport layer put under IPsec policy: an exemption
@@ -555,7 +606,7 @@ fn inbound_protected(
     sa: &SaSelectors,
     v: Verdict,
     initiated: &FlowSet,
-    cache: Option<&mut AcceptCache>,
+    Ale { cache, owners }: Ale<'_>,
 ) -> Inbound {
     if v.decision == Decision::Block {
         return block(v.decider, reason::BLOCKED_BY_FILTER);
@@ -586,7 +637,7 @@ fn inbound_protected(
         identity,
         initiated,
         || {
-            let ale = classify_recv_accept(c, values, flow, Some(&sa.peer_names));
+            let ale = classify_recv_accept(c, values, flow, Some(&sa.peer_names), owners);
             match (ale.decision, ale.hit) {
                 (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
                 (Decision::Permit, Some(h))
@@ -605,6 +656,20 @@ fn inbound_protected(
     )
 }
 
+/// What the fast path brings to ALE_AUTH_RECV_ACCEPT: its cache of decisions, and the
+/// lookup of local socket owners; the naive reference has neither.
+struct Ale<'a> {
+    cache: Option<&'a mut AcceptCache>,
+    owners: Option<&'a mut OwnerLookup>,
+}
+
+impl Ale<'_> {
+    const NAIVE: Ale<'static> = Ale {
+        cache: None,
+        owners: None,
+    };
+}
+
 /// Classifies `flow` at ALE_AUTH_RECV_ACCEPT: in clear, or protected by an SA whose
 /// peer authenticated as `peer_names`.
 fn classify_recv_accept(
@@ -612,12 +677,12 @@ fn classify_recv_accept(
     values: &mut FieldValues,
     flow: &Flow,
     peer_names: Option<&[String]>,
+    owners: Option<&mut OwnerLookup>,
 ) -> Verdict {
     fill(values, flow, false, peer_names.is_some(), peer_names);
-    c.classify(
-        layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6),
-        values,
-    )
+    let at = layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6);
+    fill_owner(owners, at, flow, values);
+    c.classify(at, values)
 }
 
 /// Where ALE_AUTH_RECV_ACCEPT's decisions are kept: per flow, and for a decapsulated

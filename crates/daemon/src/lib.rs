@@ -15,5 +15,6 @@ pub mod net;
 pub mod sa_table;
 pub mod scopes;
 pub mod service;
+pub mod socket_owners;
 pub mod stats;
 pub mod sys;

@@ -26,6 +26,7 @@ use palisaded::keying::{Keying, KeyingInput};
 use palisaded::keylog::KeyLog;
 use palisaded::scopes::ScopeKeeper;
 use palisaded::service::{Service, ServiceParts};
+use palisaded::socket_owners::KernelSocketOwners;
 use palisaded::stats::{DataStats, IkeStats};
 use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Notifier, PolicyRoutes, Tun};
 use tracing::{error, info, warn};
@@ -189,7 +190,9 @@ fn run(args: Args) -> Result<()> {
     let ike_stats = Arc::new(IkeStats::default());
     let ready = Arc::new(AtomicBool::new(false));
     let (keying_tx, keying_rx) = channel();
-    let callout = IpsecCallout::new(engine.clone());
+    // ALE_USER_ID and ALE_APP_ID: the kernel says who holds a flow's local socket.
+    let callout =
+        IpsecCallout::new(engine.clone()).with_socket_owners(KernelSocketOwners::factory());
     // Shared with the NFQUEUE thread: negotiation discovery's "once secured, never
     // clear" memory is written by the data plane and read there.
     let clear_callout = callout.share();

@@ -4,16 +4,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use palisade_filter::guids as g;
 use palisade_filter::policy::TrafficSelector;
 use palisade_filter::{
     Action, Caller, Callout, CalloutFlags, Condition, ConditionValue, Engine, Family, Field,
-    Filter, FilterFlags, Layer, MatchType, Scalar, SessionOptions, TxnKind, Weight,
+    Filter, FilterFlags, Layer, MatchType, Principal, Scalar, SecurityDescriptor, SessionOptions,
+    TxnKind, Weight,
 };
 use palisaded::ipsec_callout::{
-    FLOW_CACHE_BOUND, Flow, Inbound, IpsecCallout, Outbound, Protection, ProtectionMode,
-    SaSelectors, reason,
+    FLOW_CACHE_BOUND, Flow, Inbound, IpsecCallout, LocalOwner, Outbound, Protection,
+    ProtectionMode, SaSelectors, SocketOwners, SocketOwnersFactory, reason,
 };
 use palisaded::net::IpNet;
 use proptest::prelude::*;
@@ -1405,4 +1408,129 @@ auth = "psk"
         ))),
         Inbound::Block { .. }
     ));
+}
+
+// ---- ALE_USER_ID and ALE_APP_ID ----
+
+/// Owners of the local sockets by local port, counting the lookups.
+struct PortOwners {
+    by_port: Vec<(u16, LocalOwner)>,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl SocketOwners for PortOwners {
+    fn lookup(&mut self, flow: &Flow, program: bool) -> Option<LocalOwner> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let mut owner = self
+            .by_port
+            .iter()
+            .find(|(p, _)| *p == flow.local_port)
+            .map(|(_, o)| o.clone())?;
+        if !program {
+            owner.program = None;
+        }
+        Some(owner)
+    }
+}
+
+fn owned(uid: u32, program: &str) -> LocalOwner {
+    LocalOwner {
+        uid,
+        gids: vec![uid],
+        program: Some(program.into()),
+    }
+}
+
+#[test]
+fn ale_layers_see_the_user_and_program_of_the_local_socket_when_a_filter_asks() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&lookups);
+    let factory: SocketOwnersFactory = Arc::new(move || {
+        Box::new(PortOwners {
+            by_port: vec![
+                (40000, owned(1000, "/usr/bin/curl")),
+                (40001, owned(1000, "/usr/bin/ssh")),
+                (22, owned(0, "/usr/sbin/sshd")),
+                (8080, owned(1000, "/home/u/server")),
+            ],
+            lookups: Arc::clone(&counted),
+        })
+    });
+    let mut c = callout_for("transport-mode.toml").with_socket_owners(factory);
+    let curl = out_flow(&tcp("192.0.2.10", 40000, "192.0.2.20", 443, true));
+    let ssh = out_flow(&tcp("192.0.2.10", 40001, "192.0.2.20", 22, true));
+    // No filter tests the fields: no lookup at all.
+    protect(c.outbound(&curl));
+    assert_eq!(lookups.load(Ordering::Relaxed), 0);
+
+    let engine = c.engine().clone();
+    let mut s = engine
+        .open_session(Caller::root(), SessionOptions::default())
+        .expect("session");
+    let mut txn = s.begin(TxnKind::Write).expect("txn");
+    let (_, no_curl) = txn
+        .add_filter(
+            Filter::new(Layer::AleAuthConnectV4, Action::Block)
+                .name("no curl")
+                .condition(Condition::new(
+                    Field::AleAppId,
+                    MatchType::Equal,
+                    ConditionValue::Text("/usr/bin/curl".into()),
+                )),
+        )
+        .expect("app filter");
+    let (_, no_user_services) = txn
+        .add_filter(
+            Filter::new(Layer::AleAuthRecvAcceptV4, Action::Block)
+                .name("no services of user 1000")
+                .condition(Condition::new(
+                    Field::AleUserId,
+                    MatchType::Equal,
+                    ConditionValue::Sd(SecurityDescriptor::allow([Principal::Uid(1000)])),
+                )),
+        )
+        .expect("user filter");
+    txn.commit().expect("commit");
+
+    // Outbound, by program: curl's connection start is blocked, ssh's is not. The
+    // decisions are cached: a protected flow's SYN and its later packets are classified
+    // once each (later packets at ALE_AUTH_CONNECT too, for guaranteed encryption).
+    assert_eq!(
+        c.outbound(&curl),
+        Outbound::Block {
+            filter_id: Some(no_curl)
+        }
+    );
+    protect(c.outbound(&ssh));
+    assert_eq!(lookups.load(Ordering::Relaxed), 2);
+    let ssh_later = out_flow(&tcp("192.0.2.10", 40001, "192.0.2.20", 22, false));
+    for _ in 0..3 {
+        protect(c.outbound(&ssh));
+        protect(c.outbound(&ssh_later));
+    }
+    assert_eq!(
+        lookups.load(Ordering::Relaxed),
+        3,
+        "once per cached decision"
+    );
+
+    // Inbound, by user, in a callout of another thread: user 1000's listener is not
+    // reachable, root's is; a socket no one holds matches no user condition.
+    let mut other = c.share();
+    let sa = transport_sa(
+        range("192.0.2.10", "192.0.2.10"),
+        range("192.0.2.20", "192.0.2.20"),
+    );
+    let to = |port| in_flow(&tcp("192.0.2.20", 50000, "192.0.2.10", port, true));
+    assert_eq!(
+        other.inbound_protected(&to(8080), &sa),
+        Inbound::Block {
+            filter_id: Some(no_user_services),
+            reason: reason::CONNECTION_BLOCKED
+        }
+    );
+    assert_eq!(other.inbound_protected(&to(22), &sa), Inbound::Permit);
+    assert_eq!(other.inbound_protected(&to(9999), &sa), Inbound::Permit);
+    // The reference path knows no owners: the fields are unset there.
+    assert_eq!(c.inbound_protected_naive(&to(8080), &sa), Inbound::Permit);
 }

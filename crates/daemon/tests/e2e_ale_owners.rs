@@ -1,0 +1,207 @@
+//! ALE_USER_ID and ALE_APP_ID, end to end: two hosts in transport mode, and filters that
+//! judge connections by who holds the local socket. On the server, a BLOCK at
+//! ALE_AUTH_RECV_ACCEPT for sockets of user `nobody`: a connection to nobody's listener
+//! is refused, one to root's is not. On the client, a BLOCK at ALE_AUTH_CONNECT for one
+//! program (python3): python3 cannot connect, bash can. Both work before the filters.
+//! Root only (namespaces, a process of another user).
+
+#[path = "../../../tests/support/netns.rs"]
+mod netns;
+
+mod common;
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+
+use common::daemon::Daemon;
+use netns::{Netns, VethPair, root_or_skip};
+use palisade_control::{Request, Response};
+use palisade_filter::{
+    Action, Condition, ConditionValue, Field, Filter, Layer, MatchType, Principal,
+    SecurityDescriptor,
+};
+
+const NOBODY: u32 = 65_534;
+/// nobody's listener, and root's.
+const NOBODYS_PORT: u16 = 7001;
+const ROOTS_PORT: u16 = 7002;
+const PYTHON: &str = "/usr/bin/python3";
+
+fn policy(me: IpAddr, peer: IpAddr) -> String {
+    format!(
+        r#"
+[policy]
+name = "e2e-ale-owners"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "e2e ale owners secret"
+
+[[rules]]
+name = "peer"
+local = "{me}"
+remote = "{peer}"
+action = "require"
+auth = "psk"
+"#
+    )
+}
+
+/// A listener on `port` that greets each connection, run as `uid`, killed on drop.
+struct Listener(Child);
+
+impl Listener {
+    fn start(ns: &Netns, addr: IpAddr, port: u16, uid: u32) -> Listener {
+        let script = format!(
+            "import socket\n\
+             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('{addr}',{port})); s.listen()\n\
+             print('ready',flush=True)\n\
+             while True:\n    c,_=s.accept(); c.sendall(b'hello'); c.close()\n"
+        );
+        let id = uid.to_string();
+        let mut child = ns
+            .command("setpriv")
+            .args([
+                "--reuid",
+                &id,
+                "--regid",
+                &id,
+                "--clear-groups",
+                PYTHON,
+                "-c",
+            ])
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("listener");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut line = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut line).expect("listener ready");
+        Listener(child)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP connection from `ns` to `to:port` by bash (`/dev/tcp`), reading the greeting.
+fn bash_connect(ns: &Netns, to: IpAddr, port: u16) -> Output {
+    ns.command("timeout")
+        .args([
+            "4",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{to}/{port}; head -c 5 <&3"),
+        ])
+        .output()
+        .expect("bash")
+}
+
+/// The same by python3.
+fn python_connect(ns: &Netns, to: IpAddr, port: u16) -> Output {
+    ns.command(PYTHON)
+        .args([
+            "-c",
+            &format!(
+                "import socket,sys\n\
+                 c=socket.create_connection(('{to}',{port}),timeout=4)\n\
+                 sys.stdout.write(c.recv(5).decode())\n"
+            ),
+        ])
+        .output()
+        .expect("python3")
+}
+
+fn greeted(out: &Output) -> bool {
+    out.status.success() && out.stdout == b"hello"
+}
+
+fn add_filter(d: &Daemon, filter: Filter) {
+    let filter = serde_json::to_value(filter).expect("filter json");
+    match d.call(Request::FilterAdd { filter }) {
+        Response::Added { .. } => {}
+        other => panic!("filter add: {other:?}"),
+    }
+}
+
+fn drops(d: &Daemon, reason: &str) -> u64 {
+    d.stats().global_drops.get(reason).copied().unwrap_or(0)
+}
+
+#[test]
+fn connections_are_judged_by_the_user_and_program_of_the_local_socket() {
+    if !root_or_skip("connections_are_judged_by_the_user_and_program_of_the_local_socket") {
+        return;
+    }
+    if !Path::new(PYTHON).exists() {
+        eprintln!("skipped: {PYTHON} not installed");
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let client = Daemon::start(&pair.a, "a", &policy(a, b)).expect("daemon a");
+    let server = Daemon::start(&pair.b, "b", &policy(b, a)).expect("daemon b");
+    let _nobodys = Listener::start(&pair.b, b, NOBODYS_PORT, NOBODY);
+    let _roots = Listener::start(&pair.b, b, ROOTS_PORT, 0);
+
+    // Before the filters: every connection is made (the first one starts IKE).
+    for port in [NOBODYS_PORT, ROOTS_PORT] {
+        let out = bash_connect(&pair.a, b, port);
+        assert!(greeted(&out), "bash to {port} before the filters: {out:?}");
+    }
+    let out = python_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "python3 before the filters: {out:?}");
+
+    // The server refuses connections to nobody's sockets; the client refuses python3's.
+    add_filter(
+        &server,
+        Filter::new(Layer::AleAuthRecvAcceptV4, Action::Block)
+            .name("no connections to nobody")
+            .condition(Condition::new(
+                Field::AleUserId,
+                MatchType::Equal,
+                ConditionValue::Sd(SecurityDescriptor::allow([Principal::Uid(NOBODY)])),
+            )),
+    );
+    let python = std::fs::canonicalize(PYTHON).expect("python3's real path");
+    add_filter(
+        &client,
+        Filter::new(Layer::AleAuthConnectV4, Action::Block)
+            .name("no python")
+            .condition(Condition::new(
+                Field::AleAppId,
+                MatchType::Equal,
+                ConditionValue::Text(python.to_string_lossy().into_owned()),
+            )),
+    );
+
+    let refused_before = drops(&server, "policy_blocked");
+    let out = bash_connect(&pair.a, b, NOBODYS_PORT);
+    assert!(
+        !greeted(&out),
+        "a connection to nobody's listener was accepted"
+    );
+    assert!(
+        drops(&server, "policy_blocked") > refused_before,
+        "the refused SYNs are counted"
+    );
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash to root's listener: {out:?}");
+
+    let blocked_before = client.stats().clear_blocked;
+    let out = python_connect(&pair.a, b, ROOTS_PORT);
+    assert!(!greeted(&out), "python3 connected: {out:?}");
+    assert!(
+        client.stats().clear_blocked > blocked_before,
+        "the refused SYNs are counted"
+    );
+    // Another program from the same host to the same service still connects.
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash after python3 was refused: {out:?}");
+}
