@@ -160,15 +160,20 @@ fn address(ip: IpAddr) -> [u8; 16] {
     a
 }
 
+/// What one netlink message answered.
 #[derive(Debug, PartialEq, Eq)]
-enum Reply {
+pub enum Reply {
+    /// The socket and its owner.
     Owner(SocketOwner),
+    /// No such socket.
     NotFound,
+    /// An answer to another request (an earlier one that timed out).
     Stale,
 }
 
-/// The kernel's answer to the request numbered `seq`.
-fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
+/// The kernel's answer to the request numbered `seq`: a netlink header and an
+/// `inet_diag_msg`, or an `nlmsgerr`. Anything shorter or of another type is an error.
+pub fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
     let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag reply");
     let word = |at: usize| -> io::Result<u32> {
         buf.get(at..at + 4)
@@ -186,12 +191,13 @@ fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
     }
     match kind {
         NLMSG_ERROR => {
-            // struct nlmsgerr: a negative errno; ENOENT is "no such socket".
-            let errno = word(NLMSG_HDRLEN)? as i32;
-            if errno == -nix::libc::ENOENT || errno == 0 {
-                Ok(Reply::NotFound)
-            } else {
-                Err(io::Error::from_raw_os_error(-errno))
+            // struct nlmsgerr: 0 (an acknowledgement, no socket) or a negative errno;
+            // ENOENT is "no such socket". Anything else is not from the kernel.
+            match (word(NLMSG_HDRLEN)? as i32).checked_neg() {
+                Some(0) => Ok(Reply::NotFound),
+                Some(nix::libc::ENOENT) => Ok(Reply::NotFound),
+                Some(errno) if errno > 0 => Err(io::Error::from_raw_os_error(errno)),
+                _ => Err(malformed()),
             }
         }
         SOCK_DIAG_BY_FAMILY => {
@@ -291,6 +297,10 @@ mod tests {
         );
         let eperm = (-nix::libc::EPERM).to_ne_bytes();
         assert!(parse_reply(&reply(NLMSG_ERROR, 1, &eperm), 1).is_err());
+        // Found by fuzzing: the most negative number has no positive errno.
+        for bad in [i32::MIN, 5] {
+            assert!(parse_reply(&reply(NLMSG_ERROR, 1, &bad.to_ne_bytes()), 1).is_err());
+        }
     }
 
     #[test]
