@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, require_policy};
 use netns::{Netns, VethPair, root_or_skip};
 use palisade_control::{Request, Response};
 use palisade_filter::{
@@ -29,23 +29,7 @@ const ROOTS_PORT: u16 = 7002;
 const PYTHON: &str = "/usr/bin/python3";
 
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-ale-owners"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e ale owners secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-ale-owners", me, peer, "")
 }
 
 /// A listener on `port` that greets each connection, run as `uid`, killed on drop.

@@ -10,27 +10,11 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, ping, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, ping, require_policy, veth_of};
 use netns::{VethPair, root_or_skip};
 
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-boot"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e boot secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-boot", me, peer, "")
 }
 
 /// Runs palisaded with one flag and a's configuration inside a's namespace.

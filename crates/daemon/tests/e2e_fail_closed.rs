@@ -15,28 +15,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer, veth_of};
+use common::daemon::{
+    Capture, Daemon, not_ipsec_between, ping, require_policy, tcp_transfer, veth_of,
+};
 use netns::{Netns, VethPair, root_or_skip};
 
 /// Everything between the two hosts protected.
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-fail-closed"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e fail closed secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-fail-closed", me, peer, "")
 }
 
 fn addrs() -> (IpAddr, IpAddr) {

@@ -10,7 +10,7 @@ mod sys_common;
 
 use std::net::{Ipv6Addr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, require_policy, tcp_transfer, veth_of};
 use netns::{Netns, VethPair, root_or_skip};
 use sys_common::enable_ipv6;
 
@@ -18,23 +18,7 @@ const A: Ipv6Addr = sys_common::V6_A;
 const B: Ipv6Addr = sys_common::V6_B;
 
 fn policy(me: Ipv6Addr, peer: Ipv6Addr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-ipv6"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e ipv6 secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-ipv6", me, peer, "")
 }
 
 #[test]

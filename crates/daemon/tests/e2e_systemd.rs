@@ -23,7 +23,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, ping, veth_of};
+use common::daemon::{Capture, Daemon, not_ipsec_between, ping, require_policy, veth_of};
 use netns::{Netns, VethPair, root_or_skip};
 use palisade_control::{Client, Request, Response};
 
@@ -458,23 +458,7 @@ fn reap_stale_cgroups(layout: Cgroups) {
 
 /// Everything between the hosts protected (ping must be ESP); `extra` adds rules.
 fn policy(me: IpAddr, peer: IpAddr, extra: &str) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-systemd"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e systemd secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-{extra}"#
-    )
+    require_policy("e2e-systemd", me, peer, extra)
 }
 
 /// A second rule, for a host that is not there: its filters show that a reload applied

@@ -10,29 +10,14 @@ mod common;
 use std::net::IpAddr;
 
 use common::daemon::{
-    Capture, Daemon, assert_forged_dropped, not_ipsec_between, send_forged, tcp_transfer, veth_of,
+    Capture, Daemon, assert_forged_dropped, not_ipsec_between, require_policy, send_forged,
+    tcp_transfer, veth_of,
 };
 use netns::{VethPair, root_or_skip};
 
 /// Everything between the two hosts protected (no ICMP exemption: ping must be ESP).
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-transport"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e transport secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-transport", me, peer, "")
 }
 
 #[test]

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use common::daemon::{
-    Capture, Daemon, assert_forged_dropped, not_ipsec_between, ping, send_forged, tcp_transfer,
-    veth_of,
+    Capture, Daemon, assert_forged_dropped, not_ipsec_between, ping, require_policy, send_forged,
+    tcp_transfer, veth_of,
 };
 use netns::{VethPair, root_or_skip};
 use palisade_control::{NetEvent, Request, Response};
@@ -25,23 +25,7 @@ const FORCE: &str = "[ike]\nforce_udp_encapsulation = true\n";
 
 /// Everything between the two hosts protected (no ICMP exemption: ping must be ESP).
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-udp-encap"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e udp encapsulation secret"
-
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-udp-encap", me, peer, "")
 }
 
 /// The UDP ports of a tcpdump summary line `... IP 10.0.0.1.4500 > 10.0.0.2.4500: ...`,

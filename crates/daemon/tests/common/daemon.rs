@@ -298,6 +298,34 @@ pub fn assert_forged_dropped(d: &Daemon, before: &SaCounters) {
     );
 }
 
+/// A policy named `name` that requires IPsec for all traffic between `me` and `peer`
+/// (one rule, `peer`, authenticated with a pre-shared key), followed by `extra` (more
+/// TOML: rules, or nothing).
+pub fn require_policy(
+    name: &str,
+    me: impl std::fmt::Display,
+    peer: impl std::fmt::Display,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[policy]
+name = "{name}"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "{name} secret"
+
+[[rules]]
+name = "peer"
+local = "{me}"
+remote = "{peer}"
+action = "require"
+auth = "psk"
+{extra}"#
+    )
+}
+
 /// A Palisade policy named `name` with one rule for talking to charon: `rule` (its name,
 /// addresses, action and mode, one `key = value` per line), authenticated with the
 /// pre-shared key `secret`, with the suite the strongSwan configuration of
