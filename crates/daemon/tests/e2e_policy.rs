@@ -11,7 +11,9 @@ mod common;
 
 use std::net::{IpAddr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, ping, tcp_transfer, veth_of};
+use common::daemon::{
+    Capture, Daemon, not_ipsec_between, ping, require_policy, tcp_transfer, veth_of,
+};
 use netns::{VethPair, root_or_skip};
 use palisade_control::{ErrorCode, Export, Request, Response};
 
@@ -19,26 +21,9 @@ fn addrs() -> (IpAddr, IpAddr) {
     (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B))
 }
 
-const HEAD: &str = r#"[policy]
-name = "e2e-policy"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e policy secret"
-"#;
-
 /// Everything between the hosts protected.
 fn protect_all(me: IpAddr, peer: IpAddr) -> String {
-    format!(
-        r#"{HEAD}
-[[rules]]
-name = "peer"
-local = "{me}"
-remote = "{peer}"
-action = "require"
-auth = "psk"
-"#
-    )
+    require_policy("e2e-policy", me, peer, "")
 }
 
 /// As [`protect_all`], with ICMP between the hosts exempted (in clear).

@@ -308,21 +308,29 @@ pub fn require_policy(
     extra: &str,
 ) -> String {
     format!(
-        r#"
-[policy]
-name = "{name}"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "{name} secret"
-
+        r#"{}
 [[rules]]
 name = "peer"
 local = "{me}"
 remote = "{peer}"
 action = "require"
 auth = "psk"
-{extra}"#
+{extra}"#,
+        psk_head(name, &format!("{name} secret"))
+    )
+}
+
+/// A policy's head: its name, and the pre-shared key `secret` as auth set `psk`.
+fn psk_head(name: &str, secret: &str) -> String {
+    format!(
+        r#"
+[policy]
+name = "{name}"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "{secret}"
+"#
     )
 }
 
@@ -332,14 +340,7 @@ auth = "psk"
 /// tests/support/strongswan.rs offers (IKE AES-GCM-128/SHA-256/ECP-256, ESP AES-GCM-128).
 pub fn charon_suite_policy(name: &str, secret: &str, rule: &str) -> String {
     format!(
-        r#"
-[policy]
-name = "{name}"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "{secret}"
-
+        r#"{}
 [ike_proposal_sets.charon]
 proposals = [{{ cipher = "aes_gcm_128_16icv", integrity = "sha_256", dh_group = "ecp_256" }}]
 
@@ -351,7 +352,8 @@ proposals = [{{ esp = "gcm_aes_128" }}]
 auth = "psk"
 ike_proposals = "charon"
 ipsec_proposals = "gcm"
-"#
+"#,
+        psk_head(name, secret)
     )
 }
 
