@@ -1,9 +1,11 @@
 //! Engine objects built from command-line flags, as the JSON the daemon takes.
 
 use palisade_control::field_values::parse_field_values;
+use palisade_filter::field::FieldType;
 use palisade_filter::{
-    Action, Condition, Field, Filter, FilterFlags as EngineFilterFlags, Layer,
-    ProviderFlags as EngineProviderFlags, SublayerFlags as EngineSublayerFlags, Value, Weight,
+    Action, Condition, ConditionValue, Field, Filter, FilterFlags as EngineFilterFlags, Layer,
+    MatchType, Principal, ProviderFlags as EngineProviderFlags, SecurityDescriptor,
+    SublayerFlags as EngineSublayerFlags, Value, Weight,
 };
 use serde_json::json;
 
@@ -93,7 +95,10 @@ pub fn filter(flags: &FilterFlags) -> Result<serde_json::Value, Failure> {
     Ok(value)
 }
 
-/// `FIELD=VALUE` (equal) or `FIELD=LOW-HIGH` (a range) of a number or address field.
+/// `FIELD=VALUE` (equal) or `FIELD=LOW-HIGH` (a range) of a number or address field;
+/// `ale_app_id=PATH` (a program; `PATH*` for every program under a directory); a
+/// principal of a security descriptor for the token fields (`ale_user_id=alice`, a uid,
+/// or `@group`; a peer's name for `ale_remote_machine_id` and `ale_remote_user_id`).
 fn condition(layer: Layer, text: &str) -> Result<Condition, Failure> {
     let Some((field, value)) = text.split_once('=') else {
         return Err(Failure::usage(
@@ -101,6 +106,13 @@ fn condition(layer: Layer, text: &str) -> Result<Condition, Failure> {
             "for example --match ip_remote_port=23 or --match ip_remote_port=8000-8080",
         ));
     };
+    if let Some(f) = Field::from_name(field.trim()).filter(|f| layer.has_field(*f)) {
+        match f.field_type() {
+            FieldType::Text => return Ok(text_condition(f, value)),
+            FieldType::Token => return principal_condition(f, value),
+            _ => {}
+        }
+    }
     let scalar = |value: &str| -> Result<(Field, palisade_filter::Scalar), Failure> {
         let values =
             parse_field_values(layer, &[(field.to_owned(), value.to_owned())]).map_err(|e| {
@@ -129,6 +141,65 @@ fn condition(layer: Layer, text: &str) -> Result<Condition, Failure> {
             Ok(Condition::equal(f, v))
         }
     }
+}
+
+/// A program path, or with a trailing `*` the programs under a directory.
+fn text_condition(field: Field, value: &str) -> Condition {
+    match value.strip_suffix('*') {
+        Some(prefix) => Condition::new(
+            field,
+            MatchType::Prefix,
+            ConditionValue::Text(prefix.to_owned()),
+        ),
+        None => Condition::new(
+            field,
+            MatchType::Equal,
+            ConditionValue::Text(value.to_owned()),
+        ),
+    }
+}
+
+/// A security descriptor that grants one principal: for ALE_USER_ID a local user (name
+/// or uid) or group (`@name` or `@gid`), resolved on this host; for the remote identity
+/// fields a peer's authenticated name.
+fn principal_condition(field: Field, value: &str) -> Result<Condition, Failure> {
+    use nix::unistd::{Group, User};
+    let principal = if field != Field::AleUserId {
+        Principal::Name(value.to_owned())
+    } else if let Some(group) = value.strip_prefix('@') {
+        let gid = match group.parse::<u32>() {
+            Ok(gid) => Some(gid),
+            Err(_) => Group::from_name(group)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw()),
+        };
+        Principal::Gid(gid.ok_or_else(|| {
+            Failure::usage(
+                format!("--match {field}: no group {group:?} on this host"),
+                "give a group name or number after @, e.g. @wheel or @10",
+            )
+        })?)
+    } else {
+        let uid = match value.parse::<u32>() {
+            Ok(uid) => Some(uid),
+            Err(_) => User::from_name(value)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw()),
+        };
+        Principal::Uid(uid.ok_or_else(|| {
+            Failure::usage(
+                format!("--match {field}: no user {value:?} on this host"),
+                "give a user name or uid, or @group",
+            )
+        })?)
+    };
+    Ok(Condition::new(
+        field,
+        MatchType::Equal,
+        ConditionValue::Sd(SecurityDescriptor::allow([principal])),
+    ))
 }
 
 pub fn sublayer(flags: &SublayerFlags) -> Result<serde_json::Value, Failure> {
@@ -170,4 +241,50 @@ pub fn provider(flags: &ProviderFlags) -> Result<serde_json::Value, Failure> {
         "flags": persistent.0,
         "service_name": flags.service_name,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sd(c: &Condition) -> &SecurityDescriptor {
+        match &c.value {
+            ConditionValue::Sd(sd) => sd,
+            other => panic!("not a security descriptor: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn programs_and_directories_of_programs() {
+        let c = condition(Layer::AleAuthConnectV4, "ale_app_id=/usr/bin/x-y").expect("path");
+        assert_eq!(c.match_type, MatchType::Equal, "a '-' is no range here");
+        assert_eq!(c.value, ConditionValue::Text("/usr/bin/x-y".into()));
+        let c = condition(Layer::AleAuthConnectV4, "ale_app_id=/opt/app/*").expect("prefix");
+        assert_eq!(c.match_type, MatchType::Prefix);
+        assert_eq!(c.value, ConditionValue::Text("/opt/app/".into()));
+    }
+
+    #[test]
+    fn users_and_groups_by_name_or_number_and_peers_by_name() {
+        let c = condition(Layer::AleAuthRecvAcceptV4, "ale_user_id=root").expect("root");
+        assert_eq!(sd(&c).allow, [Principal::Uid(0)]);
+        let c = condition(Layer::AleAuthRecvAcceptV4, "ale_user_id=1000").expect("uid");
+        assert_eq!(sd(&c).allow, [Principal::Uid(1000)]);
+        let c = condition(Layer::AleAuthRecvAcceptV4, "ale_user_id=@root").expect("group");
+        assert_eq!(sd(&c).allow, [Principal::Gid(0)]);
+        let c = condition(
+            Layer::AleAuthRecvAcceptV4,
+            "ale_remote_machine_id=db.example.com",
+        )
+        .expect("peer");
+        assert_eq!(sd(&c).allow, [Principal::Name("db.example.com".into())]);
+        let e = condition(Layer::AleAuthRecvAcceptV4, "ale_user_id=no-such-user-here")
+            .expect_err("unknown user");
+        assert!(format!("{e:?}").contains("no user"), "{e:?}");
+    }
+
+    #[test]
+    fn fields_the_layer_lacks_are_still_refused() {
+        assert!(condition(Layer::OutboundTransportV4, "ale_app_id=/usr/bin/curl").is_err());
+    }
 }
