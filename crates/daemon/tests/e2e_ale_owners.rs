@@ -3,7 +3,9 @@
 //! ALE_AUTH_RECV_ACCEPT for sockets of user `nobody`: a connection to nobody's listener
 //! is refused, one to root's is not. On the client, a BLOCK at ALE_AUTH_CONNECT for one
 //! program (python3): python3 cannot connect, bash can. Both work before the filters.
-//! Root only (namespaces, a process of another user).
+//! Then the same from policy files: `users = ["root"]` on the server's TCP rule and
+//! `programs = [bash]` on the client's. Root only (namespaces, a process of another
+//! user).
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
@@ -188,4 +190,61 @@ fn connections_are_judged_by_the_user_and_program_of_the_local_socket() {
     // Another program from the same host to the same service still connects.
     let out = bash_connect(&pair.a, b, ROOTS_PORT);
     assert!(greeted(&out), "bash after python3 was refused: {out:?}");
+}
+
+/// A rule for TCP between the hosts limited by `limit` (`users = [...]` or
+/// `programs = [...]`), beside the rule that protects everything.
+fn limited_tcp(me: IpAddr, peer: IpAddr, limit: &str) -> String {
+    require_policy(
+        "e2e-ale-owners-policy",
+        me,
+        peer,
+        &format!(
+            r#"
+[[rules]]
+name = "tcp"
+local = "{me}"
+remote = "{peer}"
+protocol = "tcp"
+action = "require"
+auth = "psk"
+{limit}
+"#
+        ),
+    )
+}
+
+#[test]
+fn policy_file_programs_and_users_limit_connections() {
+    if !root_or_skip("policy_file_programs_and_users_limit_connections") {
+        return;
+    }
+    if !Path::new(PYTHON).exists() {
+        eprintln!("skipped: {PYTHON} not installed");
+        return;
+    }
+    let bash = netns::find_program("bash")
+        .and_then(|b| std::fs::canonicalize(b).ok())
+        .expect("bash");
+    let pair = VethPair::new().expect("namespaces");
+    let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    // The client lets only bash start TCP connections to the server; the server accepts
+    // them only on root's sockets.
+    let programs = format!("programs = [\"{}\"]", bash.display());
+    let client = Daemon::start(&pair.a, "a", &limited_tcp(a, b, &programs)).expect("daemon a");
+    let server =
+        Daemon::start(&pair.b, "b", &limited_tcp(b, a, "users = [\"root\"]")).expect("daemon b");
+    let _nobodys = Listener::start(&pair.b, b, NOBODYS_PORT, NOBODY);
+    let _roots = Listener::start(&pair.b, b, ROOTS_PORT, 0);
+
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash to root's listener: {out:?}");
+    let refused = drops(&server, "policy_blocked");
+    let out = bash_connect(&pair.a, b, NOBODYS_PORT);
+    assert!(!greeted(&out), "nobody's listener accepted a connection");
+    assert!(drops(&server, "policy_blocked") > refused);
+    let blocked = client.stats().clear_blocked;
+    let out = python_connect(&pair.a, b, ROOTS_PORT);
+    assert!(!greeted(&out), "python3 connected: {out:?}");
+    assert!(client.stats().clear_blocked > blocked);
 }

@@ -240,6 +240,16 @@ pub struct Rule {
     /// identities may connect in; other inbound connections that match are blocked.
     #[serde(default)]
     pub authorized_peers: Option<Spanned<Vec<String>>>,
+    /// Only connections whose local socket a process of one of these programs holds
+    /// (their executable's path; `"/dir/*"` for every program under a directory): others
+    /// that match are blocked, starting (ALE_AUTH_CONNECT) and accepted (ALE_AUTH_RECV_ACCEPT)
+    /// alike.
+    #[serde(default)]
+    pub programs: Option<Spanned<Vec<String>>>,
+    /// Only connections whose local socket one of these users owns: names or uids, and
+    /// `"@group"` for a group's members; resolved on the host that compiles the policy.
+    #[serde(default)]
+    pub users: Option<Spanned<Vec<String>>>,
 }
 
 /// A string or a list of strings.

@@ -8,7 +8,7 @@ use palisade_filter::guids as g;
 use palisade_filter::policy::{
     IPSEC_POLICY_FLAG_ND_BOUNDARY, IPSEC_POLICY_FLAG_ND_SECURE, KeyingModule, ProviderContextPolicy,
 };
-use palisade_filter::{Decision, Layer};
+use palisade_filter::{Decision, Field, FieldValues, Layer, Token, Value};
 use palisade_policy::keys::derive;
 
 const TCP: u8 = 6;
@@ -309,4 +309,102 @@ fn exemptions_outrank_ipsec_and_blocks_outrank_exemptions() {
     );
     assert_eq!(icmpv6.decision, Decision::Permit);
     assert!(calls.is_empty());
+}
+
+#[test]
+fn programs_and_users_limit_a_rules_connections_both_ways() {
+    let text = r#"
+[policy]
+name = "owners"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "secret"
+
+[[rules]]
+name = "db"
+remote = "10.0.0.5"
+protocol = "tcp"
+remote_ports = [5432]
+action = "require"
+auth = "psk"
+programs = ["/usr/bin/psql", "/opt/tools/*"]
+users = ["root", "@root"]
+
+[[rules]]
+name = "admin"
+remote = "10.0.0.0/24"
+protocol = "tcp"
+local_ports = [22]
+action = "require"
+auth = "psk"
+authorized_peers = ["admin1.example.com"]
+programs = ["/usr/sbin/sshd"]
+"#;
+    let compiled = compile("owners.toml", text);
+    let engine = palisade_filter::Engine::new();
+    let mut s = session(&engine);
+    palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
+    let owned = |values: FieldValues, program: Option<&str>, uid: u32, gid: u32| {
+        let values = values.with(Field::AleUserId, Value::Token(Token::user(uid, vec![gid])));
+        match program {
+            Some(p) => values.with(Field::AleAppId, Value::Text(p.into())),
+            None => values,
+        }
+    };
+    let to_db = || flow("10.0.0.1", "10.0.0.5", TCP, 40000, 5432);
+    let connect = |values: &FieldValues| classify(&engine, Layer::AleAuthConnectV4, values).0;
+    for (program, uid, gid, want) in [
+        (Some("/usr/bin/psql"), 0, 0, Decision::Permit),
+        (Some("/opt/tools/dbcheck"), 0, 0, Decision::Permit),
+        // A member of group root, by its token's groups.
+        (Some("/usr/bin/psql"), 1000, 0, Decision::Permit),
+        (Some("/usr/bin/curl"), 0, 0, Decision::Block),
+        (Some("/usr/bin/psql"), 1000, 1000, Decision::Block),
+        // No socket owner known: the conditions cannot be met.
+        (None, 0, 0, Decision::Block),
+    ] {
+        let got = connect(&owned(to_db(), program, uid, gid)).decision;
+        assert_eq!(got, want, "{program:?} uid {uid} gid {gid}");
+    }
+    // Inbound connections to the same service ports: the same limits.
+    let from_db = flow("10.0.0.1", "10.0.0.5", TCP, 40000, 5432);
+    let accept = |values: &FieldValues| classify(&engine, Layer::AleAuthRecvAcceptV4, values).0;
+    assert_eq!(
+        accept(&owned(from_db.clone(), Some("/usr/bin/psql"), 0, 0)).decision,
+        Decision::Permit
+    );
+    assert_eq!(
+        accept(&owned(from_db, Some("/usr/bin/nc"), 0, 0)).decision,
+        Decision::Block
+    );
+    // With authorized_peers: the peer's identity and the program both count, and the
+    // allowed connections still go through the secure-inbound callout.
+    let ssh = flow("10.0.0.1", "10.0.0.9", TCP, 22, 50000);
+    let (admin, calls) = classify(
+        &engine,
+        Layer::AleAuthRecvAcceptV4,
+        &with_peer_identity(
+            owned(ssh.clone(), Some("/usr/sbin/sshd"), 0, 0),
+            "admin1.example.com",
+        ),
+    );
+    assert_eq!(calls.len(), 1, "{admin:?}");
+    assert_eq!(
+        calls[0].callout,
+        g::FWPM_CALLOUT_IPSEC_INBOUND_INITIATE_SECURE_V4
+    );
+    for values in [
+        with_peer_identity(
+            owned(ssh.clone(), Some("/usr/bin/nc"), 0, 0),
+            "admin1.example.com",
+        ),
+        with_peer_identity(
+            owned(ssh.clone(), Some("/usr/sbin/sshd"), 0, 0),
+            "mallory.example.com",
+        ),
+    ] {
+        let (v, _) = classify(&engine, Layer::AleAuthRecvAcceptV4, &values);
+        assert_eq!(v.decision, Decision::Block, "{values:?}");
+    }
 }

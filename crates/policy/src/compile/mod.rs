@@ -4,6 +4,7 @@
 //! engine sees anything.
 
 mod contexts;
+mod owners;
 mod scenario;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::ops::Range;
 
 use palisade_filter::policy::KeyingModule;
 use palisade_filter::{
-    Family, Filter, Provider, ProviderContext, ProviderFlags, Sublayer, SublayerFlags,
+    Condition, Family, Filter, Provider, ProviderContext, ProviderFlags, Sublayer, SublayerFlags,
 };
 use serde::Serialize;
 use toml::Spanned;
@@ -55,6 +56,9 @@ pub(crate) struct CheckedRule<'d> {
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub require_encryption: bool,
     pub authorized_peers: Vec<String>,
+    /// ALE_APP_ID and ALE_USER_ID conditions from `programs` and `users`: a connection
+    /// must meet them all to pass the rule's connection filters.
+    pub owners: Vec<Condition>,
     pub families: Vec<Family>,
 }
 
@@ -290,6 +294,8 @@ fn check_rule<'d>(
                 r.authorized_peers.as_ref().map(|s| s.span()),
                 "authorized_peers",
             ),
+            (r.programs.as_ref().map(|s| s.span()), "programs"),
+            (r.users.as_ref().map(|s| s.span()), "users"),
         ]
         .into_iter()
         .find_map(|(s, w)| s.map(|s| (s, w)));
@@ -313,6 +319,7 @@ fn check_rule<'d>(
             "expected peer identities like \"host.example.com\"; an empty list would block every peer",
         ));
     }
+    let owners = owners::conditions(src, r.programs.as_ref(), r.users.as_ref())?;
     Ok(CheckedRule {
         name: r.name.get_ref().as_str(),
         local,
@@ -326,6 +333,7 @@ fn check_rule<'d>(
         tunnel,
         require_encryption: r.require_encryption.as_ref().is_some_and(|b| *b.get_ref()),
         authorized_peers,
+        owners,
         families: fams,
     })
 }

@@ -317,71 +317,105 @@ pub(crate) fn negotiated(
             0
         };
         let ale_flow = conditions(r, family, Shape::Flow);
-        if !r.authorized_peers.is_empty() {
-            let sd = SecurityDescriptor::allow(
-                r.authorized_peers
-                    .iter()
-                    .map(|p| Principal::Name(p.trim().to_owned()))
-                    .collect::<Vec<_>>(),
-            );
+        // Inbound connections: secured (negotiation discovery's secure ring, guaranteed
+        // encryption, remote identity authorization), limited to some peers or to the
+        // sockets of some programs and users, or both. A limited rule has an allowed
+        // filter, more specific (identity, program or user conditions) so it outranks
+        // the block for everyone else.
+        let secure_in =
+            !r.authorized_peers.is_empty() || r.inbound_required && nd || encryption != 0;
+        let limited = !r.authorized_peers.is_empty() || !r.owners.is_empty();
+        if secure_in || limited {
             let mut allowed = ale_flow.clone();
-            allowed.push(Condition::new(
-                Field::AleRemoteMachineId,
-                MatchType::Equal,
-                ConditionValue::Sd(sd),
-            ));
+            if !r.authorized_peers.is_empty() {
+                let sd = SecurityDescriptor::allow(
+                    r.authorized_peers
+                        .iter()
+                        .map(|p| Principal::Name(p.trim().to_owned()))
+                        .collect::<Vec<_>>(),
+                );
+                allowed.push(Condition::new(
+                    Field::AleRemoteMachineId,
+                    MatchType::Equal,
+                    ConditionValue::Sd(sd),
+                ));
+            }
+            allowed.extend(r.owners.iter().cloned());
+            let action = if secure_in {
+                Action::CalloutTerminating(initiate_secure)
+            } else {
+                Action::Permit
+            };
+            let role = if limited {
+                "recv-accept-authorized"
+            } else {
+                "recv-accept"
+            };
             let mut f = filter(
                 policy,
                 name,
-                &format!("recv-accept-authorized-{s}"),
+                &format!("{role}-{s}"),
                 accept,
-                Action::CalloutTerminating(initiate_secure),
+                action,
                 allowed,
             );
             if encryption != 0 {
                 f = f.raw_context(encryption);
             }
             push(src, rule, out, f)?;
-            // Everyone else: the authorized filter is more specific (an identity
-            // condition), so it outranks this one for the peers it names.
-            let f = filter(
-                policy,
-                name,
-                &format!("recv-accept-unauthorized-{s}"),
-                accept,
-                Action::Block,
-                ale_flow.clone(),
-            );
-            push(src, rule, out, f)?;
-        } else if r.inbound_required && nd || encryption != 0 {
+            if limited {
+                let f = filter(
+                    policy,
+                    name,
+                    &format!("recv-accept-unauthorized-{s}"),
+                    accept,
+                    Action::Block,
+                    ale_flow.clone(),
+                );
+                push(src, rule, out, f)?;
+            }
+        }
+        // Connections we start: guaranteed encryption's callout, limited to the sockets
+        // of some programs and users, or both.
+        if encryption != 0 || !r.owners.is_empty() {
+            let connect = v(family, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6);
+            let connect_callout = match family {
+                Family::V4 => g::FWPM_CALLOUT_IPSEC_ALE_CONNECT_V4,
+                Family::V6 => g::FWPM_CALLOUT_IPSEC_ALE_CONNECT_V6,
+            };
+            let mut allowed = ale_flow.clone();
+            allowed.extend(r.owners.iter().cloned());
+            let (role, action) = match (encryption != 0, r.owners.is_empty()) {
+                (true, true) => ("connect", Action::CalloutTerminating(connect_callout)),
+                (true, false) => (
+                    "connect-authorized",
+                    Action::CalloutTerminating(connect_callout),
+                ),
+                (false, _) => ("connect-authorized", Action::Permit),
+            };
             let mut f = filter(
                 policy,
                 name,
-                &format!("recv-accept-{s}"),
-                accept,
-                Action::CalloutTerminating(initiate_secure),
-                ale_flow.clone(),
+                &format!("{role}-{s}"),
+                connect,
+                action,
+                allowed,
             );
             if encryption != 0 {
                 f = f.raw_context(encryption);
             }
             push(src, rule, out, f)?;
-        }
-        if encryption != 0 {
-            let connect_callout = match family {
-                Family::V4 => g::FWPM_CALLOUT_IPSEC_ALE_CONNECT_V4,
-                Family::V6 => g::FWPM_CALLOUT_IPSEC_ALE_CONNECT_V6,
-            };
-            let f = filter(
-                policy,
-                name,
-                &format!("connect-{s}"),
-                v(family, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6),
-                Action::CalloutTerminating(connect_callout),
-                ale_flow,
-            )
-            .raw_context(encryption);
-            push(src, rule, out, f)?;
+            if !r.owners.is_empty() {
+                let f = filter(
+                    policy,
+                    name,
+                    &format!("connect-unauthorized-{s}"),
+                    connect,
+                    Action::Block,
+                    ale_flow,
+                );
+                push(src, rule, out, f)?;
+            }
         }
     }
     Ok(())

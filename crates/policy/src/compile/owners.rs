@@ -1,0 +1,110 @@
+//! `programs` and `users`: a rule's connections limited to the local sockets of some
+//! programs and users, as ALE_APP_ID and ALE_USER_ID conditions (spec §3: the ALE
+//! layers' application and user). Users and groups are named as on the host that
+//! compiles the policy (the daemon's, for `policy apply`), where palisaded will compare
+//! them with the owners of sockets.
+
+use nix::unistd::{Group, User};
+use palisade_filter::{Condition, ConditionValue, Field, MatchType, Principal, SecurityDescriptor};
+use toml::Spanned;
+
+use super::Source;
+use crate::error::Diagnostic;
+
+/// The conditions of `programs` (one per program: conditions on one field are ORed) and
+/// `users` (one security descriptor granting them all). Empty lists are errors: they
+/// would block every connection of the rule.
+pub(crate) fn conditions(
+    src: &Source<'_>,
+    programs: Option<&Spanned<Vec<String>>>,
+    users: Option<&Spanned<Vec<String>>>,
+) -> Result<Vec<Condition>, Diagnostic> {
+    let mut out = Vec::new();
+    if let Some(p) = programs {
+        if p.get_ref().is_empty() {
+            return Err(src.error(
+                p.span(),
+                "expected program paths like \"/usr/sbin/sshd\"; an empty list would block every connection",
+            ));
+        }
+        for program in p.get_ref() {
+            out.push(program_condition(src, p, program)?);
+        }
+    }
+    if let Some(u) = users {
+        if u.get_ref().is_empty() {
+            return Err(src.error(
+                u.span(),
+                "expected users like \"alice\", \"1000\" or \"@admins\"; an empty list would block every connection",
+            ));
+        }
+        let allow = u
+            .get_ref()
+            .iter()
+            .map(|name| principal(src, u, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(Condition::new(
+            Field::AleUserId,
+            MatchType::Equal,
+            ConditionValue::Sd(SecurityDescriptor::allow(allow)),
+        ));
+    }
+    Ok(out)
+}
+
+/// An absolute path, or a directory's programs with a trailing `*`.
+fn program_condition(
+    src: &Source<'_>,
+    list: &Spanned<Vec<String>>,
+    program: &str,
+) -> Result<Condition, Diagnostic> {
+    let program = program.trim();
+    let (path, match_type) = match program.strip_suffix('*') {
+        Some(dir) => (dir, MatchType::Prefix),
+        None => (program, MatchType::Equal),
+    };
+    if !path.starts_with('/') || path.contains('*') {
+        return Err(src.error(
+            list.span(),
+            format!(
+                "program {program:?}: expected an absolute path (\"/usr/sbin/sshd\"), or a directory followed by * (\"/opt/app/*\")"
+            ),
+        ));
+    }
+    Ok(Condition::new(
+        Field::AleAppId,
+        match_type,
+        ConditionValue::Text(path.to_owned()),
+    ))
+}
+
+/// A user (name or uid) or a group (`@name` or `@gid`) of this host.
+fn principal(
+    src: &Source<'_>,
+    list: &Spanned<Vec<String>>,
+    name: &str,
+) -> Result<Principal, Diagnostic> {
+    let name = name.trim();
+    let unknown = |what: &str| {
+        src.error(
+            list.span(),
+            format!("{what} {name:?} is not known on this host; give a name, a number, or @group"),
+        )
+    };
+    if let Some(group) = name.strip_prefix('@') {
+        if let Ok(gid) = group.parse::<u32>() {
+            return Ok(Principal::Gid(gid));
+        }
+        return match Group::from_name(group) {
+            Ok(Some(g)) => Ok(Principal::Gid(g.gid.as_raw())),
+            _ => Err(unknown("group")),
+        };
+    }
+    if let Ok(uid) = name.parse::<u32>() {
+        return Ok(Principal::Uid(uid));
+    }
+    match User::from_name(name) {
+        Ok(Some(u)) => Ok(Principal::Uid(u.uid.as_raw())),
+        _ => Err(unknown("user")),
+    }
+}
