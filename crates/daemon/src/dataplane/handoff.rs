@@ -3,9 +3,10 @@
 //! peer, while an SA's sequence numbers and counters must have one owner. Such packets
 //! go to the owner in batches: one channel message and one wake-up per batch, copied
 //! into buffers that circulate between each pair of workers (none allocated per batch).
-//! When all of them are in flight, the reading worker waits a little for the owner to
-//! give one back (the packets it has not read yet wait in the TUN's queue meanwhile);
-//! only an owner still that far behind costs drops, counted.
+//! When all of them are in flight, the reading worker adds one more to the pair's pool,
+//! up to a bound; past it, it waits a little for the owner to give one back (the packets
+//! it has not read yet wait in the TUN's queue meanwhile), and only an owner still that
+//! far behind costs drops, counted.
 //!
 //! Order: a flow comes from one TUN queue, so its packets reach the owner in the order
 //! they were read.
@@ -17,11 +18,16 @@ use std::time::Duration;
 
 /// Bytes of packets one batch carries.
 const BATCH_BYTES: usize = 64 << 10;
-/// Batches in circulation from one worker to another (1 MiB per pair of workers): a
-/// batch goes out after every TUN read round, however few packets it holds, so a burst
-/// of small reads needs many (with 4, a burst of 3,000 datagrams in e2e_dataplane_stream
-/// lost 20-40 to `handoff_full`).
+/// Batches in circulation from one worker to another at first (1 MiB per pair of
+/// workers): a batch goes out after every TUN read round, however few packets it holds,
+/// so a burst of small reads needs many (with 4, a burst of 3,000 datagrams in
+/// e2e_dataplane_stream lost 20-40 to `handoff_full`).
 const BATCHES: usize = 16;
+/// How many batches a pair's pool may grow to while an owner lags (16 MiB at most per
+/// pair): an owner descheduled for a few milliseconds while the reader makes a batch of
+/// every datagram took the 16 and a 5 ms wait, and dropped (1 in 3,000 datagrams in 1 of
+/// several CI runs). A pool that grew stays that large; nothing grows per packet.
+const MAX_BATCHES: usize = 256;
 /// How long a worker waits for a batch to come back before it drops. Bounded: two
 /// workers may each wait for the other, and a worker stalled here reads nothing else.
 /// Without the wait, an owner descheduled for a few milliseconds on a busy machine cost
@@ -61,6 +67,9 @@ struct Link {
     wake: Arc<UnixDatagram>,
     free: Receiver<Handoff>,
     filling: Option<Handoff>,
+    /// This worker (the batches' origin), and how many batches the pool holds.
+    origin: usize,
+    batches: usize,
 }
 
 /// One worker's handoffs: to each other worker, and its own inbox.
@@ -103,6 +112,8 @@ impl Handoffs {
                             wake: wakes[j].clone(),
                             free,
                             filling: None,
+                            origin: i,
+                            batches: BATCHES,
                         })
                     })
                     .collect(),
@@ -113,7 +124,8 @@ impl Handoffs {
     }
 
     /// Copies `packet` into the batch for worker `to`; false if it had to be dropped
-    /// (no batch came back within [`RETURN_WAIT`], or `to` is this worker or none).
+    /// (the pool at [`MAX_BATCHES`] and no batch back within [`RETURN_WAIT`], or `to` is
+    /// this worker or none).
     pub fn push(&mut self, to: usize, packet: &[u8]) -> bool {
         let Some(Some(link)) = self.links.get_mut(to) else {
             return false;
@@ -126,11 +138,14 @@ impl Handoffs {
             Self::send(link);
         }
         if link.filling.is_none() {
-            link.filling = link
-                .free
-                .try_recv()
-                .or_else(|_| link.free.recv_timeout(RETURN_WAIT))
-                .ok();
+            link.filling = match link.free.try_recv() {
+                Ok(h) => Some(h),
+                Err(_) if link.batches < MAX_BATCHES => {
+                    link.batches += 1;
+                    Some(Handoff::new(link.origin))
+                }
+                Err(_) => link.free.recv_timeout(RETURN_WAIT).ok(),
+            };
         }
         let Some(h) = link.filling.as_mut() else {
             return false;
@@ -225,8 +240,10 @@ mod tests {
         let mut sent = 0;
         while h[0].push(1, &[7; 9000]) {
             sent += 1;
-            assert!(sent < 1000, "pushes must start failing");
+            assert!(sent < 10_000, "pushes must start failing");
         }
+        // The pool grew to its bound: seven 9,000-byte packets fill a batch.
+        assert!(sent >= MAX_BATCHES * 7, "{sent}");
         // Every batch is full or in flight; once worker 1 gives them back, pushes work.
         h[0].flush();
         while let Some(b) = h[1].recv() {
