@@ -44,8 +44,8 @@
 //! Not handled: the IPFORWARD layer (forwarded packets read from the TUN are classified
 //! at the transport layers, with their source as the local address: the compiled policy
 //! gives both the same conditions); `SUPPRESS_NEGOTIATION` and the
-//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag. A UDP or ICMP flow a peer started is judged at
-//! ALE_AUTH_RECV_ACCEPT per flow, not per socket: our answers to it are classified at
+//! `IPSEC_NO_ACQUIRE_INITIATE` filter flag. A UDP or ICMP flow a peer started is judged
+//! at ALE_AUTH_RECV_ACCEPT per flow, not per socket: our answers to it are classified at
 //! ALE_AUTH_CONNECT like flows of our own.
 //!
 //! Later fragments carry no ports: they are classified without them, and where an IPsec

@@ -385,13 +385,15 @@ pub(crate) fn negotiated(
             };
             let mut allowed = ale_flow.clone();
             allowed.extend(r.owners.iter().cloned());
-            let (role, action) = match (encryption != 0, r.owners.is_empty()) {
-                (true, true) => ("connect", Action::CalloutTerminating(connect_callout)),
-                (true, false) => (
-                    "connect-authorized",
-                    Action::CalloutTerminating(connect_callout),
-                ),
-                (false, _) => ("connect-authorized", Action::Permit),
+            let role = if r.owners.is_empty() {
+                "connect"
+            } else {
+                "connect-authorized"
+            };
+            let action = if encryption != 0 {
+                Action::CalloutTerminating(connect_callout)
+            } else {
+                Action::Permit
             };
             let mut f = filter(
                 policy,
