@@ -5,6 +5,7 @@
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
+mod sys_common;
 
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use netns::{VethPair, root_or_skip};
 use palisaded::sys::SockDiag;
 use palisaded::sys::sock_diag::{groups_of, program_of_socket};
+use sys_common::{V6_A, V6_B};
 
 const NOBODY: u32 = 65_534;
 
@@ -40,10 +42,15 @@ fn sockets_are_found_with_their_owner_and_program() {
     }
     let pair = VethPair::new().expect("namespaces");
     let a = VethPair::ADDR_A;
+    sys_common::enable_ipv6(&pair.a, V6_A);
+    // Also a dual-stack listener on [::], as many servers bind: IPv4 connections reach
+    // it too.
     let script = format!(
         "import socket,sys,time\n\
          t=socket.socket(); t.bind(('{a}',7001)); t.listen()\n\
          u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.bind(('0.0.0.0',7002))\n\
+         d=socket.socket(socket.AF_INET6); d.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)\n\
+         d.bind(('::',7004)); d.listen()\n\
          print('ready',flush=True); time.sleep(60)\n"
     );
     let mut child = pair
@@ -73,15 +80,25 @@ fn sockets_are_found_with_their_owner_and_program() {
             let mut diag = SockDiag::open().expect("sock_diag");
             let local = |port| SocketAddr::from((a, port));
             let peer = SocketAddr::from((VethPair::ADDR_B, 40_000));
+            let v6 = |port| SocketAddr::from((V6_A, port));
+            let peer6 = SocketAddr::from((V6_B, 40_000));
             (
                 diag.owner(6, local(7001), peer).expect("tcp lookup"),
                 diag.owner(17, local(7002), peer).expect("udp lookup"),
                 diag.owner(6, local(7003), peer).expect("free port"),
                 diag.owner(1, local(7001), peer).expect("not tcp or udp"),
+                diag.owner(6, v6(7004), peer6).expect("tcp over IPv6"),
+                diag.owner(6, local(7004), peer)
+                    .expect("IPv4 to a dual-stack listener"),
+                diag.owner(6, local(7004), peer6).expect("mixed families"),
             )
         })
         .expect("in the namespace");
-    let (tcp, udp, free, icmp) = found;
+    let (tcp, udp, free, icmp, dual6, dual4, mixed) = found;
+    let dual6 = dual6.expect("the dual-stack listener over IPv6");
+    assert_eq!(dual4, Some(dual6), "the same socket over IPv4");
+    assert_eq!(dual6.uid, NOBODY);
+    assert_eq!(mixed, None);
     let tcp = tcp.expect("the listener");
     let udp = udp.expect("the UDP socket");
     assert_eq!((tcp.uid, udp.uid), (NOBODY, NOBODY));
