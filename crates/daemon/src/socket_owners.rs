@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use crate::ipsec_callout::{Flow, LocalOwner, SocketOwners, SocketOwnersFactory};
 use crate::sys::SockDiag;
-use crate::sys::sock_diag::{groups_of, program_of_socket};
+use crate::sys::sock_diag::{ProgramFinder, groups_of};
 
 /// Users whose groups are remembered; past it the memory starts again.
 const GROUPS_BOUND: usize = 1024;
@@ -21,6 +21,7 @@ pub struct KernelSocketOwners {
     /// None when the netlink socket could not be opened: every lookup finds nothing.
     diag: Option<SockDiag>,
     groups: HashMap<u32, Vec<u32>>,
+    programs: ProgramFinder,
 }
 
 impl KernelSocketOwners {
@@ -34,6 +35,7 @@ impl KernelSocketOwners {
         KernelSocketOwners {
             diag,
             groups: HashMap::new(),
+            programs: ProgramFinder::default(),
         }
     }
 
@@ -64,7 +66,9 @@ impl SocketOwners for KernelSocketOwners {
             .or_insert_with(|| groups_of(found.uid))
             .clone();
         let program = if program {
-            program_of_socket(found.inode).map(|p| p.to_string_lossy().into_owned())
+            self.programs
+                .program(found)
+                .map(|p| p.to_string_lossy().into_owned())
         } else {
             None
         };

@@ -12,8 +12,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use netns::{VethPair, root_or_skip};
-use palisaded::sys::SockDiag;
-use palisaded::sys::sock_diag::{groups_of, program_of_socket};
+use palisaded::sys::sock_diag::{ProgramFinder, groups_of, program_of_socket};
+use palisaded::sys::{SockDiag, SocketOwner};
 use sys_common::{V6_A, V6_B};
 
 const NOBODY: u32 = 65_534;
@@ -124,8 +124,20 @@ fn sockets_are_found_with_their_owner_and_program() {
         program_of_socket(udp.inode).as_deref(),
         Some(python.as_path())
     );
+    // The data path's finder: the same answers (the second socket of the same process
+    // found among the recent processes first), and a socket's program remembered, as a
+    // listener's is for every connection it accepts.
+    let mut finder = ProgramFinder::default();
+    assert_eq!(finder.program(tcp).as_deref(), Some(python.as_path()));
+    assert_eq!(finder.program(udp).as_deref(), Some(python.as_path()));
     drop(holder);
     assert_eq!(program_of_socket(tcp.inode), None, "gone with its process");
+    assert_eq!(finder.program(tcp).as_deref(), Some(python.as_path()));
+    let unknown = SocketOwner {
+        uid: NOBODY,
+        inode: u32::MAX,
+    };
+    assert_eq!(finder.program(unknown), None);
 
     assert!(groups_of(0).contains(&0), "root's groups");
     assert_eq!(

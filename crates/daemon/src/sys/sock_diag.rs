@@ -10,6 +10,7 @@
 //! program is found by scanning /proc for the socket's inode: costly, so only when a
 //! filter asks for it, once per flow (the callouts cache decisions per flow).
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -217,26 +218,89 @@ pub fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
 /// /proc/PID/exe of the first process (in /proc's order) with `socket:[inode]` among its
 /// open files. `None` when no process holds it (any more) or /proc does not say.
 pub fn program_of_socket(inode: u32) -> Option<PathBuf> {
-    let wanted = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        let holds = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
-        });
-        if holds {
-            return std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let pid = pids().find(|&pid| holds(pid, inode))?;
+    exe(pid)
+}
+
+/// Finds programs of sockets for the data path, where a scan of every process's open
+/// files (milliseconds on a busy host) would stall a worker: the program of a socket
+/// seen before (a listener, which every inbound connection finds) is remembered, the
+/// processes that held the last sockets (a client making many connections) are looked
+/// at first, then the processes of the socket's user, and only then the rest.
+#[derive(Debug, Default)]
+pub struct ProgramFinder {
+    by_inode: HashMap<u32, PathBuf>,
+    recent: VecDeque<u32>,
+}
+
+/// Sockets whose program is remembered; past it the memory starts again.
+const REMEMBERED_SOCKETS: usize = 4096;
+/// Processes looked at first.
+const RECENT_PROCESSES: usize = 8;
+
+impl ProgramFinder {
+    /// The program holding `owner`'s socket, as [`program_of_socket`].
+    pub fn program(&mut self, owner: SocketOwner) -> Option<PathBuf> {
+        if let Some(p) = self.by_inode.get(&owner.inode) {
+            return Some(p.clone());
         }
+        let pid = self
+            .recent
+            .iter()
+            .copied()
+            .find(|&pid| holds(pid, owner.inode))
+            .or_else(|| {
+                pids()
+                    .filter(|&pid| process_uid(pid) == Some(owner.uid))
+                    .find(|&pid| holds(pid, owner.inode))
+            })
+            .or_else(|| {
+                pids()
+                    .filter(|&pid| process_uid(pid) != Some(owner.uid))
+                    .find(|&pid| holds(pid, owner.inode))
+            })?;
+        let program = exe(pid)?;
+        self.recent.retain(|&p| p != pid);
+        self.recent.push_front(pid);
+        self.recent.truncate(RECENT_PROCESSES);
+        if self.by_inode.len() >= REMEMBERED_SOCKETS {
+            self.by_inode.clear();
+        }
+        self.by_inode.insert(owner.inode, program.clone());
+        Some(program)
     }
-    None
+}
+
+/// The pids in /proc.
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// Whether process `pid` has the socket `inode` open.
+fn holds(pid: u32, inode: u32) -> bool {
+    let wanted = format!("socket:[{inode}]");
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
+    })
+}
+
+/// The owner of /proc/PID: the process's effective user.
+fn process_uid(pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
+}
+
+fn exe(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
 
 /// The groups of `uid` (its primary group first), from the user database; just the uid's
