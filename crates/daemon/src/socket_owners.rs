@@ -22,6 +22,8 @@ pub struct KernelSocketOwners {
     diag: Option<SockDiag>,
     groups: HashMap<u32, Vec<u32>>,
     programs: ProgramFinder,
+    /// Said once per thread: the capabilities to read /proc are missing.
+    warned_denied: bool,
 }
 
 impl KernelSocketOwners {
@@ -36,6 +38,7 @@ impl KernelSocketOwners {
             diag,
             groups: HashMap::new(),
             programs: ProgramFinder::default(),
+            warned_denied: false,
         }
     }
 
@@ -66,9 +69,15 @@ impl SocketOwners for KernelSocketOwners {
             .or_insert_with(|| groups_of(found.uid))
             .clone();
         let program = if program {
-            self.programs
-                .program(found)
-                .map(|p| p.to_string_lossy().into_owned())
+            let p = self.programs.program(found);
+            if p.is_none() && self.programs.denied() && !self.warned_denied {
+                self.warned_denied = true;
+                warn!(
+                    uid = found.uid,
+                    "cannot read other processes' open files (palisaded needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE): the programs of their sockets are unknown, so ALE_APP_ID conditions and `programs` do not match them"
+                );
+            }
+            p.map(|p| p.to_string_lossy().into_owned())
         } else {
             None
         };

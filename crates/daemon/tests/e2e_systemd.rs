@@ -3,7 +3,8 @@
 //! host of a veth pair, starts palisaded-boot.service and palisaded.service with all
 //! their sandboxing, and the test drives it with systemctl as an administrator would:
 //! readiness (`Type=notify`), protected traffic, `reload`, `stop` (fail closed), `start`,
-//! and a crash that `Restart=on-failure` repairs. The peer is a palisaded run by hand.
+//! a crash that `Restart=on-failure` repairs, and a rule's `programs` recognising a
+//! program of another user through the sandbox. The peer is a palisaded run by hand.
 //!
 //! The machine sees the host's file system through overlays (/etc, /var, /usr/local:
 //! what it writes stays in the test's directory) and has its own /run and /tmp; units
@@ -28,6 +29,8 @@ use netns::{Netns, VethPair, root_or_skip};
 use palisade_control::{Client, Request, Response};
 
 const SYSTEMD: &str = "/lib/systemd/systemd";
+/// The system's python3 (a user's, under /root, is not open to `nobody`).
+const PYTHON: &str = "/usr/bin/python3";
 /// How long systemd may take to boot, or a unit to reach a state.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -300,6 +303,37 @@ exec "$IP" netns exec "$NS" unshare --pid --fork --kill-child --mount --uts --ip
         c.call(request).expect("control call")
     }
 
+    /// A python3 of user nobody inside the machine (its PID namespace too, so the
+    /// machine's /proc shows it), greeting each connection on `ports` of `addr`.
+    fn listen_as_nobody<const N: usize>(&self, addr: IpAddr, ports: [u16; N]) -> Listener {
+        let script = format!(
+            "import socket,threading\n\
+             def serve(port):\n    s=socket.socket(); s.bind(('{addr}',port)); s.listen()\n    \
+             while True:\n        c,_=s.accept(); c.sendall(b'hello'); c.close()\n\
+             for p in {ports:?}: threading.Thread(target=serve,args=(p,),daemon=True).start()\n\
+             import time; time.sleep(0.5); print('ready',flush=True); time.sleep(120)\n"
+        );
+        let mut child = Command::new("nsenter")
+            .args(["-t", &self.pid.to_string(), "-a", "setpriv"])
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                PYTHON,
+                "-c",
+            ])
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("listener in the machine");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut line = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut line).expect("listener ready");
+        Listener(child)
+    }
+
     /// Replaces palisaded's policy file.
     fn write_policy(&self, text: &str) {
         let path = format!("/proc/{}/root/etc/palisade/policy.toml", self.pid);
@@ -329,6 +363,16 @@ exec "$IP" netns exec "$NS" unshare --pid --fork --kill-child --mount --uts --ip
                 .any(|o| o.to_string().contains(&format!("{rule}: "))),
             other => panic!("filter list: {other:?}"),
         }
+    }
+}
+
+/// A process started inside the machine, killed on drop.
+struct Listener(Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -493,8 +537,11 @@ fn palisaded_runs_under_systemd_with_the_shipped_units() {
     if !root_or_skip("palisaded_runs_under_systemd_with_the_shipped_units") {
         return;
     }
-    if !Path::new(SYSTEMD).exists() || netns::find_program("nsenter").is_none() {
-        eprintln!("skipped: {SYSTEMD} or nsenter not installed");
+    if !Path::new(SYSTEMD).exists()
+        || netns::find_program("nsenter").is_none()
+        || !Path::new(PYTHON).exists()
+    {
+        eprintln!("skipped: {SYSTEMD}, nsenter or {PYTHON} not installed");
         return;
     }
     let Some(layout) = Cgroups::of_host() else {
@@ -616,4 +663,62 @@ fn palisaded_runs_under_systemd_with_the_shipped_units() {
     });
     assert_ne!(restarted["MainPID"], before["MainPID"]);
     assert_ping(&pair.a, b, "after a crash", &m);
+
+    // The sandbox lets the daemon see which program holds a socket of another user
+    // (a rule's `programs`): a python3 of user nobody inside the machine listens on two
+    // ports; the rule for the first allows python3, the one for the second another
+    // program. From the peer, the first connection is accepted, the second refused.
+    let python = std::fs::canonicalize(PYTHON).expect("python3's real path");
+    let rules = format!(
+        r#"
+[[rules]]
+name = "python"
+local = "{a}"
+remote = "{b}"
+protocol = "tcp"
+local_ports = [7001]
+action = "require"
+auth = "psk"
+programs = ["{python}"]
+
+[[rules]]
+name = "other"
+local = "{a}"
+remote = "{b}"
+protocol = "tcp"
+local_ports = [7002]
+action = "require"
+auth = "psk"
+programs = ["/usr/bin/none"]
+"#,
+        python = python.display()
+    );
+    m.write_policy(&policy(a, b, &rules));
+    m.systemctl_ok(&["reload", "palisaded"]);
+    let deadline = Instant::now() + PATIENCE;
+    while !m.has_filters_of("other") {
+        assert!(Instant::now() < deadline, "reload:\n{}", m.journal());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _listener = m.listen_as_nobody(a, [7001, 7002]);
+    let greeted = |port: u16| {
+        let out = pair
+            .b
+            .command("timeout")
+            .args([
+                "4",
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{a}/{port}; head -c 5 <&3"),
+            ])
+            .output()
+            .expect("bash");
+        out.status.success() && out.stdout == b"hello"
+    };
+    assert!(
+        greeted(7001),
+        "the program rule's own program was refused:\n{}",
+        m.journal()
+    );
+    assert!(!greeted(7002), "another program's rule let python3 in");
 }

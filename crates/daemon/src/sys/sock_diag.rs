@@ -10,6 +10,7 @@
 //! program is found by scanning /proc for the socket's inode: costly, so only when a
 //! filter asks for it, once per flow (the callouts cache decisions per flow).
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -218,7 +219,8 @@ pub fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
 /// /proc/PID/exe of the first process (in /proc's order) with `socket:[inode]` among its
 /// open files. `None` when no process holds it (any more) or /proc does not say.
 pub fn program_of_socket(inode: u32) -> Option<PathBuf> {
-    let pid = pids().find(|&pid| holds(pid, inode))?;
+    let denied = Cell::new(false);
+    let pid = pids().find(|&pid| holds(pid, inode, &denied))?;
     exe(pid)
 }
 
@@ -231,6 +233,8 @@ pub fn program_of_socket(inode: u32) -> Option<PathBuf> {
 pub struct ProgramFinder {
     by_inode: HashMap<u32, PathBuf>,
     recent: VecDeque<u32>,
+    /// Whether the last search met a process whose open files it may not read.
+    denied: bool,
 }
 
 /// Sockets whose program is remembered; past it the memory starts again.
@@ -244,21 +248,24 @@ impl ProgramFinder {
         if let Some(p) = self.by_inode.get(&owner.inode) {
             return Some(p.clone());
         }
-        let pid = self
+        let denied = Cell::new(false);
+        let found = self
             .recent
             .iter()
             .copied()
-            .find(|&pid| holds(pid, owner.inode))
+            .find(|&pid| holds(pid, owner.inode, &denied))
             .or_else(|| {
                 pids()
                     .filter(|&pid| process_uid(pid) == Some(owner.uid))
-                    .find(|&pid| holds(pid, owner.inode))
+                    .find(|&pid| holds(pid, owner.inode, &denied))
             })
             .or_else(|| {
                 pids()
                     .filter(|&pid| process_uid(pid) != Some(owner.uid))
-                    .find(|&pid| holds(pid, owner.inode))
-            })?;
+                    .find(|&pid| holds(pid, owner.inode, &denied))
+            });
+        self.denied = denied.get();
+        let pid = found?;
         let program = exe(pid)?;
         self.recent.retain(|&p| p != pid);
         self.recent.push_front(pid);
@@ -268,6 +275,12 @@ impl ProgramFinder {
         }
         self.by_inode.insert(owner.inode, program.clone());
         Some(program)
+    }
+
+    /// Whether the last search that found nothing could not read some process's open
+    /// files (without CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE, those of other users).
+    pub fn denied(&self) -> bool {
+        self.denied
     }
 }
 
@@ -280,14 +293,27 @@ fn pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
 }
 
-/// Whether process `pid` has the socket `inode` open.
-fn holds(pid: u32, inode: u32) -> bool {
+/// Whether process `pid` has the socket `inode` open; notes in `denied` when its open
+/// files may not be read.
+fn holds(pid: u32, inode: u32, denied: &Cell<bool>) -> bool {
     let wanted = format!("socket:[{inode}]");
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
+    let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        Ok(fds) => fds,
+        Err(e) => {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                denied.set(true);
+            }
+            return false;
+        }
     };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
+    fds.flatten().any(|fd| match std::fs::read_link(fd.path()) {
+        Ok(target) => target.as_os_str() == wanted.as_str(),
+        Err(e) => {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                denied.set(true);
+            }
+            false
+        }
     })
 }
 
