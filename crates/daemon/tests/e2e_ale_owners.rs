@@ -14,9 +14,10 @@ mod common;
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 
 use common::daemon::{Daemon, require_policy};
+use common::greeter::{Greeter, PYTHON, bash_connect, greeted};
 use netns::{Netns, VethPair, root_or_skip};
 use palisade_control::{Request, Response};
 use palisade_filter::{
@@ -28,65 +29,9 @@ const NOBODY: u32 = 65_534;
 /// nobody's listener, and root's.
 const NOBODYS_PORT: u16 = 7001;
 const ROOTS_PORT: u16 = 7002;
-const PYTHON: &str = "/usr/bin/python3";
 
 fn policy(me: IpAddr, peer: IpAddr) -> String {
     require_policy("e2e-ale-owners", me, peer, "")
-}
-
-/// A listener on `port` that greets each connection, run as `uid`, killed on drop.
-struct Listener(Child);
-
-impl Listener {
-    fn start(ns: &Netns, addr: IpAddr, port: u16, uid: u32) -> Listener {
-        let script = format!(
-            "import socket\n\
-             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-             s.bind(('{addr}',{port})); s.listen()\n\
-             print('ready',flush=True)\n\
-             while True:\n    c,_=s.accept(); c.sendall(b'hello'); c.close()\n"
-        );
-        let id = uid.to_string();
-        let mut child = ns
-            .command("setpriv")
-            .args([
-                "--reuid",
-                &id,
-                "--regid",
-                &id,
-                "--clear-groups",
-                PYTHON,
-                "-c",
-            ])
-            .arg(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("listener");
-        let mut out = child.stdout.take().expect("stdout");
-        let mut line = [0u8; 6];
-        std::io::Read::read_exact(&mut out, &mut line).expect("listener ready");
-        Listener(child)
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A TCP connection from `ns` to `to:port` by bash (`/dev/tcp`), reading the greeting.
-fn bash_connect(ns: &Netns, to: IpAddr, port: u16) -> Output {
-    ns.command("timeout")
-        .args([
-            "4",
-            "bash",
-            "-c",
-            &format!("exec 3<>/dev/tcp/{to}/{port}; head -c 5 <&3"),
-        ])
-        .output()
-        .expect("bash")
 }
 
 /// The same by python3.
@@ -102,10 +47,6 @@ fn python_connect(ns: &Netns, to: IpAddr, port: u16) -> Output {
         ])
         .output()
         .expect("python3")
-}
-
-fn greeted(out: &Output) -> bool {
-    out.status.success() && out.stdout == b"hello"
 }
 
 fn add_filter(d: &Daemon, filter: Filter) {
@@ -133,8 +74,8 @@ fn connections_are_judged_by_the_user_and_program_of_the_local_socket() {
     let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
     let client = Daemon::start(&pair.a, "a", &policy(a, b)).expect("daemon a");
     let server = Daemon::start(&pair.b, "b", &policy(b, a)).expect("daemon b");
-    let _nobodys = Listener::start(&pair.b, b, NOBODYS_PORT, NOBODY);
-    let _roots = Listener::start(&pair.b, b, ROOTS_PORT, 0);
+    let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
+    let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
 
     // Before the filters: every connection is made (the first one starts IKE).
     for port in [NOBODYS_PORT, ROOTS_PORT] {
@@ -234,8 +175,8 @@ fn policy_file_programs_and_users_limit_connections() {
     let client = Daemon::start(&pair.a, "a", &limited_tcp(a, b, &programs)).expect("daemon a");
     let server =
         Daemon::start(&pair.b, "b", &limited_tcp(b, a, "users = [\"root\"]")).expect("daemon b");
-    let _nobodys = Listener::start(&pair.b, b, NOBODYS_PORT, NOBODY);
-    let _roots = Listener::start(&pair.b, b, ROOTS_PORT, 0);
+    let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
+    let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
 
     let out = bash_connect(&pair.a, b, ROOTS_PORT);
     assert!(greeted(&out), "bash to root's listener: {out:?}");

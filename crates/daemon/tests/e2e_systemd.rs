@@ -25,12 +25,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Capture, Daemon, not_ipsec_between, ping, require_policy, veth_of};
+use common::greeter::{Greeter, PYTHON, bash_connect, greeted};
 use netns::{Netns, VethPair, root_or_skip};
 use palisade_control::{Client, Request, Response};
 
 const SYSTEMD: &str = "/lib/systemd/systemd";
-/// The system's python3 (a user's, under /root, is not open to `nobody`).
-const PYTHON: &str = "/usr/bin/python3";
 /// How long systemd may take to boot, or a unit to reach a state.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -303,35 +302,12 @@ exec "$IP" netns exec "$NS" unshare --pid --fork --kill-child --mount --uts --ip
         c.call(request).expect("control call")
     }
 
-    /// A python3 of user nobody inside the machine (its PID namespace too, so the
-    /// machine's /proc shows it), greeting each connection on `ports` of `addr`.
-    fn listen_as_nobody<const N: usize>(&self, addr: IpAddr, ports: [u16; N]) -> Listener {
-        let script = format!(
-            "import socket,threading\n\
-             def serve(port):\n    s=socket.socket(); s.bind(('{addr}',port)); s.listen()\n    \
-             while True:\n        c,_=s.accept(); c.sendall(b'hello'); c.close()\n\
-             for p in {ports:?}: threading.Thread(target=serve,args=(p,),daemon=True).start()\n\
-             import time; time.sleep(0.5); print('ready',flush=True); time.sleep(120)\n"
-        );
-        let mut child = Command::new("nsenter")
-            .args(["-t", &self.pid.to_string(), "-a", "setpriv"])
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                PYTHON,
-                "-c",
-            ])
-            .arg(script)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("listener in the machine");
-        let mut out = child.stdout.take().expect("stdout");
-        let mut line = [0u8; 6];
-        std::io::Read::read_exact(&mut out, &mut line).expect("listener ready");
-        Listener(child)
+    /// A greeter of user nobody on `ports` of `addr` inside the machine (its PID
+    /// namespace too, so the machine's /proc shows it).
+    fn greeter_of_nobody(&self, addr: IpAddr, ports: &[u16]) -> Greeter {
+        let mut prefix = Command::new("nsenter");
+        prefix.args(["-t", &self.pid.to_string(), "-a"]);
+        Greeter::start(prefix, 65_534, addr, ports)
     }
 
     /// Replaces palisaded's policy file.
@@ -363,16 +339,6 @@ exec "$IP" netns exec "$NS" unshare --pid --fork --kill-child --mount --uts --ip
                 .any(|o| o.to_string().contains(&format!("{rule}: "))),
             other => panic!("filter list: {other:?}"),
         }
-    }
-}
-
-/// A process started inside the machine, killed on drop.
-struct Listener(Child);
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -700,21 +666,8 @@ programs = ["/usr/bin/none"]
         assert!(Instant::now() < deadline, "reload:\n{}", m.journal());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _listener = m.listen_as_nobody(a, [7001, 7002]);
-    let greeted = |port: u16| {
-        let out = pair
-            .b
-            .command("timeout")
-            .args([
-                "4",
-                "bash",
-                "-c",
-                &format!("exec 3<>/dev/tcp/{a}/{port}; head -c 5 <&3"),
-            ])
-            .output()
-            .expect("bash");
-        out.status.success() && out.stdout == b"hello"
-    };
+    let _greeter = m.greeter_of_nobody(a, &[7001, 7002]);
+    let greeted = |port: u16| greeted(&bash_connect(&pair.b, a, port));
     assert!(
         greeted(7001),
         "the program rule's own program was refused:\n{}",

@@ -1,4 +1,5 @@
 //! Support shared by the end-to-end tests.
 pub mod bridge;
 pub mod daemon;
+pub mod greeter;
 pub mod nat;
