@@ -327,6 +327,21 @@ fn run(args: Args) -> Result<()> {
 
     let status = format!("STATUS=protecting traffic through {}", config.tun.name);
     notify(&notifier, &format!("READY=1\n{status}"));
+    if let Some(every) = sys::notify::watchdog_interval() {
+        // Pings only while keying and every worker answer: a stuck thread lets the
+        // watchdog expire, and systemd restarts the daemon (fail closed meanwhile).
+        let (service, notifier) = (service.clone(), notifier.clone());
+        spawn("watchdog", move || {
+            loop {
+                std::thread::sleep(every);
+                if service.alive() {
+                    notify(&notifier, "WATCHDOG=1");
+                } else {
+                    warn!("a daemon thread did not answer: no watchdog ping");
+                }
+            }
+        })?;
+    }
 
     // SIGHUP re-reads the policy file; SIGTERM and SIGINT stop.
     let signal = loop {

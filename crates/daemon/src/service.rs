@@ -112,6 +112,12 @@ impl Service {
         rx.recv_timeout(Duration::from_secs(2)).ok()
     }
 
+    /// Whether the keying thread and every data-plane worker answer (within 2 s each):
+    /// what the systemd watchdog's ping stands for.
+    pub fn alive(&self) -> bool {
+        self.fetch().is_ok()
+    }
+
     /// The keying thread's IKE SAs and the data plane's snapshot: one round trip each.
     fn fetch(&self) -> Result<(Vec<IkeSaEntry>, DataSnapshot), Response> {
         let unavailable = || {

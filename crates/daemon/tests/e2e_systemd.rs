@@ -3,8 +3,9 @@
 //! host of a veth pair, starts palisaded-boot.service and palisaded.service with all
 //! their sandboxing, and the test drives it with systemctl as an administrator would:
 //! readiness (`Type=notify`), protected traffic, `reload`, `stop` (fail closed), `start`,
-//! a crash that `Restart=on-failure` repairs, and a rule's `programs` recognising a
-//! program of another user through the sandbox. The peer is a palisaded run by hand.
+//! a crash that `Restart=on-failure` repairs, a rule's `programs` recognising a program
+//! of another user through the sandbox, and the watchdog (kept fed while the daemon's
+//! threads answer, restarting a stopped daemon). The peer is a palisaded run by hand.
 //!
 //! The machine sees the host's file system through overlays (/etc, /var, /usr/local:
 //! what it writes stays in the test's directory) and has its own /run and /tmp; units
@@ -674,4 +675,43 @@ programs = ["/usr/bin/none"]
         m.journal()
     );
     assert!(!greeted(7002), "another program's rule let python3 in");
+
+    // The watchdog: pinged while the daemon's threads answer, so a short WatchdogSec
+    // (a drop-in, as an administrator would add one) does not restart a working
+    // daemon; a stopped daemon stops pinging, and systemd restarts it.
+    let shipped = m.show("palisaded.service");
+    assert_eq!(shipped["WatchdogUSec"], "30s", "the unit's WatchdogSec");
+    let dropin = format!(
+        "/proc/{}/root/etc/systemd/system/palisaded.service.d",
+        m.pid
+    );
+    std::fs::create_dir_all(&dropin).expect("drop-in directory");
+    std::fs::write(
+        format!("{dropin}/watchdog.conf"),
+        "[Service]\nWatchdogSec=2s\nTimeoutAbortSec=2s\n",
+    )
+    .expect("drop-in");
+    m.systemctl_ok(&["daemon-reload"]);
+    m.systemctl_ok(&["restart", "palisaded"]);
+    let pinged = m.wait_for("palisaded.service", "active with a 2 s watchdog", |p| {
+        p.get("ActiveState").is_some_and(|s| s == "active")
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let later = m.show("palisaded.service");
+    assert_eq!(
+        (later["MainPID"].as_str(), later["NRestarts"].as_str()),
+        (pinged["MainPID"].as_str(), pinged["NRestarts"].as_str()),
+        "a working daemon was restarted by its watchdog:\n{}",
+        m.journal()
+    );
+    m.systemctl_ok(&["kill", "--signal=SIGSTOP", "palisaded"]);
+    let restarts: u32 = pinged["NRestarts"].parse().expect("NRestarts");
+    let revived = m.wait_for("palisaded.service", "a restart by the watchdog", |p| {
+        p.get("NRestarts")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n > restarts)
+            && p.get("ActiveState").is_some_and(|s| s == "active")
+    });
+    assert_ne!(revived["MainPID"], pinged["MainPID"]);
+    assert_ping(&pair.a, b, "after the watchdog's restart", &m);
 }

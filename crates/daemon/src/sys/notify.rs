@@ -5,14 +5,17 @@
 //! when it says `READY=1`, after its firewall, routes and sockets are in place and the
 //! control socket answers, so units ordered after it find it working; `RELOADING=1` and
 //! `STOPPING=1` show in `systemctl status` while the policy is re-read or the daemon
-//! stops. Without `$NOTIFY_SOCKET` (run by hand) every call does nothing.
+//! stops; with `WatchdogSec=`, `WATCHDOG=1` says the daemon's threads still answer, and
+//! systemd restarts a daemon that stops saying it. Without `$NOTIFY_SOCKET` (run by
+//! hand) every call does nothing.
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
 
 /// Where notifications go, read once from the environment.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Notifier {
     target: Option<SocketAddr>,
 }
@@ -61,6 +64,27 @@ impl Notifier {
     }
 }
 
+/// How often to send `WATCHDOG=1`: a third of the `$WATCHDOG_USEC` systemd gives
+/// (`WatchdogSec=`), when `$WATCHDOG_PID` is absent or names this process; `None` when
+/// there is no watchdog.
+pub fn watchdog_interval() -> Option<Duration> {
+    watchdog_interval_of(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+fn watchdog_interval_of(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
+    if let Some(pid) = pid
+        && pid.trim().parse::<u32>().ok() != Some(me)
+    {
+        return None;
+    }
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    Some(Duration::from_micros(usec / 3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +114,17 @@ mod tests {
         let mut buf = [0u8; 64];
         let len = listener.recv(&mut buf).expect("recv");
         assert_eq!(&buf[..len], b"STOPPING=1");
+    }
+
+    #[test]
+    fn the_watchdog_is_pinged_thrice_per_period_and_only_by_its_process() {
+        let third = Some(Duration::from_secs(10));
+        assert_eq!(watchdog_interval_of(Some("30000000"), None, 7), third);
+        assert_eq!(watchdog_interval_of(Some("30000000"), Some("7"), 7), third);
+        assert_eq!(watchdog_interval_of(Some("30000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_interval_of(None, None, 7), None);
+        assert_eq!(watchdog_interval_of(Some("0"), None, 7), None);
+        assert_eq!(watchdog_interval_of(Some("soon"), None, 7), None);
     }
 
     #[test]
