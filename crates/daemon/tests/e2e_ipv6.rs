@@ -10,7 +10,10 @@ mod sys_common;
 
 use std::net::{Ipv6Addr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, require_policy, tcp_transfer, veth_of};
+use common::bridge::host_behind;
+use common::daemon::{
+    Capture, Daemon, not_ipsec_between, require_policy, tcp_transfer, tunnel_policy, veth_of,
+};
 use netns::{Netns, VethPair, root_or_skip};
 use sys_common::enable_ipv6;
 
@@ -105,24 +108,7 @@ fn transport(settings: &str, udp: bool) {
 /// A host namespace behind `gw` on `fd00:5041:<net>::/64`: the gateway is ::1, the host
 /// ::2, IPv6 on and forwarding at the gateway.
 fn v6_host_behind(gw: &Netns, tag: char, net: u16) -> Netns {
-    let host = Netns::create(format!("{}-h{tag}", gw.name())).expect("host namespace");
-    let pid = std::process::id();
-    let (g, h) = (format!("pg{pid:x}{tag}"), format!("ph{pid:x}{tag}"));
-    netns::run_checked(std::process::Command::new("ip").args([
-        "link",
-        "add",
-        &g,
-        "netns",
-        gw.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &h,
-        "netns",
-        host.name(),
-    ]))
-    .expect("veth");
+    let (host, g, h) = host_behind(gw, tag);
     for (ns, dev) in [(gw, g.as_str()), (&host, h.as_str())] {
         ns.run(|| {
             for conf in ["all", "default", "lo", dev] {
@@ -170,26 +156,8 @@ fn v6_host_behind(gw: &Netns, tag: char, net: u16) -> Netns {
     host
 }
 
-fn tunnel_policy(local_net: &str, remote_net: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-ipv6-tunnel"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e ipv6 tunnel secret"
-
-[[rules]]
-name = "site"
-local = "{local_net}"
-remote = "{remote_net}"
-action = "require"
-mode = "tunnel"
-tunnel = {{ local = "{me}", remote = "{peer}" }}
-auth = "psk"
-"#
-    )
+fn site_policy(local_net: &str, remote_net: &str, me: Ipv6Addr, peer: Ipv6Addr) -> String {
+    tunnel_policy("e2e-ipv6-tunnel", local_net, remote_net, me, peer)
 }
 
 #[test]
@@ -218,9 +186,9 @@ fn tunnel(settings: &str, udp: bool) {
     let h1 = v6_host_behind(&pair.a, '1', 0x10);
     let h2 = v6_host_behind(&pair.b, '2', 0x20);
     let (n1, n2) = ("fd00:5041:10::/64", "fd00:5041:20::/64");
-    let a = Daemon::start_with(&pair.a, "gw-a", &tunnel_policy(n1, n2, A, B), settings)
+    let a = Daemon::start_with(&pair.a, "gw-a", &site_policy(n1, n2, A, B), settings)
         .expect("daemon a");
-    let b = Daemon::start(&pair.b, "gw-b", &tunnel_policy(n2, n1, B, A)).expect("daemon b");
+    let b = Daemon::start(&pair.b, "gw-b", &site_policy(n2, n1, B, A)).expect("daemon b");
     let capture =
         Capture::start(&pair.a, &veth_of(&pair.a), a.dir().join("wire.pcap")).expect("tcpdump");
     let ping = h1

@@ -9,51 +9,17 @@ mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, veth_of};
-use netns::{Netns, VethPair, root_or_skip, run_checked};
+use common::bridge::host_behind as link_host;
+use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, tunnel_policy, veth_of};
+use netns::{Netns, VethPair, root_or_skip};
 
 fn policy(local_net: &str, remote_net: &str, me: Ipv4Addr, peer: Ipv4Addr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-tunnel"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e tunnel secret"
-
-[[rules]]
-name = "site"
-local = "{local_net}"
-remote = "{remote_net}"
-action = "require"
-mode = "tunnel"
-tunnel = {{ local = "{me}", remote = "{peer}" }}
-auth = "psk"
-"#
-    )
+    tunnel_policy("e2e-tunnel", local_net, remote_net, me, peer)
 }
 
 /// A host namespace behind `gw` on `net` (x.y.z.0/24): the gateway is .1, the host .2.
 fn host_behind(gw: &Netns, tag: char, net: [u8; 3]) -> Netns {
-    let host = Netns::create(format!("{}-h{tag}", gw.name())).expect("host namespace");
-    let pid = std::process::id();
-    let (g, h) = (format!("pg{pid:x}{tag}"), format!("ph{pid:x}{tag}"));
-    run_checked(std::process::Command::new("ip").args([
-        "link",
-        "add",
-        &g,
-        "netns",
-        gw.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &h,
-        "netns",
-        host.name(),
-    ]))
-    .expect("veth");
+    let (host, g, h) = link_host(gw, tag);
     let [x, y, z] = net;
     gw.ip(&["addr", "add", &format!("{x}.{y}.{z}.1/24"), "dev", &g])
         .expect("addr");

@@ -35,6 +35,22 @@ pub fn star(kind: &str, hub_addr: Ipv4Addr, hosts: &[Ipv4Addr]) -> (Netns, Vec<N
     (hub, nodes)
 }
 
+/// A host namespace behind the gateway `gw`, joined to it by a veth pair (`tag` keeps
+/// two hosts of one gateway apart): the host, the gateway's device and the host's, not
+/// yet addressed or up.
+pub fn host_behind(gw: &Netns, tag: char) -> (Netns, String, String) {
+    let host = Netns::create(format!("{}-h{tag}", gw.name())).expect("host namespace");
+    let pid = std::process::id();
+    let (g, h) = (format!("pg{pid:x}{tag}"), format!("ph{pid:x}{tag}"));
+    let add = format!(
+        "link add {g} netns {} type veth peer name {h} netns {}",
+        gw.name(),
+        host.name()
+    );
+    run_checked(std::process::Command::new("ip").args(add.split(' '))).expect("veth");
+    (host, g, h)
+}
+
 /// Creates the bridge `br0` in `ns` with `addr`/24, up.
 pub fn bridge(ns: &Netns, addr: Ipv4Addr) {
     ns.ip(&["link", "add", "br0", "type", "bridge"])

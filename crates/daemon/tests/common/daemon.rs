@@ -320,6 +320,31 @@ auth = "psk"
     )
 }
 
+/// A policy named `name` with one tunnel-mode rule, `site`, from `local_net` to
+/// `remote_net` between the gateways `me` and `peer`, authenticated with a pre-shared
+/// key.
+pub fn tunnel_policy(
+    name: &str,
+    local_net: &str,
+    remote_net: &str,
+    me: impl std::fmt::Display,
+    peer: impl std::fmt::Display,
+) -> String {
+    format!(
+        r#"{}
+[[rules]]
+name = "site"
+local = "{local_net}"
+remote = "{remote_net}"
+action = "require"
+mode = "tunnel"
+tunnel = {{ local = "{me}", remote = "{peer}" }}
+auth = "psk"
+"#,
+        psk_head(name, &format!("{name} secret"))
+    )
+}
+
 /// A policy's head: its name, and the pre-shared key `secret` as auth set `psk`.
 fn psk_head(name: &str, secret: &str) -> String {
     format!(
