@@ -329,12 +329,12 @@ fn exe(pid: u32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
 
-/// The groups of `uid` (its primary group first), from the user database; just the uid's
-/// own number as a group when the database does not know it.
+/// The groups of `uid` (its primary group first), from the user database; none when the
+/// database does not know the user (a group condition then does not grant it).
 pub fn groups_of(uid: u32) -> Vec<u32> {
     use nix::unistd::{Uid, User, getgrouplist};
     let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
-        return vec![uid];
+        return Vec::new();
     };
     let Ok(name) = std::ffi::CString::new(user.name.as_bytes()) else {
         return vec![user.gid.as_raw()];
