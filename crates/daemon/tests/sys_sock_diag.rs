@@ -145,4 +145,8 @@ fn sockets_are_found_with_their_owner_and_program() {
         Some(&65_534),
         "nobody's primary group"
     );
+    assert!(
+        groups_of(4_000_000_000).is_empty(),
+        "a user the database does not know"
+    );
 }
