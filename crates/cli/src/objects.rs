@@ -7,6 +7,7 @@ use palisade_filter::{
     MatchType, Principal, ProviderFlags as EngineProviderFlags, SecurityDescriptor,
     SublayerFlags as EngineSublayerFlags, Value, Weight,
 };
+use palisade_policy::principal::{Unknown, local_principal};
 use serde_json::json;
 
 use crate::failure::Failure;
@@ -163,37 +164,19 @@ fn text_condition(field: Field, value: &str) -> Condition {
 /// or uid) or group (`@name` or `@gid`), resolved on this host; for the remote identity
 /// fields a peer's authenticated name.
 fn principal_condition(field: Field, value: &str) -> Result<Condition, Failure> {
-    use nix::unistd::{Group, User};
     let principal = if field != Field::AleUserId {
         Principal::Name(value.to_owned())
-    } else if let Some(group) = value.strip_prefix('@') {
-        let gid = match group.parse::<u32>() {
-            Ok(gid) => Some(gid),
-            Err(_) => Group::from_name(group)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw()),
-        };
-        Principal::Gid(gid.ok_or_else(|| {
-            Failure::usage(
+    } else {
+        local_principal(value).map_err(|unknown| match unknown {
+            Unknown::Group(group) => Failure::usage(
                 format!("--match {field}: no group {group:?} on this host"),
                 "give a group name or number after @, e.g. @wheel or @10",
-            )
-        })?)
-    } else {
-        let uid = match value.parse::<u32>() {
-            Ok(uid) => Some(uid),
-            Err(_) => User::from_name(value)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw()),
-        };
-        Principal::Uid(uid.ok_or_else(|| {
-            Failure::usage(
-                format!("--match {field}: no user {value:?} on this host"),
+            ),
+            Unknown::User(user) => Failure::usage(
+                format!("--match {field}: no user {user:?} on this host"),
                 "give a user name or uid, or @group",
-            )
-        })?)
+            ),
+        })?
     };
     Ok(Condition::new(
         field,

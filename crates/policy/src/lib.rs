@@ -39,6 +39,7 @@ mod error;
 pub mod keys;
 pub mod location;
 mod parse;
+pub mod principal;
 pub mod traffic;
 
 pub use apply::apply;

@@ -4,12 +4,12 @@
 //! compiles the policy (the daemon's, for `policy apply`), where palisaded will compare
 //! them with the owners of sockets.
 
-use nix::unistd::{Group, User};
 use palisade_filter::{Condition, ConditionValue, Field, MatchType, Principal, SecurityDescriptor};
 use toml::Spanned;
 
 use super::Source;
 use crate::error::Diagnostic;
+use crate::principal::{Unknown, local_principal};
 
 /// The conditions of `programs` (one per program: conditions on one field are ORed) and
 /// `users` (one security descriptor granting them all). Empty lists are errors: they
@@ -84,27 +84,14 @@ fn principal(
     list: &Spanned<Vec<String>>,
     name: &str,
 ) -> Result<Principal, Diagnostic> {
-    let name = name.trim();
-    let unknown = |what: &str| {
+    local_principal(name).map_err(|unknown| {
+        let (what, name) = match unknown {
+            Unknown::User(n) => ("user", n),
+            Unknown::Group(n) => ("group", n),
+        };
         src.error(
             list.span(),
             format!("{what} {name:?} is not known on this host; give a name, a number, or @group"),
         )
-    };
-    if let Some(group) = name.strip_prefix('@') {
-        if let Ok(gid) = group.parse::<u32>() {
-            return Ok(Principal::Gid(gid));
-        }
-        return match Group::from_name(group) {
-            Ok(Some(g)) => Ok(Principal::Gid(g.gid.as_raw())),
-            _ => Err(unknown("group")),
-        };
-    }
-    if let Ok(uid) = name.parse::<u32>() {
-        return Ok(Principal::Uid(uid));
-    }
-    match User::from_name(name) {
-        Ok(Some(u)) => Ok(Principal::Uid(u.uid.as_raw())),
-        _ => Err(unknown("user")),
-    }
+    })
 }
