@@ -26,29 +26,19 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use common::daemon::{Capture, Daemon, ping, tcp_transfer};
+use common::daemon::{Capture, Daemon, ping, tcp_transfer, tunnel_policy};
 use common::nat::{A, B, NAT_OUTSIDE, Topology, public_link_packets};
 use netns::root_or_skip;
 
+/// Tunnel mode from `inner_local` to `inner_remote`, whose gateway the NAT shows as
+/// `outer_remote`.
 fn policy(inner_local: Ipv4Addr, inner_remote: Ipv4Addr, outer_remote: Ipv4Addr) -> String {
-    format!(
-        r#"
-[policy]
-name = "e2e-nat"
-
-[auth_sets.psk]
-method = "preshared_key"
-key = "e2e nat secret"
-
-[[rules]]
-name = "peer"
-local = "{inner_local}"
-remote = "{inner_remote}"
-action = "require"
-mode = "tunnel"
-tunnel = {{ local = "{inner_local}", remote = "{outer_remote}" }}
-auth = "psk"
-"#
+    tunnel_policy(
+        "e2e-nat",
+        &inner_local.to_string(),
+        &inner_remote.to_string(),
+        inner_local,
+        outer_remote,
     )
 }
 
