@@ -195,8 +195,18 @@ impl DataHandle {
         let mut owners: Vec<usize> = peers.iter().map(|p| shard_of(*p, n)).collect();
         owners.sort_unstable();
         owners.dedup();
+        self.fence_workers(&owners, timeout)
+    }
+
+    /// Whether every worker answers within `timeout` (the systemd watchdog's check).
+    pub fn responsive(&self, timeout: Duration) -> bool {
+        let all: Vec<usize> = (0..self.workers.len()).collect();
+        self.fence_workers(&all, timeout)
+    }
+
+    fn fence_workers(&self, owners: &[usize], timeout: Duration) -> bool {
         let (tx, rx) = channel();
-        for &w in &owners {
+        for &w in owners {
             self.to(w, DataCommand::Fence(tx.clone()));
         }
         let deadline = Instant::now() + timeout;
