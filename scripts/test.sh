@@ -11,5 +11,6 @@ ensure_cc
 ensure_python_deps
 ensure_strongswan
 ensure_net_tools
+trim_target_dir
 palisade_log "cargo test (build output in $CARGO_TARGET_DIR)"
 cargo test --workspace --locked

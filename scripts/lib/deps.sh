@@ -97,3 +97,28 @@ ensure_net_tools() {
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/palisade/target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/palisade/target"
+
+# The build output outlives clones: every path the repository is cloned at builds its own
+# copy of the workspace's crates, and incremental state grows with each change, so a
+# shared target directory only grows (64 GB filled the CI disk once). Past a cap, or when
+# the disk runs low, the debug builds go and the next build starts cold (some minutes on
+# two cores); release builds (benchmarks, the demo) are kept unless they alone are over.
+trim_target_dir() {
+    local cap_gb="${PALISADE_TARGET_CAP_GB:-25}" min_free_gb="${PALISADE_MIN_FREE_GB:-8}"
+    local used_kb free_kb
+    [ -d "$CARGO_TARGET_DIR" ] || return 0
+    used_kb=$(du -sk "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)
+    free_kb=$(df -Pk "$CARGO_TARGET_DIR" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    used_kb=${used_kb:-0}
+    free_kb=${free_kb:-0}
+    if [ "$used_kb" -le $((cap_gb * 1024 * 1024)) ] && [ "$free_kb" -ge $((min_free_gb * 1024 * 1024)) ]; then
+        return 0
+    fi
+    palisade_log "build output $((used_kb / 1024 / 1024)) GB, $((free_kb / 1024 / 1024)) GB free: removing $CARGO_TARGET_DIR/debug"
+    rm -rf "${CARGO_TARGET_DIR:?}/debug"
+    used_kb=$(du -sk "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)
+    if [ "${used_kb:-0}" -gt $((cap_gb * 1024 * 1024)) ]; then
+        palisade_log "still over ${cap_gb} GB: removing all of $CARGO_TARGET_DIR"
+        rm -rf "${CARGO_TARGET_DIR:?}"/*
+    fi
+}
