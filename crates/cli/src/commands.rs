@@ -166,6 +166,7 @@ fn policy(ctx: &Ctx, command: PolicyCommand) -> Result<(), Failure> {
             let (file, text) = read_policy(&file)?;
             (Request::PolicyDiff { file, text }, "policy diff")
         }
+        PolicyCommand::Reload => (Request::PolicyReload, "policy reload"),
         PolicyCommand::Export => {
             let response = ctx.request(Request::PolicyExport)?;
             let Response::Export(e) = &response else {

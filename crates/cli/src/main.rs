@@ -88,6 +88,9 @@ enum PolicyCommand {
         /// The policy file
         file: PathBuf,
     },
+    /// Make the daemon re-read and apply its configured policy_file (what `systemctl
+    /// reload palisaded` runs): fails, and changes nothing, if the file does not compile
+    Reload,
     /// Print the policy objects the engine holds, as JSON
     Export,
 }

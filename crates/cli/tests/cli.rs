@@ -174,6 +174,10 @@ fn policy_diff_dry_run_apply() {
     let r = run(&srv.socket, &["policy", "diff", &file]).ok();
     assert!(r.stdout.contains("nothing to change"));
 
+    // The daemon re-reads its own file (the fake's is POLICY): nothing to change.
+    let r = run(&srv.socket, &["policy", "reload"]).ok();
+    assert!(r.stdout.contains("nothing to change"), "{}", r.stdout);
+
     let export = run(&srv.socket, &["policy", "export"]).ok();
     let j = export.json();
     assert!(j["filters"].as_array().is_some_and(|f| !f.is_empty()));

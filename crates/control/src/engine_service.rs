@@ -90,6 +90,7 @@ impl EngineService {
             Request::ContextDelete { id } => self.delete(caller, ObjectKind::ProviderContext, id),
             Request::Explain { layer, fields } => self.explain(caller, layer, fields),
             Request::Status
+            | Request::PolicyReload
             | Request::SaList
             | Request::SaShow { .. }
             | Request::SaDelete { .. }

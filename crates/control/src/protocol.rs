@@ -75,6 +75,11 @@ pub enum Request {
         /// The policy file's text.
         text: String,
     },
+    /// Re-read the daemon's configured `policy_file` and apply it as
+    /// [`Request::PolicyApply`] would, with the caller's rights; what `systemctl reload`
+    /// runs, so that it waits and fails when the file does not compile.
+    /// [`Response::PolicyChanges`].
+    PolicyReload,
     /// The Palisade provider's objects the engine holds. [`Response::Export`].
     PolicyExport,
     /// Filters, optionally of one layer (a layer name such as `outbound_transport_v4`).
@@ -196,6 +201,7 @@ impl Request {
             Request::Status => "status",
             Request::PolicyApply { .. } => "policy_apply",
             Request::PolicyDiff { .. } => "policy_diff",
+            Request::PolicyReload => "policy_reload",
             Request::PolicyExport => "policy_export",
             Request::FilterList { .. } => "filter_list",
             Request::FilterShow { .. } => "filter_show",

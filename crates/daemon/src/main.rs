@@ -64,6 +64,11 @@ struct Args {
     /// protected traffic is dropped, not sent in clear, until the daemon is ready.
     #[arg(long)]
     boot_rules: bool,
+    /// Ask the running daemon (on `control_socket`) to re-read and apply its
+    /// `policy_file`, wait for the answer and exit with it: what `systemctl reload` runs.
+    /// A file that does not compile fails here, and the running policy stays.
+    #[arg(long, conflicts_with_all = ["policy", "check", "remove_rules", "boot_rules"])]
+    reload: bool,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +98,9 @@ fn run(args: Args) -> Result<()> {
         config.tun.name = t;
     }
     init_logging(&config.log);
+    if args.reload {
+        return reload(&config.control_socket);
+    }
     let notifier = Notifier::from_env().unwrap_or_else(|e| {
         warn!(error = %e, "NOTIFY_SOCKET unusable: systemd is not told when palisaded is ready");
         Notifier::disabled()
@@ -350,14 +358,9 @@ fn run(args: Args) -> Result<()> {
             break signal;
         }
         notify(&notifier, "RELOADING=1\nSTATUS=re-reading the policy file");
-        match &config.policy_file {
-            Some(path) => {
-                if apply_policy_file(&engine, path, &events) {
-                    service.policy_changed("reload");
-                }
-            }
-            None => warn!("SIGHUP: no policy_file configured, nothing to re-read"),
-        }
+        // Logged and evented either way; systemctl reload runs `palisade policy reload`,
+        // which returns the same answer to the caller.
+        let _ = service.reload_policy(&palisade_filter::Caller::root());
         notify(&notifier, &format!("READY=1\n{status}"));
     };
     info!(?signal, "stopping");
@@ -398,6 +401,26 @@ fn notify(notifier: &Notifier, state: &str) {
 
 /// Applies the configured policy file; a bad file is reported and the stored policy
 /// stays. True when the file was applied.
+/// `--reload`: the daemon answers with what changed, or why the file was refused.
+fn reload(control_socket: &Path) -> Result<()> {
+    let mut client = palisade_control::Client::connect(control_socket)
+        .with_context(|| "is palisaded running? (--reload asks the running daemon)")?;
+    match client.request(palisade_control::Request::PolicyReload)? {
+        palisade_control::Response::PolicyChanges(p) => {
+            let count = |op: &str| p.changes.iter().filter(|c| c.op == op).count();
+            println!(
+                "policy {:?} reloaded: {} added, {} changed, {} removed",
+                p.policy,
+                count("add"),
+                count("change"),
+                count("remove")
+            );
+            Ok(())
+        }
+        other => bail!("unexpected answer to policy_reload: {other:?}"),
+    }
+}
+
 fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) -> bool {
     let compiled = match palisade_policy::compile_file(path) {
         Ok(c) => c,

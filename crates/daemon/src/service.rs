@@ -248,6 +248,58 @@ impl Service {
 
     /// After the engine changed (a control request, or `what` = "reload": SIGHUP re-read
     /// the policy file): routes and firewall follow the new scopes.
+    /// Re-reads the configured `policy_file` and applies it with `caller`'s rights, as
+    /// `policy_apply` would (all or nothing): the control API's `policy_reload`, which
+    /// `systemctl reload` runs, and SIGHUP. A file that cannot be read or compiled is
+    /// refused with a `policy_rejected` event, and the running policy stays.
+    pub fn reload_policy(&self, caller: &Caller) -> Response {
+        let Some(file) = &self.policy_file else {
+            warn!("policy reload asked for, but no policy_file is configured");
+            return Response::error_hint(
+                ErrorCode::InvalidRequest,
+                "no policy_file is configured: nothing to reload",
+                "name one as `policy_file` in palisaded.toml (docs/operations.md), or run `palisade policy apply FILE`",
+            );
+        };
+        let response = match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let apply = Request::PolicyApply {
+                    file: file.clone(),
+                    text,
+                    dry_run: false,
+                };
+                self.engine_service
+                    .handle(caller, &apply)
+                    .unwrap_or_else(|| {
+                        Response::error(ErrorCode::Internal, "policy_apply unhandled")
+                    })
+            }
+            Err(e) => Response::error_hint(
+                ErrorCode::PolicyError,
+                format!("{file}: {e}"),
+                "the daemon reads policy_file itself: check its path and that root can read it",
+            ),
+        };
+        match &response {
+            Response::Error { message, .. } => {
+                warn!(
+                    file,
+                    "policy file not applied, the running policy stays: {message}"
+                );
+                self.events.push(
+                    "policy_rejected",
+                    message.clone(),
+                    serde_json::json!({ "file": file }),
+                );
+            }
+            _ => {
+                info!(file, "policy file applied");
+                self.policy_changed("policy_reload");
+            }
+        }
+        response
+    }
+
     pub fn policy_changed(&self, what: &str) {
         match self.scopes.lock() {
             Ok(mut s) => {
@@ -315,6 +367,7 @@ impl Handler for Service {
                 Ok(()) => self.delete_sa(&id),
                 Err(e) => e,
             },
+            Request::PolicyReload => self.reload_policy(caller),
             Request::Stats => match read().and_then(|()| self.stats()) {
                 Ok(s) => Response::Stats(Box::new(s)),
                 Err(e) => e,

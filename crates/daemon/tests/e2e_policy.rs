@@ -1,7 +1,9 @@
 //! Policy changes on a running daemon, end to end: a malformed policy (through the control
 //! API, or in the configured file at start) is refused with the file, line and field, and
 //! the running policy and the traffic it protects stay as they were; a good policy applied
-//! through the API takes effect at once. Two hosts in transport mode.
+//! through the API takes effect at once; a reload of the configured file (`palisaded
+//! --reload`, what `systemctl reload` runs) applies it whole or refuses it whole. Two
+//! hosts in transport mode.
 //! Root only (network namespaces); skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
@@ -307,4 +309,77 @@ fn a_good_policy_through_the_api_takes_effect() {
         lines.iter().any(|l| l.contains(": ESP(")),
         "TCP was not ESP: {lines:#?}"
     );
+}
+
+#[test]
+fn reloading_the_policy_file_applies_it_whole_or_refuses_it() {
+    if !root_or_skip("reloading_the_policy_file_applies_it_whole_or_refuses_it") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let (a_ip, b_ip) = addrs();
+    let a = Daemon::start(&pair.a, "a", &protect_all(a_ip, b_ip)).expect("daemon a");
+    let file = a.dir().join("policy.toml");
+    let filters = a.status().filters;
+    // What `systemctl reload` runs: palisaded asking the running daemon, and waiting.
+    let reload = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_palisaded"))
+            .arg("--config")
+            .arg(a.dir().join("palisaded.toml"))
+            .arg("--reload")
+            .output()
+            .expect("palisaded --reload")
+    };
+
+    std::fs::write(&file, icmp_exempt(a_ip, b_ip)).expect("write the policy file");
+    let out = reload();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("policy \"e2e-policy\" reloaded:") && !stdout.contains(" 0 added"),
+        "{stdout}"
+    );
+    let added = a.status().filters;
+    assert!(added > filters, "the reload added no filter");
+    let applied = export(&a);
+
+    // Unchanged, a reload through the API changes nothing.
+    let Response::PolicyChanges(same) = a.call(Request::PolicyReload) else {
+        panic!("reload refused");
+    };
+    assert!(same.changes.is_empty(), "{same:?}");
+
+    // Broken, the file is refused whole, both ways, with its line and field.
+    let (_, text, field, needle) = broken(a_ip, b_ip).swap_remove(1);
+    let at = format!("{}:{}:", file.display(), line_of(&text, needle));
+    std::fs::write(&file, &text).expect("write the policy file");
+    let response = a.call(Request::PolicyReload);
+    assert!(
+        matches!(&response, Response::Error { code: ErrorCode::PolicyError, message, .. }
+            if message.starts_with(&at) && message.contains(field)),
+        "{response:?}"
+    );
+    let out = reload();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a broken file reloaded");
+    assert!(
+        stderr.contains(&at) && stderr.contains(field),
+        "--reload does not say {at} {field}: {stderr}"
+    );
+    assert_eq!(a.status().filters, added, "the filter count changed");
+    assert_eq!(export(&a), applied, "the running policy changed");
+
+    // An unreadable file is refused the same way.
+    std::fs::remove_file(&file).expect("remove the policy file");
+    assert!(
+        matches!(a.call(Request::PolicyReload),
+            Response::Error { code: ErrorCode::PolicyError, ref message, .. }
+            if message.contains(&file.display().to_string())),
+        "a missing file"
+    );
+    assert_eq!(export(&a), applied, "the running policy changed");
 }

@@ -145,6 +145,18 @@ impl Handler for FakeDaemon {
                 child_sas: 1,
                 ready: true,
             }),
+            // As palisaded does, with POLICY as its policy_file.
+            Request::PolicyReload => self
+                .service
+                .handle(
+                    caller,
+                    &Request::PolicyApply {
+                        file: "/etc/palisade/policy.toml".into(),
+                        text: POLICY.into(),
+                        dry_run: false,
+                    },
+                )
+                .unwrap_or_else(|| Response::error(ErrorCode::Internal, "policy_apply unhandled")),
             Request::SaList => Response::Sas {
                 sas: vec![FakeDaemon::sa()],
             },
