@@ -7,7 +7,7 @@ use palisade_filter::{
     MatchType, Principal, ProviderFlags as EngineProviderFlags, SecurityDescriptor,
     SublayerFlags as EngineSublayerFlags, Value, Weight,
 };
-use palisade_policy::principal::{Unknown, local_principal};
+use palisade_policy::principal::{PROGRAM_FORMS, Unknown, local_principal, program_condition};
 use serde_json::json;
 
 use crate::failure::Failure;
@@ -109,7 +109,14 @@ fn condition(layer: Layer, text: &str) -> Result<Condition, Failure> {
     };
     if let Some(f) = Field::from_name(field.trim()).filter(|f| layer.has_field(*f)) {
         match f.field_type() {
-            FieldType::Text => return Ok(text_condition(f, value)),
+            FieldType::Text if f == Field::AleAppId => {
+                return program_condition(value).ok_or_else(|| {
+                    Failure::usage(
+                        format!("--match {text:?}: not a program"),
+                        format!("ale_app_id takes {PROGRAM_FORMS}"),
+                    )
+                });
+            }
             FieldType::Token => return principal_condition(f, value),
             _ => {}
         }
@@ -141,22 +148,6 @@ fn condition(layer: Layer, text: &str) -> Result<Condition, Failure> {
             let (f, v) = scalar(value)?;
             Ok(Condition::equal(f, v))
         }
-    }
-}
-
-/// A program path, or with a trailing `*` the programs under a directory.
-fn text_condition(field: Field, value: &str) -> Condition {
-    match value.strip_suffix('*') {
-        Some(prefix) => Condition::new(
-            field,
-            MatchType::Prefix,
-            ConditionValue::Text(prefix.to_owned()),
-        ),
-        None => Condition::new(
-            field,
-            MatchType::Equal,
-            ConditionValue::Text(value.to_owned()),
-        ),
     }
 }
 
@@ -269,5 +260,8 @@ mod tests {
     #[test]
     fn fields_the_layer_lacks_are_still_refused() {
         assert!(condition(Layer::OutboundTransportV4, "ale_app_id=/usr/bin/curl").is_err());
+        // As a policy file's `programs`: an absolute path, or a directory and `*`.
+        assert!(condition(Layer::AleAuthConnectV4, "ale_app_id=curl").is_err());
+        assert!(condition(Layer::AleAuthConnectV4, "ale_app_id=/opt/*/bin").is_err());
     }
 }

@@ -1,8 +1,32 @@
-//! Local users and groups as security-descriptor principals (ALE_USER_ID), named as on
-//! the host that resolves them: a rule's `users`, and the CLI's `--match ale_user_id=`.
+//! Who holds a local socket, as the ALE layers' conditions name it: users and groups as
+//! security-descriptor principals (ALE_USER_ID), named as on the host that resolves them,
+//! and programs by path (ALE_APP_ID). A rule's `users` and `programs`, and the CLI's
+//! `--match ale_user_id=` and `--match ale_app_id=`, read them the same way.
 
 use nix::unistd::{Group, User};
-use palisade_filter::Principal;
+use palisade_filter::{Condition, ConditionValue, Field, MatchType, Principal};
+
+/// What [`program_condition`] accepts, for error messages.
+pub const PROGRAM_FORMS: &str =
+    "an absolute path (\"/usr/sbin/sshd\"), or a directory followed by * (\"/opt/app/*\")";
+
+/// An ALE_APP_ID condition: a program's absolute path, or with a trailing `*` every
+/// program under a directory. `None` for anything else (a relative path, a `*` inside).
+pub fn program_condition(text: &str) -> Option<Condition> {
+    let text = text.trim();
+    let (path, match_type) = match text.strip_suffix('*') {
+        Some(dir) => (dir, MatchType::Prefix),
+        None => (text, MatchType::Equal),
+    };
+    if !path.starts_with('/') || path.contains('*') {
+        return None;
+    }
+    Some(Condition::new(
+        Field::AleAppId,
+        match_type,
+        ConditionValue::Text(path.to_owned()),
+    ))
+}
 
 /// A name the user database does not know.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::Source;
 use crate::error::Diagnostic;
-use crate::principal::{Unknown, local_principal};
+use crate::principal::{self, Unknown, local_principal};
 
 /// The conditions of `programs` (one per program: conditions on one field are ORed) and
 /// `users` (one security descriptor granting them all). Empty lists are errors: they
@@ -58,24 +58,16 @@ fn program_condition(
     list: &Spanned<Vec<String>>,
     program: &str,
 ) -> Result<Condition, Diagnostic> {
-    let program = program.trim();
-    let (path, match_type) = match program.strip_suffix('*') {
-        Some(dir) => (dir, MatchType::Prefix),
-        None => (program, MatchType::Equal),
-    };
-    if !path.starts_with('/') || path.contains('*') {
-        return Err(src.error(
+    principal::program_condition(program).ok_or_else(|| {
+        src.error(
             list.span(),
             format!(
-                "program {program:?}: expected an absolute path (\"/usr/sbin/sshd\"), or a directory followed by * (\"/opt/app/*\")"
+                "program {:?}: expected {}",
+                program.trim(),
+                principal::PROGRAM_FORMS
             ),
-        ));
-    }
-    Ok(Condition::new(
-        Field::AleAppId,
-        match_type,
-        ConditionValue::Text(path.to_owned()),
-    ))
+        )
+    })
 }
 
 /// A user (name or uid) or a group (`@name` or `@gid`) of this host.
