@@ -255,13 +255,13 @@ impl ProgramFinder {
             .copied()
             .find(|&pid| holds(pid, owner.inode, &denied))
             .or_else(|| {
-                pids()
-                    .filter(|&pid| process_uid(pid) == Some(owner.uid))
-                    .find(|&pid| holds(pid, owner.inode, &denied))
-            })
-            .or_else(|| {
-                pids()
-                    .filter(|&pid| process_uid(pid) != Some(owner.uid))
+                // The socket's user's processes first (the socket is usually theirs),
+                // then the others (one passed it on); /proc is listed once.
+                let (theirs, others): (Vec<u32>, Vec<u32>) =
+                    pids().partition(|&pid| process_uid(pid) == Some(owner.uid));
+                theirs
+                    .into_iter()
+                    .chain(others)
                     .find(|&pid| holds(pid, owner.inode, &denied))
             });
         self.denied = denied.get();
