@@ -22,7 +22,7 @@ use palisade_filter::{Caller, Engine, SessionOptions};
 use palisaded::ipsec_callout::{
     Flow, Inbound, IpsecCallout, Outbound, ProtectionMode, SaSelectors, reason,
 };
-use palisaded::sys::TcpGro;
+use palisaded::sys::TunGro;
 use palisaded::sys::tun::VIRTIO_NET_HDR_LEN;
 use sys_common::{checksum, ipv4};
 
@@ -80,6 +80,29 @@ fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
     u.extend_from_slice(&sport.to_be_bytes());
     u.extend_from_slice(&dport.to_be_bytes());
     u.extend_from_slice(&[0, 12, 0, 0, 1, 2, 3, 4]);
+    ipv4(v4(src), v4(dst), 17, &u)
+}
+
+/// A UDP datagram with its checksum (what UDP coalescing takes).
+fn udp_checked(src: &str, sport: u16, dst: &str, dport: u16, data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(8 + data.len()).expect("small");
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&len.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(data);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&v4(src).octets());
+    pseudo.extend_from_slice(&v4(dst).octets());
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&len.to_be_bytes());
+    pseudo.extend_from_slice(&u);
+    let sum = match checksum(&pseudo) {
+        0 => 0xffff,
+        s => s,
+    };
+    u[6..8].copy_from_slice(&sum.to_be_bytes());
     ipv4(v4(src), v4(dst), 17, &u)
 }
 
@@ -193,38 +216,51 @@ fn udp_judged_at_recv_accept_per_packet_does_not_allocate() {
 }
 
 #[test]
-fn coalescing_tcp_segments_for_the_tun_does_not_allocate() {
+fn coalescing_tcp_and_udp_for_the_tun_does_not_allocate() {
     const MSS: usize = 1000;
     const SEGMENTS: usize = 40;
+    const DATAGRAMS: usize = 20;
     let offset = VIRTIO_NET_HDR_LEN + 16;
     let batch = |round: u32| -> Vec<Vec<u8>> {
-        (0..SEGMENTS)
-            .map(|k| {
-                let seq = round * (SEGMENTS * MSS) as u32 + (k * MSS) as u32;
-                let p = tcp("10.78.0.5", 40000, "10.77.0.1", 5201, seq, &[7u8; MSS]);
+        let segments = (0..SEGMENTS).map(|k| {
+            let seq = round * (SEGMENTS * MSS) as u32 + (k * MSS) as u32;
+            tcp("10.78.0.5", 40000, "10.77.0.1", 5201, seq, &[7u8; MSS])
+        });
+        // A QUIC-like flow inside the tunnel, beside the TCP one.
+        let datagrams =
+            (0..DATAGRAMS).map(|_| udp_checked("10.78.0.5", 443, "10.77.0.1", 50000, &[9u8; MSS]));
+        segments
+            .chain(datagrams)
+            .map(|p| {
                 let mut b = vec![0u8; offset];
                 b.extend_from_slice(&p);
                 b
             })
             .collect()
     };
-    let mut gro = TcpGro::new();
+    let mut gro = TunGro::new();
     let mut first = batch(0);
-    gro.coalesce(&mut first, offset).expect("coalesce");
+    gro.coalesce(&mut first, offset, true).expect("coalesce");
     let mut writes = 0;
     gro.for_each_write(&first, offset, |_| writes += 1);
-    assert_eq!(writes, 1, "one aggregate of the {SEGMENTS} segments");
+    assert_eq!(
+        writes, 2,
+        "an aggregate of the {SEGMENTS} segments, one of the datagrams"
+    );
     // Later batches, made before measuring: only the coalescing is counted.
     let mut batches: Vec<Vec<Vec<u8>>> = (1..=20).map(batch).collect();
     let mut written = 0usize;
     let n = allocations(|| {
         for bufs in &mut batches {
-            gro.coalesce(bufs, offset).expect("coalesce");
+            gro.coalesce(bufs, offset, true).expect("coalesce");
             gro.for_each_write(bufs, offset, |iov: &[IoSlice<'_>]| {
                 written += iov.iter().map(|s| s.len()).sum::<usize>();
             });
         }
     });
     assert_eq!(n, 0);
-    assert!(written >= 20 * SEGMENTS * MSS, "every payload was written");
+    assert!(
+        written >= 20 * (SEGMENTS + DATAGRAMS) * MSS,
+        "every payload was written"
+    );
 }

@@ -24,7 +24,7 @@ use std::os::fd::AsFd;
 use tracing::{debug, warn};
 
 use crate::stats::DataStats;
-use crate::sys::tun::WriteCoalescing;
+use crate::sys::TunGro;
 use crate::sys::{EspBatch, EspSocket, GSO_MAX_SEGMENTS, IkeSocket, Tun};
 
 use super::gso::{Group, udp_datagram};
@@ -217,7 +217,7 @@ thread_local! {
 pub(super) struct Sending {
     io: WriterIo,
     stats: Arc<DataStats>,
-    gro: WriteCoalescing,
+    gro: TunGro,
     /// Until the kernel refuses segmentation once; then ESP in UDP goes out whole
     /// through the raw socket, as it can on any kernel.
     gso: bool,
@@ -228,7 +228,7 @@ impl Sending {
         Sending {
             io,
             stats,
-            gro: WriteCoalescing::new(),
+            gro: TunGro::new(),
             gso: true,
         }
     }

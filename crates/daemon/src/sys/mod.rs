@@ -36,6 +36,6 @@ pub use route::PolicyRoutes;
 pub use shard::shard_of;
 pub use sock_diag::{SockDiag, SocketOwner};
 pub use tun::Tun;
-pub use tun_gro::TcpGro;
+pub use tun_gro::TunGro;
 pub use udp::{Datagram, IkeSocket, UdpBatch};
 pub use udp::{MAX_PAYLOAD as GSO_MAX_PAYLOAD, MAX_SEGMENTS as GSO_MAX_SEGMENTS};

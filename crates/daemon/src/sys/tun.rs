@@ -10,20 +10,21 @@
 //! as wireguard-go does) every read and write carries a virtio-net header: the kernel's
 //! TCP hands over 64 KiB segmentation aggregates, which [`Tun::recv_batch`] splits into
 //! MTU-sized segments, and [`Tun::send_batch`] coalesces consecutive TCP segments of a
-//! flow back into aggregates (GRO), so the kernel walks its stack once per aggregate,
-//! not once per segment. Splitting is tun-rs's (a port of wireguard-go's); coalescing
-//! is ours ([`TcpGro`], tun_gro.rs: the same rules without tun-rs's allocation and
-//! copies per packet).
+//! flow back into aggregates (GRO), and UDP datagrams too where the kernel takes UDP
+//! segmentation, so the kernel walks its stack once per aggregate, not once per
+//! segment. Splitting is tun-rs's (a port of wireguard-go's); coalescing is ours
+//! ([`TunGro`], tun_gro.rs: the same rules without tun-rs's allocation and copies per
+//! packet).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use tun_rs::{DeviceBuilder, GROTable, Layer, SyncDevice};
+use tun_rs::{DeviceBuilder, Layer, SyncDevice};
 
 pub use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::error::io_context;
-use super::tun_gro::TcpGro;
+use super::tun_gro::TunGro;
 
 /// One queue of a TUN device. Dropping the last queue removes the device (it is not
 /// persistent), and with it the `dev` routes that pointed into it: the blackhole routes
@@ -99,6 +100,12 @@ impl Tun {
         self.device.tcp_gso()
     }
 
+    /// Whether the kernel takes UDP segmentation aggregates (`TUN_F_USO4/6`), which
+    /// [`Tun::send_batch`] then writes.
+    pub fn udp_offload(&self) -> bool {
+        self.device.udp_gso()
+    }
+
     /// Reads one packet, or one offload aggregate split into segments: segment `i` goes
     /// to `bufs[i][offset..][..sizes[i]]`; returns how many. `scratch` holds the raw read
     /// (a virtio-net header and up to 64 KiB); `bufs` must have room for the segments
@@ -113,31 +120,18 @@ impl Tun {
         self.device.recv_multiple(scratch, bufs, sizes, offset)
     }
 
-    /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments of one flow where
-    /// offloads are on (`offset` must then leave [`VIRTIO_NET_HDR_LEN`] bytes in front;
-    /// an aggregate is one `writev` of the pieces where they lie). Returns the bytes
-    /// written (virtio-net headers included). A failed write does not stop the others:
-    /// the last error is returned after all were tried, as tun-rs did.
-    ///
-    /// A batch that carries UDP goes through tun-rs's `send_multiple` instead, which
-    /// also coalesces UDP datagrams into USO writes (where the kernel has
-    /// `TUN_F_USO4/6`) but copies each packet into a fresh `Vec` first: UDP inside the
-    /// tunnel keeps its coalescing, TCP-only batches (the bulk of traffic) allocate
-    /// nothing.
+    /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments (and UDP datagrams,
+    /// with [`Tun::udp_offload`]) of one flow where offloads are on (`offset` must then
+    /// leave [`VIRTIO_NET_HDR_LEN`] bytes in front; an aggregate is one `writev` of the
+    /// pieces where they lie). Returns the bytes written (virtio-net headers included).
+    /// A failed write does not stop the others: the last error is returned after all
+    /// were tried, as tun-rs did.
     pub fn send_batch(
         &self,
-        gro: &mut WriteCoalescing,
+        gro: &mut TunGro,
         bufs: &mut [Vec<u8>],
         offset: usize,
     ) -> io::Result<usize> {
-        if self.offload()
-            && bufs
-                .iter()
-                .any(|b| b.get(offset..).is_some_and(carries_udp))
-        {
-            return self.device.send_multiple(&mut gro.udp, bufs, offset);
-        }
-        let gro = &mut gro.tcp;
         let mut total = 0;
         let mut failed = None;
         let mut done = |r: io::Result<usize>| match r {
@@ -145,7 +139,7 @@ impl Tun {
             Err(e) => failed = Some(e),
         };
         if self.offload() {
-            gro.coalesce(bufs, offset)?;
+            gro.coalesce(bufs, offset, self.udp_offload())?;
             // One write(2) or writev(2) per packet: SyncDevice adds nothing on Linux
             // (IFF_NO_PI).
             gro.for_each_write(bufs, offset, |iov| match iov {
@@ -184,40 +178,6 @@ impl Tun {
     }
 }
 
-/// The coalescing state of TUN writes: ours for TCP, tun-rs's for batches with UDP (see
-/// [`Tun::send_batch`]). Allocated once per writer.
-pub struct WriteCoalescing {
-    tcp: TcpGro,
-    udp: GROTable,
-}
-
-impl WriteCoalescing {
-    /// Empty tables.
-    pub fn new() -> Self {
-        WriteCoalescing {
-            tcp: TcpGro::new(),
-            udp: GROTable::new(),
-        }
-    }
-}
-
-impl Default for WriteCoalescing {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Whether an IP packet carries UDP (IPv4 of any header length, IPv6 without extension
-/// headers: what tun-rs's UDP coalescing considers).
-fn carries_udp(packet: &[u8]) -> bool {
-    const UDP: u8 = 17;
-    match packet.first().map(|b| b >> 4) {
-        Some(4) => packet.get(9) == Some(&UDP),
-        Some(6) => packet.get(6) == Some(&UDP),
-        _ => false,
-    }
-}
-
 impl std::fmt::Debug for Tun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tun")
@@ -239,27 +199,4 @@ impl AsFd for Tun {
 fn disable_rp_filter(dev: &str) -> io::Result<()> {
     let path = format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter");
     std::fs::write(&path, "0").map_err(io_context("write 0", &path))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::carries_udp;
-
-    #[test]
-    fn udp_is_recognised_in_either_family() {
-        let mut v4 = [0u8; 28];
-        v4[0] = 0x45;
-        v4[9] = 17;
-        assert!(carries_udp(&v4));
-        v4[9] = 6;
-        assert!(!carries_udp(&v4));
-        let mut v6 = [0u8; 48];
-        v6[0] = 0x60;
-        v6[6] = 17;
-        assert!(carries_udp(&v6));
-        v6[6] = 6;
-        assert!(!carries_udp(&v6));
-        assert!(!carries_udp(&[]));
-        assert!(!carries_udp(&[0x45, 0, 0]), "too short to say");
-    }
 }
