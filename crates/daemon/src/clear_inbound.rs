@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use crate::ipsec_callout::{Flow, Inbound, IpsecCallout};
+use crate::ipsec_callout::{Flow, Inbound, IpsecCallout, reason};
 use crate::stats::DataStats;
 use crate::sys::NfQueue;
 
@@ -22,21 +22,22 @@ pub fn run(mut queue: NfQueue, mut callout: IpsecCallout, stats: Arc<DataStats>)
                 return;
             }
         };
-        let accept = match Flow::inbound(&packet.packet) {
+        let (accept, counter) = match Flow::inbound(&packet.packet) {
             Some(flow) => match callout.inbound_clear(&flow) {
-                Inbound::Permit => true,
-                Inbound::Block { reason, .. } => {
-                    debug!(%flow.remote, reason, "clear-text packet dropped");
-                    false
+                Inbound::Permit => (true, &stats.clear_permitted),
+                Inbound::Block { reason: why, .. } => {
+                    debug!(%flow.remote, reason = why, "clear-text packet dropped");
+                    let counter = if why == reason::PROGRAM_PENDING {
+                        &stats.owner_pending
+                    } else {
+                        &stats.clear_blocked
+                    };
+                    (false, counter)
                 }
             },
-            None => false,
+            None => (false, &stats.clear_blocked),
         };
-        DataStats::bump(if accept {
-            &stats.clear_permitted
-        } else {
-            &stats.clear_blocked
-        });
+        DataStats::bump(counter);
         if let Err(e) = queue.verdict(packet.id, accept) {
             warn!(error = %e, "NFQUEUE verdict failed");
         }

@@ -1005,6 +1005,10 @@ impl Dataplane {
                 DataStats::bump(&self.stats.clear_blocked);
                 None
             }
+            Outbound::Pending => {
+                DataStats::bump(&self.stats.owner_pending);
+                None
+            }
             Outbound::Protect(p) => {
                 let owner = shard_of(p.peer, self.workers);
                 if owner != self.index {
@@ -1160,6 +1164,7 @@ impl Dataplane {
                     reason::BLOCKED_BY_FILTER | reason::CONNECTION_BLOCKED => {
                         &self.stats.policy_blocked
                     }
+                    reason::PROGRAM_PENDING => &self.stats.owner_pending,
                     _ => &self.stats.wrong_sa,
                 };
                 DataStats::bump(counter);

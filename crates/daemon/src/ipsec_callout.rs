@@ -97,6 +97,9 @@ pub enum Outbound {
     },
     /// Send it through an SA; none yet: queue it and raise an Acquire.
     Protect(Protection),
+    /// Drop it for now: a connection start whose socket's program is still being looked
+    /// for off the data path; the connection's next packet is judged with it.
+    Pending,
 }
 
 /// How a packet is to be protected.
@@ -171,6 +174,9 @@ pub mod reason {
     pub const WRONG_TUNNEL: &str = "arrived on an SA other than its policy's tunnel";
     /// Guaranteed encryption, over an SA that does not encrypt.
     pub const NOT_ENCRYPTED: &str = "connection requires encryption; its SA does not encrypt";
+    /// A connection start whose socket's program is still being looked for (see
+    /// [`super::Outbound::Pending`]).
+    pub const PROGRAM_PENDING: &str = "connection start while its program is looked for";
 }
 
 /// The IPsec callouts over one engine, with a flow cache that follows its snapshots.
@@ -287,14 +293,16 @@ impl IpsecCallout {
         if let Some(cached) = self.outbound_cache.get(Direction::Outbound, flow) {
             return cached;
         }
-        let decided = outbound(
+        let (decided, settled) = outbound(
             Classifier::Indexed(&self.snapshot),
             &mut self.values,
             flow,
             self.owners.as_mut(),
         );
-        self.outbound_cache
-            .insert(Direction::Outbound, flow, decided);
+        if settled {
+            self.outbound_cache
+                .insert(Direction::Outbound, flow, decided);
+        }
         // Once per flow and snapshot, as the cache misses: the set is bounded alike.
         if flow.connection_start() && !flow.tcp_syn {
             self.initiated.record(flow);
@@ -386,6 +394,7 @@ impl IpsecCallout {
             flow,
             None,
         )
+        .0
     }
 
     /// [`IpsecCallout::inbound_clear`] through `Engine::classify_naive`, uncached.
@@ -445,20 +454,25 @@ fn selector(flow: &Flow, addr: IpAddr, port: u16) -> TrafficSelector {
     }
 }
 
+/// What to do with a packet we send, and whether the decision is settled (false: made
+/// while the socket's program was still being looked for; not to be cached).
 fn outbound(
     c: Classifier<'_>,
     values: &mut FieldValues,
     flow: &Flow,
     owners: Option<&mut OwnerLookup>,
-) -> Outbound {
+) -> (Outbound, bool) {
     fill(values, flow, true, false, None);
     let at = layer(flow, Layer::OutboundTransportV4, Layer::OutboundTransportV6);
     let v = c.classify(at, values);
     let mut decided = match (v.decision, v.hit) {
         (Decision::Block, _) => {
-            return Outbound::Block {
-                filter_id: v.decider,
-            };
+            return (
+                Outbound::Block {
+                    filter_id: v.decider,
+                },
+                true,
+            );
         }
         (Decision::Permit, Some(hit))
             if matches!(
@@ -495,20 +509,31 @@ fn outbound(
         && let Some(h) = c.ipsec_ignoring_ports(at, values, &v)
         && h.raw_context & g::FWPM_CONTEXT_IPSEC_OUTBOUND_NEGOTIATE_DISCOVER == 0
     {
-        return Outbound::Block {
-            filter_id: Some(h.filter_id),
-        };
+        return (
+            Outbound::Block {
+                filter_id: Some(h.filter_id),
+            },
+            true,
+        );
     }
     if !flow.connection_start() && decided == Outbound::Clear {
-        return decided;
+        return (decided, true);
     }
     let at = layer(flow, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6);
-    fill_owner(owners, at, flow, values);
+    let settled = fill_owner(owners, at, flow, values);
+    if !settled && flow.connection_start() {
+        // Neither a permit nor a block may rest on a program not yet known: a filter
+        // that blocks the program would be passed, one that alone allows it would not.
+        return (Outbound::Pending, false);
+    }
     let ale = c.classify(at, values);
     if ale.decision == Decision::Block && flow.connection_start() {
-        return Outbound::Block {
-            filter_id: ale.decider,
-        };
+        return (
+            Outbound::Block {
+                filter_id: ale.decider,
+            },
+            settled,
+        );
     }
     let encrypt = ale.permitted_hit().filter(|h| {
         h.kind == CalloutKind::AleConnect
@@ -522,7 +547,7 @@ fn outbound(
         p.require_encryption = true;
         p.clear_fallback = false;
     }
-    decided
+    (decided, settled)
 }
 
 fn transport_in(
@@ -582,8 +607,11 @@ fn inbound_clear(
         return Inbound::Permit;
     }
     recv_accept(cache, Direction::InboundClear, flow, 0, initiated, || {
-        let ale = classify_recv_accept(c, values, flow, None, owners);
-        match (ale.decision, ale.hit) {
+        let (ale, settled) = classify_recv_accept(c, values, flow, None, owners);
+        if !settled {
+            return (block(None, reason::PROGRAM_PENDING), false);
+        }
+        let decided = match (ale.decision, ale.hit) {
             (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
             // Only for flows the transport layer put under IPsec policy: an exemption
             // there exempts the connection too (spec §4.1 step 5 puts exemptions on
@@ -595,7 +623,8 @@ fn inbound_clear(
                 block(Some(h.filter_id), reason::CLEAR_CONNECTION)
             }
             _ => Inbound::Permit,
-        }
+        };
+        (decided, settled)
     })
 }
 
@@ -637,8 +666,12 @@ fn inbound_protected(
         identity,
         initiated,
         || {
-            let ale = classify_recv_accept(c, values, flow, Some(&sa.peer_names), owners);
-            match (ale.decision, ale.hit) {
+            let (ale, settled) =
+                classify_recv_accept(c, values, flow, Some(&sa.peer_names), owners);
+            if !settled {
+                return (block(None, reason::PROGRAM_PENDING), false);
+            }
+            let decided = match (ale.decision, ale.hit) {
                 (Decision::Block, _) => block(ale.decider, reason::CONNECTION_BLOCKED),
                 (Decision::Permit, Some(h))
                     if h.kind == CalloutKind::InboundInitiateSecure
@@ -651,7 +684,8 @@ fn inbound_protected(
                     block(Some(h.filter_id), reason::NOT_ENCRYPTED)
                 }
                 _ => Inbound::Permit,
-            }
+            };
+            (decided, settled)
         },
     )
 }
@@ -671,18 +705,19 @@ impl Ale<'_> {
 }
 
 /// Classifies `flow` at ALE_AUTH_RECV_ACCEPT: in clear, or protected by an SA whose
-/// peer authenticated as `peer_names`.
+/// peer authenticated as `peer_names`; and whether the verdict is settled (see
+/// [`outbound`]).
 fn classify_recv_accept(
     c: Classifier<'_>,
     values: &mut FieldValues,
     flow: &Flow,
     peer_names: Option<&[String]>,
     owners: Option<&mut OwnerLookup>,
-) -> Verdict {
+) -> (Verdict, bool) {
     fill(values, flow, false, peer_names.is_some(), peer_names);
     let at = layer(flow, Layer::AleAuthRecvAcceptV4, Layer::AleAuthRecvAcceptV6);
-    fill_owner(owners, at, flow, values);
-    c.classify(at, values)
+    let settled = fill_owner(owners, at, flow, values);
+    (c.classify(at, values), settled)
 }
 
 /// Where ALE_AUTH_RECV_ACCEPT's decisions are kept: per flow, and for a decapsulated
@@ -721,15 +756,17 @@ fn recv_accept(
     flow: &Flow,
     identity: u64,
     initiated: &FlowSet,
-    decide: impl FnOnce() -> Inbound,
+    decide: impl FnOnce() -> (Inbound, bool),
 ) -> Inbound {
     let decided = match cache {
-        None => decide(),
+        None => decide().0,
         Some(cache) => match cache.decisions.get(direction, flow) {
             Some((id, d)) if id == identity => d,
             _ => {
-                let d = decide();
-                cache.decisions.insert(direction, flow, (identity, d));
+                let (d, settled) = decide();
+                if settled {
+                    cache.decisions.insert(direction, flow, (identity, d));
+                }
                 d
             }
         },

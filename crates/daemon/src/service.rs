@@ -161,6 +161,7 @@ impl Service {
             ("acquire_failed", &s.acquire_failed_drops),
             ("wrong_sa", &s.wrong_sa),
             ("policy_blocked", &s.policy_blocked),
+            ("owner_pending", &s.owner_pending),
             ("nat_checksum", &s.nat_checksum_drops),
             ("not_ip", &s.malformed),
             ("send_error", &s.send_errors),

@@ -35,6 +35,9 @@ pub struct DataStats {
     /// Decapsulated packets policy refused: a BLOCK filter, or ALE_AUTH_RECV_ACCEPT
     /// refusing an inbound connection (remote identity authorization).
     pub policy_blocked: AtomicU64,
+    /// Connection starts dropped while the program of their socket was looked for off
+    /// the data path (ALE_APP_ID); the connection's next packet is judged with it.
+    pub owner_pending: AtomicU64,
     /// Packets from the TUN or the sockets that were not IP at all.
     pub malformed: AtomicU64,
     /// Decapsulated transport-mode packets that came across a NAT and whose transport

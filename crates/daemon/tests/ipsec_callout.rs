@@ -1438,6 +1438,7 @@ fn owned(uid: u32, program: &str) -> LocalOwner {
         uid,
         gids: vec![uid],
         program: Some(program.into()),
+        pending: false,
     }
 }
 
@@ -1533,4 +1534,104 @@ fn ale_layers_see_the_user_and_program_of_the_local_socket_when_a_filter_asks() 
     assert_eq!(other.inbound_protected(&to(9999), &sa), Inbound::Permit);
     // The reference path knows no owners: the fields are unset there.
     assert_eq!(c.inbound_protected_naive(&to(8080), &sa), Inbound::Permit);
+}
+
+/// Owners whose programs take a while: the first lookup of each port says the program
+/// is pending, later ones know it.
+struct SlowOwners {
+    by_port: Vec<(u16, LocalOwner)>,
+    asked: Vec<u16>,
+}
+
+impl SocketOwners for SlowOwners {
+    fn lookup(&mut self, flow: &Flow, program: bool) -> Option<LocalOwner> {
+        let mut owner = self
+            .by_port
+            .iter()
+            .find(|(p, _)| *p == flow.local_port)
+            .map(|(_, o)| o.clone())?;
+        if program && !self.asked.contains(&flow.local_port) {
+            self.asked.push(flow.local_port);
+            owner.program = None;
+            owner.pending = true;
+        }
+        Some(owner)
+    }
+}
+
+#[test]
+fn a_connection_start_waits_for_a_program_still_looked_for_and_is_judged_again() {
+    let factory: SocketOwnersFactory = Arc::new(|| {
+        Box::new(SlowOwners {
+            by_port: vec![
+                (40000, owned(1000, "/usr/bin/curl")),
+                (40001, owned(1000, "/usr/bin/ssh")),
+                (8080, owned(1000, "/home/u/server")),
+            ],
+            asked: Vec::new(),
+        })
+    });
+    let mut c = callout_for("transport-mode.toml").with_socket_owners(factory);
+    let engine = c.engine().clone();
+    let mut s = engine
+        .open_session(Caller::root(), SessionOptions::default())
+        .expect("session");
+    let mut txn = s.begin(TxnKind::Write).expect("txn");
+    let app = |path: &str| {
+        Condition::new(
+            Field::AleAppId,
+            MatchType::Equal,
+            ConditionValue::Text(path.into()),
+        )
+    };
+    let (_, no_curl) = txn
+        .add_filter(
+            Filter::new(Layer::AleAuthConnectV4, Action::Block)
+                .name("no curl")
+                .condition(app("/usr/bin/curl")),
+        )
+        .expect("connect filter");
+    let (_, no_server) = txn
+        .add_filter(
+            Filter::new(Layer::AleAuthRecvAcceptV4, Action::Block)
+                .name("no server")
+                .condition(app("/home/u/server")),
+        )
+        .expect("accept filter");
+    txn.commit().expect("commit");
+
+    // Outbound: a block filter is not passed while curl's program is unknown; the
+    // pending decision is not remembered, and the retransmitted SYN is blocked by it.
+    let curl = out_flow(&tcp("192.0.2.10", 40000, "192.0.2.20", 443, true));
+    assert_eq!(c.outbound(&curl), Outbound::Pending);
+    let blocked = Outbound::Block {
+        filter_id: Some(no_curl),
+    };
+    assert_eq!(c.outbound(&curl), blocked);
+    assert_eq!(c.outbound(&curl), blocked);
+    // A program no filter blocks: held once, then protected as policy says.
+    let ssh = out_flow(&tcp("192.0.2.10", 40001, "192.0.2.20", 22, true));
+    assert_eq!(c.outbound(&ssh), Outbound::Pending);
+    protect(c.outbound(&ssh));
+
+    // Inbound, at ALE_AUTH_RECV_ACCEPT, likewise.
+    let sa = transport_sa(
+        range("192.0.2.10", "192.0.2.10"),
+        range("192.0.2.20", "192.0.2.20"),
+    );
+    let to_server = in_flow(&tcp("192.0.2.20", 50000, "192.0.2.10", 8080, true));
+    assert_eq!(
+        c.inbound_protected(&to_server, &sa),
+        Inbound::Block {
+            filter_id: None,
+            reason: reason::PROGRAM_PENDING
+        }
+    );
+    assert_eq!(
+        c.inbound_protected(&to_server, &sa),
+        Inbound::Block {
+            filter_id: Some(no_server),
+            reason: reason::CONNECTION_BLOCKED
+        }
+    );
 }

@@ -1,17 +1,23 @@
 //! Socket owners from the kernel (sys/sock_diag.rs), in a namespace of the test's own:
 //! a listener and a bound UDP socket of another user, found by the flows that would
-//! reach them, with the program that holds them; a port nobody holds finds nothing.
+//! reach them, with the program that holds them; a port nobody holds finds nothing. The
+//! callouts' lookup (socket_owners.rs) hands a search that outlasts its budget to the
+//! searching thread and says so until the answer is there.
 //! Root only (namespaces, a process of another user).
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
 mod sys_common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns::{VethPair, root_or_skip};
+use palisade_filter::Family;
+use palisaded::ipsec_callout::{Flow, SocketOwners};
+use palisaded::socket_owners::{KernelSocketOwners, Searches};
 use palisaded::sys::sock_diag::{ProgramFinder, groups_of, program_of_socket};
 use palisaded::sys::{SockDiag, SocketOwner};
 use sys_common::{V6_A, V6_B};
@@ -130,6 +136,54 @@ fn sockets_are_found_with_their_owner_and_program() {
     let mut finder = ProgramFinder::default();
     assert_eq!(finder.program(tcp).as_deref(), Some(python.as_path()));
     assert_eq!(finder.program(udp).as_deref(), Some(python.as_path()));
+
+    // The callouts' lookup with no time to search: the program is pending (and the
+    // search handed over) until the searching thread has it; with time, found at once.
+    let python_text = python.to_string_lossy().into_owned();
+    let (first, later, waited, patient) = pair
+        .a
+        .run(|| {
+            let flow = |protocol, port| Flow {
+                family: Family::V4,
+                local: IpAddr::V4(a),
+                remote: IpAddr::V4(VethPair::ADDR_B),
+                protocol,
+                local_port: port,
+                remote_port: 40_000,
+                tcp_syn: protocol == 6,
+                later_fragment: false,
+            };
+            let searches = Searches::new();
+            let mut hurried = KernelSocketOwners::open(Arc::clone(&searches), Duration::ZERO);
+            let first = hurried.lookup(&flow(6, 7001), true);
+            let started = Instant::now();
+            let mut later = hurried.lookup(&flow(6, 7001), true);
+            while later.as_ref().is_some_and(|o| o.pending)
+                && started.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(10));
+                later = hurried.lookup(&flow(6, 7001), true);
+            }
+            let mut patient = KernelSocketOwners::open(Searches::new(), Duration::from_secs(5));
+            (
+                first,
+                later,
+                started.elapsed(),
+                patient.lookup(&flow(17, 7002), true),
+            )
+        })
+        .expect("in the namespace");
+    let first = first.expect("the listener's owner");
+    assert_eq!((first.uid, first.pending), (NOBODY, true));
+    assert_eq!(first.program, None);
+    let later = later.expect("the listener's owner");
+    assert!(!later.pending, "still pending after {waited:?}");
+    assert_eq!(later.program.as_deref(), Some(python_text.as_str()));
+    let patient = patient.expect("the UDP socket's owner");
+    assert_eq!(
+        (patient.program.as_deref(), patient.pending),
+        (Some(python_text.as_str()), false)
+    );
     drop(holder);
     assert_eq!(program_of_socket(tcp.inode), None, "gone with its process");
     assert_eq!(finder.program(tcp).as_deref(), Some(python.as_path()));

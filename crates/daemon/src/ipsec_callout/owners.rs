@@ -4,7 +4,10 @@
 //! `socket_owners.rs`), and only where a filter of the ALE layer being classified has a
 //! condition on the field: a policy without such filters costs no lookup. Classifying a
 //! connection start at an ALE layer is once per flow (the decisions are cached), and so
-//! is the lookup.
+//! is the lookup. A program still being looked for off the data path (a scan of /proc
+//! that would hold up a worker) leaves ALE_APP_ID unset for this packet, and the
+//! decision is not cached: the connection's next packet (a SYN's retransmission) is
+//! judged again, by then knowing the program.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,6 +26,9 @@ pub struct LocalOwner {
     /// The program of a process holding the socket (its executable's path), when asked
     /// for and known.
     pub program: Option<String>,
+    /// The program was asked for and is still being looked for: a decision made
+    /// without it must not be remembered.
+    pub pending: bool,
 }
 
 /// Who holds the local socket of a flow: the listening or bound socket a connection
@@ -106,7 +112,9 @@ impl OwnerLookup {
 
     /// Sets ALE_USER_ID and ALE_APP_ID in `values` for classifying `flow` at `layer`,
     /// where a filter there tests them and the owner is known; unsets them otherwise.
-    pub fn fill(&mut self, layer: Layer, flow: &Flow, values: &mut FieldValues) {
+    /// False when the program is still being looked for: the decision may be cached
+    /// only when this is true.
+    pub fn fill(&mut self, layer: Layer, flow: &Flow, values: &mut FieldValues) -> bool {
         values.unset(Field::AleUserId);
         values.unset(Field::AleAppId);
         let need = ALE_LAYERS
@@ -115,11 +123,12 @@ impl OwnerLookup {
             .map(|i| self.needs[i])
             .unwrap_or_default();
         if !need.user && !need.program {
-            return;
+            return true;
         }
         let Some(owner) = self.owners.lookup(flow, need.program) else {
-            return;
+            return true;
         };
+        let settled = !(need.program && owner.pending);
         if need.user {
             values.set(
                 Field::AleUserId,
@@ -129,22 +138,24 @@ impl OwnerLookup {
         if let Some(program) = owner.program.filter(|_| need.program) {
             values.set(Field::AleAppId, Value::Text(program));
         }
+        settled
     }
 }
 
 /// [`OwnerLookup::fill`] where there may be no lookup: the fields stay unset, and
-/// conditions on them do not match.
+/// conditions on them do not match (a settled decision: true).
 pub(crate) fn fill_owner(
     lookup: Option<&mut OwnerLookup>,
     layer: Layer,
     flow: &Flow,
     values: &mut FieldValues,
-) {
+) -> bool {
     match lookup {
         Some(l) => l.fill(layer, flow, values),
         None => {
             values.unset(Field::AleUserId);
             values.unset(Field::AleAppId);
+            true
         }
     }
 }

@@ -16,7 +16,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
@@ -242,31 +242,70 @@ const REMEMBERED_SOCKETS: usize = 4096;
 /// Processes looked at first.
 const RECENT_PROCESSES: usize = 8;
 
+/// What a search with a deadline ([`ProgramFinder::program_within`]) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Search {
+    /// The program of the process holding the socket.
+    Found(PathBuf),
+    /// No process holds it (any more), or /proc does not say.
+    Absent,
+    /// The deadline passed first.
+    Unfinished,
+}
+
 impl ProgramFinder {
     /// The program holding `owner`'s socket, as [`program_of_socket`].
     pub fn program(&mut self, owner: SocketOwner) -> Option<PathBuf> {
+        match self.search(owner, None) {
+            Search::Found(p) => Some(p),
+            Search::Absent | Search::Unfinished => None,
+        }
+    }
+
+    /// [`ProgramFinder::program`], giving up at `deadline`: a worker's search, which
+    /// must not hold up its packets for a scan of a host with many open files.
+    pub fn program_within(&mut self, owner: SocketOwner, deadline: Instant) -> Search {
+        self.search(owner, Some(deadline))
+    }
+
+    fn search(&mut self, owner: SocketOwner, deadline: Option<Instant>) -> Search {
         if let Some(p) = self.by_inode.get(&owner.inode) {
-            return Some(p.clone());
+            return Search::Found(p.clone());
         }
         let denied = Cell::new(false);
+        let late = Cell::new(false);
+        let holds = |pid: u32| {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                late.set(true);
+            }
+            !late.get() && holds(pid, owner.inode, &denied)
+        };
         let found = self
             .recent
             .iter()
             .copied()
-            .find(|&pid| holds(pid, owner.inode, &denied))
+            .find(|&pid| holds(pid))
             .or_else(|| {
-                // The socket's user's processes first (the socket is usually theirs),
-                // then the others (one passed it on); /proc is listed once.
+                if late.get() {
+                    return None;
+                }
+                // The socket's user's processes first (the socket is usually theirs), then
+                // the others (one passed it on); /proc is listed once.
                 let (theirs, others): (Vec<u32>, Vec<u32>) =
                     pids().partition(|&pid| process_uid(pid) == Some(owner.uid));
-                theirs
-                    .into_iter()
-                    .chain(others)
-                    .find(|&pid| holds(pid, owner.inode, &denied))
+                theirs.into_iter().chain(others).find(|&pid| holds(pid))
             });
         self.denied = denied.get();
-        let pid = found?;
-        let program = exe(pid)?;
+        let Some(pid) = found else {
+            return if late.get() {
+                Search::Unfinished
+            } else {
+                Search::Absent
+            };
+        };
+        let Some(program) = exe(pid) else {
+            return Search::Absent;
+        };
         self.recent.retain(|&p| p != pid);
         self.recent.push_front(pid);
         self.recent.truncate(RECENT_PROCESSES);
@@ -274,7 +313,7 @@ impl ProgramFinder {
             self.by_inode.clear();
         }
         self.by_inode.insert(owner.inode, program.clone());
-        Some(program)
+        Search::Found(program)
     }
 
     /// Whether the last search that found nothing could not read some process's open
