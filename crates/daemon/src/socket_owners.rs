@@ -32,12 +32,16 @@ pub const SCAN_BUDGET: Duration = Duration::from_millis(2);
 const QUEUED: usize = 256;
 /// Answers kept for the workers; past it the memory starts again.
 const ANSWERS_BOUND: usize = 4096;
+/// A search handed over this long ago and not answered is handed over again (its
+/// thread cannot have been this slow unless something went wrong).
+const SEARCH_GIVEN_UP: Duration = Duration::from_secs(10);
 
 /// Where a socket's program search stands, shared by the workers and the searching
 /// thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
-    Searching,
+    /// Handed over at that time.
+    Searching(Instant),
     Done(Option<PathBuf>),
 }
 
@@ -63,13 +67,25 @@ impl Searches {
     fn answer(&self, inode: u32) -> Option<Option<Option<PathBuf>>> {
         let answers = self.answers.lock().ok()?;
         match answers.get(&inode)? {
-            Answer::Searching => Some(None),
+            Answer::Searching(since) if since.elapsed() < SEARCH_GIVEN_UP => Some(None),
+            Answer::Searching(_) => None,
             Answer::Done(p) => Some(Some(p.clone())),
         }
     }
 
     /// Hands `owner`'s search to the searching thread; false if it could not be queued.
     fn hand_over(self: &Arc<Self>, owner: SocketOwner) -> bool {
+        // Marked before it is sent: the thread may answer before `try_send` returns,
+        // and its answer must not be overwritten.
+        self.set(owner.inode, Answer::Searching(Instant::now()));
+        let queued = self.send(owner);
+        if !queued && let Ok(mut answers) = self.answers.lock() {
+            answers.remove(&owner.inode);
+        }
+        queued
+    }
+
+    fn send(self: &Arc<Self>, owner: SocketOwner) -> bool {
         let Ok(mut queue) = self.queue.lock() else {
             return false;
         };
@@ -89,10 +105,7 @@ impl Searches {
             return false;
         };
         match tx.try_send(owner) {
-            Ok(()) => {
-                self.set(owner.inode, Answer::Searching);
-                true
-            }
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => false,
             Err(TrySendError::Disconnected(_)) => {
                 *queue = None;
@@ -104,7 +117,7 @@ impl Searches {
     fn set(&self, inode: u32, answer: Answer) {
         if let Ok(mut answers) = self.answers.lock() {
             if answers.len() >= ANSWERS_BOUND {
-                answers.retain(|_, a| *a == Answer::Searching);
+                answers.retain(|_, a| matches!(a, Answer::Searching(_)));
             }
             answers.insert(inode, answer);
         }
