@@ -1,12 +1,14 @@
 //! The batched data plane keeps a TCP byte stream exact: 48 MiB of a position-dependent
 //! pattern from `a` to `b` through palisaded in tunnel mode (TSO aggregates from the
 //! TUN split into segments, sendmmsg/recvmmsg batches, GRO-coalesced writes to the TUN)
-//! arrive byte for byte, while a 1 MiB SA lifetime makes the SA pair be rekeyed
-//! dozens of times mid-transfer, and no packet meets a side before its SA: each side
+//! arrive byte for byte, while a 4 MiB SA lifetime makes the SA pair be rekeyed a
+//! dozen times mid-transfer, and no packet meets a side before its SA: each side
 //! installs its SAs before its IKE message lets the peer use them (without that fence
 //! this failed in 2 of 3 runs), and the responder of a rekey sends on the new pair only
 //! once the peer does. (So small a lifetime is also reached in full now and then before
-//! the rekey is done: those drops, `lifetime_expired`, are what a hard limit means.)
+//! the rekey is done: those drops, `lifetime_expired`, are what a hard limit means. At
+//! 1 MiB, 100-190 KB between soft and hard limit, a loaded CI machine reached it often
+//! enough that whole pairs expired and were negotiated anew, with ESP in flight on them.)
 //! Root only (network namespaces); skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
@@ -24,7 +26,7 @@ use netns::{VethPair, root_or_skip};
 const LEN: usize = 48 << 20;
 
 fn policy(me: IpAddr, peer: IpAddr) -> String {
-    policy_with_lifetime(me, peer, 1024)
+    policy_with_lifetime(me, peer, 4096)
 }
 
 /// The policy with SAs of `kilobytes`.
@@ -167,7 +169,7 @@ fn stream(settings: &str) {
             b.log()
         );
     }
-    // The transfer outlived many SAs (one carries at most 1 MiB).
+    // The transfer outlived many SAs (one carries at most 4 MiB).
     let stats = b.stats();
     let sas = b.wait_for_sas("a CHILD_SA", |s| s.iter().any(|i| !i.child_sas.is_empty()));
     let current = sas
@@ -184,10 +186,9 @@ fn stream(settings: &str) {
     );
 }
 
-/// UDP through the tunnel, many datagrams at once: batches that carry UDP take the TUN
-/// write path with UDP coalescing (tun-rs's), whose buffers are one packet long since
-/// TCP coalescing writes in place. Every datagram that arrives is whole and its own; at
-/// this pace, all arrive.
+/// UDP through the tunnel, many datagrams at once: batches that carry UDP are coalesced
+/// into UDP segmentation writes to the TUN (sys/tun_gro.rs) where the kernel takes them.
+/// Every datagram that arrives is whole and its own; at this pace, all arrive.
 #[test]
 fn udp_datagrams_cross_the_tunnel_whole() {
     if !root_or_skip("udp_datagrams_cross_the_tunnel_whole") {
