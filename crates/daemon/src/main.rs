@@ -145,7 +145,7 @@ fn run(args: Args) -> Result<()> {
     }
     let events = Arc::new(EventRing::new(EVENT_RING));
     if let Some(path) = &config.policy_file {
-        let _ = apply_policy_file(&engine, path, &events);
+        apply_policy_file(&engine, path, &events);
     }
 
     let mut scopes = ScopeKeeper::new(engine.clone(), config.tun.name.clone(), ike_ports);
@@ -358,8 +358,8 @@ fn run(args: Args) -> Result<()> {
             break signal;
         }
         notify(&notifier, "RELOADING=1\nSTATUS=re-reading the policy file");
-        // Logged and evented either way; systemctl reload runs `palisade policy reload`,
-        // which returns the same answer to the caller.
+        // Logged and evented either way; `systemctl reload` runs `palisaded --reload`
+        // instead, which waits for the same answer.
         let _ = service.reload_policy(&palisade_filter::Caller::root());
         notify(&notifier, &format!("READY=1\n{status}"));
     };
@@ -399,8 +399,6 @@ fn notify(notifier: &Notifier, state: &str) {
     }
 }
 
-/// Applies the configured policy file; a bad file is reported and the stored policy
-/// stays. True when the file was applied.
 /// `--reload`: the daemon answers with what changed, or why the file was refused.
 fn reload(control_socket: &Path) -> Result<()> {
     let mut client = palisade_control::Client::connect(control_socket)
@@ -421,38 +419,27 @@ fn reload(control_socket: &Path) -> Result<()> {
     }
 }
 
-fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) -> bool {
-    let compiled = match palisade_policy::compile_file(path) {
-        Ok(c) => c,
+/// Applies the configured policy file at start; a bad file is reported (log and a
+/// `policy_rejected` event) and the stored policy stays.
+fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
+    let result = palisade_policy::compile_file(path)
+        .map_err(|e| e.to_string())
+        .and_then(|compiled| {
+            let mut s = engine
+                .open_session(palisade_filter::Caller::root(), SessionOptions::default())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            palisade_policy::apply(engine, &mut s, &compiled)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
+    match result {
+        Ok(_) => info!(file = %path.display(), "policy applied"),
         Err(e) => {
             error!("policy file not applied, the stored policy stays: {e}");
             events.push(
                 "policy_rejected",
-                format!("{e}"),
+                e,
                 serde_json::json!({ "file": path.display().to_string() }),
             );
-            return false;
-        }
-    };
-    let result = engine
-        .open_session(palisade_filter::Caller::root(), SessionOptions::default())
-        .map_err(|e| e.to_string())
-        .and_then(|mut s| {
-            palisade_policy::apply(engine, &mut s, &compiled).map_err(|e| e.to_string())
-        });
-    match result {
-        Ok(_) => {
-            info!(file = %path.display(), "policy applied");
-            true
-        }
-        Err(e) => {
-            error!(file = %path.display(), "policy file not applied, the stored policy stays: {e}");
-            events.push(
-                "policy_rejected",
-                format!("{}: {e}", path.display()),
-                serde_json::json!({ "file": path.display().to_string() }),
-            );
-            false
         }
     }
 }

@@ -247,8 +247,6 @@ impl Service {
         }
     }
 
-    /// After the engine changed (a control request, or `what` = "reload": SIGHUP re-read
-    /// the policy file): routes and firewall follow the new scopes.
     /// Re-reads the configured `policy_file` and applies it with `caller`'s rights, as
     /// `policy_apply` would (all or nothing): the control API's `policy_reload`, which
     /// `systemctl reload` runs, and SIGHUP. A file that cannot be read or compiled is
@@ -301,6 +299,8 @@ impl Service {
         response
     }
 
+    /// After the engine changed (a control request; `what` = "policy_reload": the policy
+    /// file re-read): routes and firewall follow the new scopes.
     pub fn policy_changed(&self, what: &str) {
         match self.scopes.lock() {
             Ok(mut s) => {
