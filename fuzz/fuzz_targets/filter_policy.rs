@@ -45,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
         let snapshot = engine.snapshot();
         let compiled = snapshot.layer(*layer);
         for (pos, f) in compiled.filters.iter().enumerate() {
-            assert_eq!(compiled.matches(pos, &values), f.record.object.matches(&values));
+            assert_eq!(
+                compiled.matches(pos, &values),
+                f.record.object.matches(&values)
+            );
         }
         let e = engine.explain(*layer, &values, &mut NoCallouts);
         assert_eq!(e.decision, a.decision);
@@ -76,10 +79,16 @@ fn values_from(mut b: &[u8]) -> FieldValues {
         v.set(Field::IpLocalAddress, v4(take(&mut b)));
     }
     if present & 8 != 0 {
-        v.set(Field::IpRemotePort, Scalar::U16(u16::from_le_bytes(take(&mut b))));
+        v.set(
+            Field::IpRemotePort,
+            Scalar::U16(u16::from_le_bytes(take(&mut b))),
+        );
     }
     if present & 16 != 0 {
-        v.set(Field::IpLocalPort, Scalar::U16(u16::from_le_bytes(take(&mut b))));
+        v.set(
+            Field::IpLocalPort,
+            Scalar::U16(u16::from_le_bytes(take(&mut b))),
+        );
     }
     if present & 32 != 0 {
         v.set(Field::IpProtocol, Scalar::U8(take::<1>(&mut b)[0]));
@@ -95,7 +104,10 @@ fn values_from(mut b: &[u8]) -> FieldValues {
     }
     if present & 256 != 0 {
         let [uid, gid] = [take::<1>(&mut b)[0], take::<1>(&mut b)[0]];
-        v.set(Field::AleUserId, Value::Token(Token::user(uid.into(), vec![gid.into()])));
+        v.set(
+            Field::AleUserId,
+            Value::Token(Token::user(uid.into(), vec![gid.into()])),
+        );
     }
     if present & 512 != 0 {
         v.set(Field::IpLocalAddressType, Scalar::U8(take::<1>(&mut b)[0]));

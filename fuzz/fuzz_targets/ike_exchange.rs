@@ -55,7 +55,11 @@ fn policy(peer: SocketAddr) -> StaticPolicy {
     let ike = IkePolicy::new(MainModePolicy::new(
         [AuthenticationMethod::preshared_key("fuzz-psk-0123456789")],
         vec![
-            MainModeProposal::new(IkeCipher::AesGcm128, IkeIntegrity::Sha256, DhGroup::Curve25519),
+            MainModeProposal::new(
+                IkeCipher::AesGcm128,
+                IkeIntegrity::Sha256,
+                DhGroup::Curve25519,
+            ),
             MainModeProposal::new(IkeCipher::Aes128, IkeIntegrity::Sha256, DhGroup::Ecp256),
         ],
     ));
@@ -154,7 +158,11 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     script.bytes(len).to_vec()
                 };
-                let (from, to) = if to_b { (a_addr, b_addr) } else { (b_addr, a_addr) };
+                let (from, to) = if to_b {
+                    (a_addr, b_addr)
+                } else {
+                    (b_addr, a_addr)
+                };
                 let tx = Transmit {
                     local: from,
                     remote: to,

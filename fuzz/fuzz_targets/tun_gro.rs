@@ -67,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
             .expect("a write starts with one of the buffers, in order");
         at = i + 1;
         if write[..VIRTIO_NET_HDR_LEN].iter().all(|&x| x == 0) {
-            assert_eq!(&write[VIRTIO_NET_HDR_LEN..], packets[i], "alone: as it came");
+            assert_eq!(
+                &write[VIRTIO_NET_HDR_LEN..],
+                packets[i],
+                "alone: as it came"
+            );
         } else {
             assert!(
                 write.len() - VIRTIO_NET_HDR_LEN <= 65_535,
