@@ -103,7 +103,12 @@ impl SockDiag {
         }
     }
 
-    fn request(&mut self, protocol: u8, local: SocketAddr, remote: SocketAddr) -> Option<Vec<u8>> {
+    fn request(
+        &mut self,
+        protocol: u8,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<[u8; NLMSG_HDRLEN + REQ_LEN]> {
         if !matches!(protocol, PROTO_TCP | PROTO_UDP) {
             return None;
         }
@@ -113,7 +118,7 @@ impl SockDiag {
             _ => return None,
         };
         self.seq = self.seq.wrapping_add(1);
-        let mut m = Vec::with_capacity(NLMSG_HDRLEN + REQ_LEN);
+        let mut m = Request::default();
         m.extend_from_slice(&((NLMSG_HDRLEN + REQ_LEN) as u32).to_ne_bytes());
         m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
         m.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
@@ -137,7 +142,31 @@ impl SockDiag {
         // INET_DIAG_NOCOOKIE: look up by address, not by a cookie.
         m.extend_from_slice(&u32::MAX.to_ne_bytes());
         m.extend_from_slice(&u32::MAX.to_ne_bytes());
-        Some(m)
+        debug_assert_eq!(m.len, m.bytes.len(), "the request is filled");
+        Some(m.bytes)
+    }
+}
+
+/// A request being written, on the stack: a lookup per new flow allocates nothing.
+struct Request {
+    bytes: [u8; NLMSG_HDRLEN + REQ_LEN],
+    len: usize,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            bytes: [0; NLMSG_HDRLEN + REQ_LEN],
+            len: 0,
+        }
+    }
+}
+
+impl Request {
+    /// Appends `b` (the request's layout is fixed: it never runs past the end).
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        self.bytes[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
     }
 }
 
