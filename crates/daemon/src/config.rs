@@ -24,6 +24,7 @@
 //! queue_per_peer = 64        # packets held while an SA is negotiated
 //! workers = 0                # data-plane threads; 0 = one per CPU (at most 16)
 //! sender_threads = false     # each worker sends through a thread of its own
+//! program_search_ms = 2      # a worker's search of /proc for a socket's program
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9477"  # Prometheus text endpoint; absent = off
@@ -138,6 +139,10 @@ pub struct DataplaneConfig {
     /// one busy tunnel where cores outnumber busy workers, one more thread per worker
     /// competing for the cores otherwise.
     pub sender_threads: bool,
+    /// How long a worker searches /proc for the program of a connection's socket
+    /// (ALE_APP_ID, a rule's `programs`) before it hands the search to a thread of its
+    /// own and holds the connection start (`owner_pending`); 0 hands every search over.
+    pub program_search_ms: u64,
 }
 
 /// The most workers `workers = 0` chooses.
@@ -219,6 +224,7 @@ impl Default for DataplaneConfig {
             queue_per_peer: 64,
             workers: 0,
             sender_threads: false,
+            program_search_ms: 2,
         }
     }
 }
@@ -342,6 +348,13 @@ impl Config {
         if self.dataplane.workers > WORKERS_MAX {
             return Err(bad("dataplane.workers", "at most 64 (0 runs one per CPU)"));
         }
+        // Longer, and one worker's every flow would wait behind one lookup.
+        if self.dataplane.program_search_ms > 100 {
+            return Err(bad(
+                "dataplane.program_search_ms",
+                "at most 100 milliseconds (0 hands every search to its own thread)",
+            ));
+        }
         if self.dataplane.queue_per_peer == 0 {
             return Err(bad(
                 "dataplane.queue_per_peer",
@@ -417,6 +430,31 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "p.toml: dataplane.workers: at most 64 (0 runs one per CPU)"
+        );
+    }
+
+    #[test]
+    fn program_search_is_bounded() {
+        assert_eq!(Config::default().dataplane.program_search_ms, 2);
+        let c = Config::parse(
+            Path::new("p.toml"),
+            "[dataplane]
+program_search_ms = 0
+",
+        )
+        .expect("valid");
+        assert_eq!(c.dataplane.program_search_ms, 0);
+        let e = Config::parse(
+            Path::new("p.toml"),
+            "[dataplane]
+program_search_ms = 101
+",
+        )
+        .expect_err("too long");
+        assert!(
+            e.to_string()
+                .starts_with("p.toml: dataplane.program_search_ms: at most 100"),
+            "{e}"
         );
     }
 

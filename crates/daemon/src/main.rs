@@ -199,8 +199,10 @@ fn run(args: Args) -> Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let (keying_tx, keying_rx) = channel();
     // ALE_USER_ID and ALE_APP_ID: the kernel says who holds a flow's local socket.
-    let callout =
-        IpsecCallout::new(engine.clone()).with_socket_owners(KernelSocketOwners::factory());
+    let owners = KernelSocketOwners::factory(std::time::Duration::from_millis(
+        config.dataplane.program_search_ms,
+    ));
+    let callout = IpsecCallout::new(engine.clone()).with_socket_owners(owners);
     // Shared with the NFQUEUE thread: negotiation discovery's "once secured, never
     // clear" memory is written by the data plane and read there.
     let clear_callout = callout.share();

@@ -2,9 +2,10 @@
 //! flow's local socket and its user, the user database for the user's groups, /proc for
 //! the program (sys/sock_diag.rs). One netlink socket per thread.
 //!
-//! A worker looks for a program for at most [`SCAN_BUDGET`]: on a host with many open
-//! files a whole scan of /proc takes milliseconds, and the worker's other packets would
-//! wait behind it. What it cannot find in time goes to one searching thread of the
+//! A worker looks for a program for at most a budget (`dataplane.program_search_ms`, 2 ms
+//! by default: about a thousand open files here, BENCHMARKS.md `program/scan`): on a
+//! host with many open files a whole scan of /proc takes milliseconds, and the worker's
+//! other packets would wait behind it. What it cannot find in time goes to one searching thread of the
 //! daemon ([`Searches`]), and the lookup says the program is pending: this packet is
 //! judged without it (a `programs` rule then blocks it) and the decision is not cached,
 //! so the connection's next packet, a SYN's retransmission, finds the program.
@@ -24,9 +25,6 @@ use crate::sys::sock_diag::{ProgramFinder, Search, SocketOwner, groups_of};
 
 /// Users whose groups are remembered; past it the memory starts again.
 const GROUPS_BOUND: usize = 1024;
-/// How long a worker searches /proc for one socket's program: about a thousand open
-/// files here (BENCHMARKS.md, `program/scan`).
-pub const SCAN_BUDGET: Duration = Duration::from_millis(2);
 /// Searches waiting for the searching thread; past it a socket is searched for again
 /// when its connection's next packet comes.
 const QUEUED: usize = 256;
@@ -167,11 +165,11 @@ impl KernelSocketOwners {
         }
     }
 
-    /// The factory the daemon gives its callouts: one lookup per thread, one searching
-    /// thread for them all.
-    pub fn factory() -> SocketOwnersFactory {
+    /// The factory the daemon gives its callouts: one lookup per thread, each searching
+    /// for `budget`, one searching thread for them all.
+    pub fn factory(budget: Duration) -> SocketOwnersFactory {
         let searches = Searches::new();
-        Arc::new(move || Box::new(KernelSocketOwners::open(Arc::clone(&searches), SCAN_BUDGET)))
+        Arc::new(move || Box::new(KernelSocketOwners::open(Arc::clone(&searches), budget)))
     }
 
     /// The program of `found`'s socket, and whether it is still being looked for.

@@ -4,8 +4,9 @@
 //! is refused, one to root's is not. On the client, a BLOCK at ALE_AUTH_CONNECT for one
 //! program (python3): python3 cannot connect, bash can. Both work before the filters.
 //! Then the same from policy files: `users = ["root"]` on the server's TCP rule and
-//! `programs = [bash]` on the client's. Root only (namespaces, a process of another
-//! user).
+//! `programs = [bash]` on the client's; and with every program search handed off the
+//! worker, the first SYN held and the retransmission judged. Root only (namespaces, a
+//! process of another user).
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
@@ -188,4 +189,54 @@ fn policy_file_programs_and_users_limit_connections() {
     let out = python_connect(&pair.a, b, ROOTS_PORT);
     assert!(!greeted(&out), "python3 connected: {out:?}");
     assert!(client.stats().clear_blocked > blocked);
+}
+
+/// With `dataplane.program_search_ms = 0` every program search leaves the worker: each
+/// new socket's first SYN is held (`owner_pending`), never judged without its program,
+/// and the retransmission is judged with it: bash still connects, python3 still does
+/// not.
+#[test]
+fn searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission() {
+    if !root_or_skip("searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission") {
+        return;
+    }
+    if !Path::new(PYTHON).exists() {
+        eprintln!("skipped: {PYTHON} not installed");
+        return;
+    }
+    let bash = netns::find_program("bash")
+        .and_then(|b| std::fs::canonicalize(b).ok())
+        .expect("bash");
+    let pair = VethPair::new().expect("namespaces");
+    let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let programs = format!("programs = [\"{}\"]", bash.display());
+    let client = Daemon::start_with(
+        &pair.a,
+        "a",
+        &limited_tcp(a, b, &programs),
+        "[dataplane]\nprogram_search_ms = 0\n",
+    )
+    .expect("daemon a");
+    let _server = Daemon::start(&pair.b, "b", &limited_tcp(b, a, "")).expect("daemon b");
+    let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
+
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash, after its held SYN: {out:?}");
+    let held = drops(&client, "owner_pending");
+    assert!(
+        held >= 1,
+        "the first SYN was not held: {:?}",
+        client.stats()
+    );
+    let blocked = client.stats().clear_blocked;
+    let out = python_connect(&pair.a, b, ROOTS_PORT);
+    assert!(!greeted(&out), "python3 connected: {out:?}");
+    assert!(
+        drops(&client, "owner_pending") > held,
+        "python3's SYN held too"
+    );
+    assert!(
+        client.stats().clear_blocked > blocked,
+        "python3's retransmission blocked by the rule, not let through"
+    );
 }
