@@ -58,17 +58,25 @@ fn add_filter(d: &Daemon, filter: Filter) {
     }
 }
 
+/// Whether test `name` can run: as root (namespaces), with the system's python3.
+fn can_run(name: &str) -> bool {
+    if !root_or_skip(name) {
+        return false;
+    }
+    if !Path::new(PYTHON).exists() {
+        eprintln!("skipped: {PYTHON} not installed");
+        return false;
+    }
+    true
+}
+
 fn drops(d: &Daemon, reason: &str) -> u64 {
     d.stats().global_drops.get(reason).copied().unwrap_or(0)
 }
 
 #[test]
 fn connections_are_judged_by_the_user_and_program_of_the_local_socket() {
-    if !root_or_skip("connections_are_judged_by_the_user_and_program_of_the_local_socket") {
-        return;
-    }
-    if !Path::new(PYTHON).exists() {
-        eprintln!("skipped: {PYTHON} not installed");
+    if !can_run("connections_are_judged_by_the_user_and_program_of_the_local_socket") {
         return;
     }
     let pair = VethPair::new().expect("namespaces");
@@ -156,24 +164,24 @@ auth = "psk"
     )
 }
 
-#[test]
-fn policy_file_programs_and_users_limit_connections() {
-    if !root_or_skip("policy_file_programs_and_users_limit_connections") {
-        return;
-    }
-    if !Path::new(PYTHON).exists() {
-        eprintln!("skipped: {PYTHON} not installed");
-        return;
-    }
+/// [`limited_tcp`] for the client: only bash (by its real path) starts the connections.
+fn only_bash(me: IpAddr, peer: IpAddr) -> String {
     let bash = netns::find_program("bash")
         .and_then(|b| std::fs::canonicalize(b).ok())
         .expect("bash");
+    limited_tcp(me, peer, &format!("programs = [\"{}\"]", bash.display()))
+}
+
+#[test]
+fn policy_file_programs_and_users_limit_connections() {
+    if !can_run("policy_file_programs_and_users_limit_connections") {
+        return;
+    }
     let pair = VethPair::new().expect("namespaces");
     let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
     // The client lets only bash start TCP connections to the server; the server accepts
     // them only on root's sockets.
-    let programs = format!("programs = [\"{}\"]", bash.display());
-    let client = Daemon::start(&pair.a, "a", &limited_tcp(a, b, &programs)).expect("daemon a");
+    let client = Daemon::start(&pair.a, "a", &only_bash(a, b)).expect("daemon a");
     let server =
         Daemon::start(&pair.b, "b", &limited_tcp(b, a, "users = [\"root\"]")).expect("daemon b");
     let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
@@ -197,23 +205,15 @@ fn policy_file_programs_and_users_limit_connections() {
 /// not.
 #[test]
 fn searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission() {
-    if !root_or_skip("searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission") {
+    if !can_run("searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission") {
         return;
     }
-    if !Path::new(PYTHON).exists() {
-        eprintln!("skipped: {PYTHON} not installed");
-        return;
-    }
-    let bash = netns::find_program("bash")
-        .and_then(|b| std::fs::canonicalize(b).ok())
-        .expect("bash");
     let pair = VethPair::new().expect("namespaces");
     let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
-    let programs = format!("programs = [\"{}\"]", bash.display());
     let client = Daemon::start_with(
         &pair.a,
         "a",
-        &limited_tcp(a, b, &programs),
+        &only_bash(a, b),
         "[dataplane]\nprogram_search_ms = 0\n",
     )
     .expect("daemon a");
