@@ -59,15 +59,13 @@ impl Searches {
         })
     }
 
-    /// What became of the search for `inode`, if one was handed over: `Some(None)` while
-    /// it runs, `Some(Some(program))` once done (the program, or `None`: no process
-    /// holds the socket).
-    fn answer(&self, inode: u32) -> Option<Option<Option<PathBuf>>> {
+    /// What became of the search for `inode`: `None` if none was handed over (or one
+    /// was given up on).
+    fn answer(&self, inode: u32) -> Option<Answer> {
         let answers = self.answers.lock().ok()?;
         match answers.get(&inode)? {
-            Answer::Searching(since) if since.elapsed() < SEARCH_GIVEN_UP => Some(None),
-            Answer::Searching(_) => None,
-            Answer::Done(p) => Some(Some(p.clone())),
+            Answer::Searching(since) if since.elapsed() >= SEARCH_GIVEN_UP => None,
+            a => Some(a.clone()),
         }
     }
 
@@ -175,8 +173,8 @@ impl KernelSocketOwners {
     /// The program of `found`'s socket, and whether it is still being looked for.
     fn program(&mut self, found: SocketOwner) -> (Option<PathBuf>, bool) {
         match self.searches.answer(found.inode) {
-            Some(Some(done)) => return (done, false),
-            Some(None) => return (None, true),
+            Some(Answer::Done(program)) => return (program, false),
+            Some(Answer::Searching(_)) => return (None, true),
             None => {}
         }
         match self

@@ -248,8 +248,8 @@ pub fn parse_reply(buf: &[u8], seq: u32) -> io::Result<Reply> {
 /// /proc/PID/exe of the first process (in /proc's order) with `socket:[inode]` among its
 /// open files. `None` when no process holds it (any more) or /proc does not say.
 pub fn program_of_socket(inode: u32) -> Option<PathBuf> {
-    let denied = Cell::new(false);
-    let pid = pids().find(|&pid| holds(pid, inode, &denied))?;
+    let (denied, link) = (Cell::new(false), socket_link(inode));
+    let pid = pids().find(|&pid| holds(pid, &link, &denied))?;
     exe(pid)
 }
 
@@ -303,11 +303,12 @@ impl ProgramFinder {
         }
         let denied = Cell::new(false);
         let late = Cell::new(false);
+        let link = socket_link(owner.inode);
         let holds = |pid: u32| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 late.set(true);
             }
-            !late.get() && holds(pid, owner.inode, &denied)
+            !late.get() && holds(pid, &link, &denied)
         };
         let found = self
             .recent
@@ -361,10 +362,14 @@ fn pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
 }
 
-/// Whether process `pid` has the socket `inode` open; notes in `denied` when its open
-/// files may not be read.
-fn holds(pid: u32, inode: u32, denied: &Cell<bool>) -> bool {
-    let wanted = format!("socket:[{inode}]");
+/// What /proc/PID/fd/N links to for the socket `inode`.
+fn socket_link(inode: u32) -> String {
+    format!("socket:[{inode}]")
+}
+
+/// Whether process `pid` has the socket whose link is `wanted` ([`socket_link`]) open;
+/// notes in `denied` when its open files may not be read.
+fn holds(pid: u32, wanted: &str, denied: &Cell<bool>) -> bool {
     let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
         Ok(fds) => fds,
         Err(e) => {
@@ -375,7 +380,7 @@ fn holds(pid: u32, inode: u32, denied: &Cell<bool>) -> bool {
         }
     };
     fds.flatten().any(|fd| match std::fs::read_link(fd.path()) {
-        Ok(target) => target.as_os_str() == wanted.as_str(),
+        Ok(target) => target.as_os_str() == wanted,
         Err(e) => {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 denied.set(true);
