@@ -16,7 +16,8 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
-use palisade_filter::{Engine, SessionOptions, Store};
+use palisade_control::EngineService;
+use palisade_filter::{Engine, Store};
 use palisade_ike::{Endpoint, EnginePolicy};
 use palisaded::config::{Config, DEFAULT_CONFIG};
 use palisaded::dataplane::{DataCommand, DataIo, DataSettings, Dataplane};
@@ -25,11 +26,11 @@ use palisaded::ipsec_callout::IpsecCallout;
 use palisaded::keying::{Keying, KeyingInput};
 use palisaded::keylog::KeyLog;
 use palisaded::scopes::ScopeKeeper;
-use palisaded::service::{Service, ServiceParts};
+use palisaded::service::{Service, ServiceParts, apply_policy_file};
 use palisaded::socket_owners::KernelSocketOwners;
 use palisaded::stats::{DataStats, IkeStats};
 use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Notifier, PolicyRoutes, Tun};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// How many net events the ring keeps.
 const EVENT_RING: usize = 4096;
@@ -145,7 +146,12 @@ fn run(args: Args) -> Result<()> {
     }
     let events = Arc::new(EventRing::new(EVENT_RING));
     if let Some(path) = &config.policy_file {
-        apply_policy_file(&engine, path, &events);
+        let _ = apply_policy_file(
+            &EngineService::new(engine.clone()),
+            &events,
+            &palisade_filter::Caller::root(),
+            &path.display().to_string(),
+        );
     }
 
     let mut scopes = ScopeKeeper::new(engine.clone(), config.tun.name.clone(), ike_ports);
@@ -418,31 +424,6 @@ fn reload(control_socket: &Path) -> Result<()> {
             Ok(())
         }
         other => bail!("unexpected answer to policy_reload: {other:?}"),
-    }
-}
-
-/// Applies the configured policy file at start; a bad file is reported (log and a
-/// `policy_rejected` event) and the stored policy stays.
-fn apply_policy_file(engine: &Engine, path: &Path, events: &EventRing) {
-    let result = palisade_policy::compile_file(path)
-        .map_err(|e| e.to_string())
-        .and_then(|compiled| {
-            let mut s = engine
-                .open_session(palisade_filter::Caller::root(), SessionOptions::default())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            palisade_policy::apply(engine, &mut s, &compiled)
-                .map_err(|e| format!("{}: {e}", path.display()))
-        });
-    match result {
-        Ok(_) => info!(file = %path.display(), "policy applied"),
-        Err(e) => {
-            error!("policy file not applied, the stored policy stays: {e}");
-            events.push(
-                "policy_rejected",
-                e,
-                serde_json::json!({ "file": path.display().to_string() }),
-            );
-        }
     }
 }
 

@@ -260,41 +260,9 @@ impl Service {
                 "name one as `policy_file` in palisaded.toml (docs/operations.md), or run `palisade policy apply FILE`",
             );
         };
-        let response = match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let apply = Request::PolicyApply {
-                    file: file.clone(),
-                    text,
-                    dry_run: false,
-                };
-                self.engine_service
-                    .handle(caller, &apply)
-                    .unwrap_or_else(|| {
-                        Response::error(ErrorCode::Internal, "policy_apply unhandled")
-                    })
-            }
-            Err(e) => Response::error_hint(
-                ErrorCode::PolicyError,
-                format!("{file}: {e}"),
-                "the daemon reads policy_file itself: check its path and that root can read it",
-            ),
-        };
-        match &response {
-            Response::Error { message, .. } => {
-                warn!(
-                    file,
-                    "policy file not applied, the running policy stays: {message}"
-                );
-                self.events.push(
-                    "policy_rejected",
-                    message.clone(),
-                    serde_json::json!({ "file": file }),
-                );
-            }
-            _ => {
-                info!(file, "policy file applied");
-                self.policy_changed("policy_reload");
-            }
+        let response = apply_policy_file(&self.engine_service, &self.events, caller, file);
+        if !matches!(response, Response::Error { .. }) {
+            self.policy_changed("policy_reload");
         }
         response
     }
@@ -400,6 +368,50 @@ impl Handler for Service {
         self.allowed(caller, Rights::READ_STATS)?;
         Ok(self.events.subscribe(since))
     }
+}
+
+/// Reads the policy file `file` and applies it as `policy_apply` would, with `caller`'s
+/// rights: what palisaded does at start and at every reload. A file that cannot be read
+/// or compiled is refused, logged with its file, line and field and recorded as a
+/// `policy_rejected` event, and the policy in the engine stays.
+pub fn apply_policy_file(
+    engine: &EngineService,
+    events: &EventRing,
+    caller: &Caller,
+    file: &str,
+) -> Response {
+    let response = match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let apply = Request::PolicyApply {
+                file: file.to_owned(),
+                text,
+                dry_run: false,
+            };
+            engine
+                .handle(caller, &apply)
+                .unwrap_or_else(|| Response::error(ErrorCode::Internal, "policy_apply unhandled"))
+        }
+        Err(e) => Response::error_hint(
+            ErrorCode::PolicyError,
+            format!("{file}: {e}"),
+            "the daemon reads policy_file itself: check its path and that root can read it",
+        ),
+    };
+    match &response {
+        Response::Error { message, .. } => {
+            warn!(
+                file,
+                "policy file not applied, the policy in force stays: {message}"
+            );
+            events.push(
+                "policy_rejected",
+                message.clone(),
+                serde_json::json!({ "file": file }),
+            );
+        }
+        _ => info!(file, "policy file applied"),
+    }
+    response
 }
 
 /// Filters over every layer, as the compiled snapshot holds them.
