@@ -1,7 +1,7 @@
 //! The data plane's per-packet decisions must not touch the heap once a flow is known:
 //! reading a packet's flow, the IPsec callouts (outbound, inbound clear, inbound
-//! protected with the ALE checks of flows without a handshake), and coalescing TCP
-//! segments for the TUN. A counting global allocator sees every allocation on the
+//! protected with the ALE checks of flows without a handshake), splitting the TUN's
+//! aggregates and coalescing TCP segments for the TUN. A counting global allocator sees every allocation on the
 //! measuring thread. A flow's first packet may allocate (its cache entries): that is
 //! per flow, not per packet.
 
@@ -24,6 +24,7 @@ use palisaded::ipsec_callout::{
 };
 use palisaded::sys::TunGro;
 use palisaded::sys::tun::VIRTIO_NET_HDR_LEN;
+use palisaded::sys::tun_gso;
 use sys_common::{checksum, ipv4};
 
 #[global_allocator]
@@ -263,4 +264,33 @@ fn coalescing_tcp_and_udp_for_the_tun_does_not_allocate() {
         written >= 20 * (SEGMENTS + DATAGRAMS) * MSS,
         "every payload was written"
     );
+}
+
+#[test]
+fn splitting_the_tuns_aggregates_does_not_allocate() {
+    const MSS: u16 = 1348;
+    let aggregate = tcp(
+        "10.78.0.5",
+        40000,
+        "10.77.0.1",
+        5201,
+        1,
+        &[7u8; 48 * 1348 - 9],
+    );
+    // The virtio-net header of a TCPv4 aggregate, in the host's byte order.
+    let mut read = vec![1u8, 1];
+    for field in [40u16, MSS, 20, 16] {
+        read.extend_from_slice(&field.to_ne_bytes());
+    }
+    read.extend_from_slice(&aggregate);
+    let mut bufs = vec![vec![0u8; 1600]; 64];
+    let mut sizes = vec![0usize; 64];
+    let mut segments = 0;
+    let n = allocations(|| {
+        for _ in 0..50 {
+            segments += tun_gso::split(&mut read, &mut bufs, &mut sizes, 64).expect("split");
+        }
+    });
+    assert_eq!(n, 0);
+    assert_eq!(segments, 50 * 48);
 }

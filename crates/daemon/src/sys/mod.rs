@@ -14,6 +14,7 @@ pub const NFQUEUE_NUM: u16 = 0x5041;
 /// The TUN device's default name.
 pub const DEFAULT_TUN: &str = "pal0";
 
+pub mod checksum;
 mod command;
 pub mod error;
 pub mod esp_socket;
@@ -25,6 +26,7 @@ pub mod shard;
 pub mod sock_diag;
 pub mod tun;
 pub mod tun_gro;
+pub mod tun_gso;
 pub mod udp;
 
 pub use error::SysError;

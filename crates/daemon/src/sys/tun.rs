@@ -12,9 +12,9 @@
 //! MTU-sized segments, and [`Tun::send_batch`] coalesces consecutive TCP segments of a
 //! flow back into aggregates (GRO), and UDP datagrams too where the kernel takes UDP
 //! segmentation, so the kernel walks its stack once per aggregate, not once per
-//! segment. Splitting is tun-rs's (a port of wireguard-go's); coalescing is ours
-//! ([`TunGro`], tun_gro.rs: the same rules without tun-rs's allocation and copies per
-//! packet).
+//! segment. Splitting ([`tun_gso::split`]) and coalescing ([`TunGro`]) are ours,
+//! with wireguard-go's rules (which tun-rs ported) but without tun-rs's allocations and
+//! second passes over every byte.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -25,6 +25,7 @@ pub use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
 
 use super::error::io_context;
 use super::tun_gro::TunGro;
+use super::tun_gso;
 
 /// One queue of a TUN device. Dropping the last queue removes the device (it is not
 /// persistent), and with it the `dev` routes that pointed into it: the blackhole routes
@@ -109,15 +110,28 @@ impl Tun {
     /// Reads one packet, or one offload aggregate split into segments: segment `i` goes
     /// to `bufs[i][offset..][..sizes[i]]`; returns how many. `scratch` holds the raw read
     /// (a virtio-net header and up to 64 KiB); `bufs` must have room for the segments
-    /// of one aggregate (at most [`IDEAL_BATCH_SIZE`] at the smallest MSS).
-    pub fn recv_batch<B: AsRef<[u8]> + AsMut<[u8]>>(
+    /// of one aggregate (at most [`IDEAL_BATCH_SIZE`] at the smallest MSS). A read that
+    /// cannot be split is consumed and reported as `InvalidData` (a [`tun_gso::Refused`]).
+    pub fn recv_batch<B: AsMut<[u8]>>(
         &self,
         scratch: &mut [u8],
         bufs: &mut [B],
         sizes: &mut [usize],
         offset: usize,
     ) -> io::Result<usize> {
-        self.device.recv_multiple(scratch, bufs, sizes, offset)
+        if !self.offload() {
+            let (Some(buf), Some(size)) = (bufs.first_mut(), sizes.first_mut()) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "no buffer"));
+            };
+            let buf = buf.as_mut().get_mut(offset..).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "buffer shorter than offset")
+            })?;
+            *size = self.device.recv(buf)?;
+            return Ok(1);
+        }
+        let n = self.device.recv(scratch)?;
+        tun_gso::split(&mut scratch[..n], bufs, sizes, offset)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
     /// Writes the packets `bufs[i][offset..]`, coalescing TCP segments (and UDP datagrams,
