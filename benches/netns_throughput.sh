@@ -18,8 +18,8 @@
 #   TUN_MTU (palisaded's TUN MTU, 1400 as its default), PALISADED_SETTINGS (more lines
 #   for both daemons' configuration files, e.g. $'[dataplane]\nsender_threads = true'),
 #   TCP_CC (iperf3's congestion control, e.g. cubic; the system's default otherwise),
-#   PERF_DIR (set: `perf record -g` on the initiator's palisaded during its run, report
-#   written there), COUNTERS=1 (after each Palisade path, print where packets were lost:
+#   PERF_DIR (set: `perf record -g` on both palisadeds during the run, a report per
+#   daemon written there), COUNTERS=1 (after each Palisade path, print where packets were lost:
 #   both daemons' drop counters, the kernel's UDP and TUN/veth counters), KEEP_LOGS=1 (keep the daemons' logs, path printed),
 #   CARGO_TARGET_DIR (build directory; release build of palisaded), PALISADED_BIN (run
 #   this palisaded instead, e.g. an older build for an A/B comparison).
@@ -206,16 +206,17 @@ EOF
 
 # path_palisade [ENCAP]
 path_palisade() {
-    local pid_a encap=${1:-false}
+    local pid_a pid_b encap=${1:-false}
     pid_a=$(start_palisaded "$NS_A" a "$ADDR_A" "$ADDR_B" "$encap" | tail -1)
     PIDS+=("$pid_a")
-    PIDS+=("$(start_palisaded "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)")
+    pid_b=$(start_palisaded "$NS_B" b "$ADDR_B" "$ADDR_A" | tail -1)
+    PIDS+=("$pid_b")
     wait_for_tunnel palisade
     assert_protected "palisade$([ "$encap" = true ] && echo _udp)" "$encap"
     if [ -n "${PERF_DIR:-}" ]; then
         mkdir -p "$PERF_DIR"
-        (sleep 2; perf record -g -o "$PERF_DIR/palisaded-a.perf.data" -p "$pid_a" -- sleep 5 \
-            >"$PERF_DIR/perf-record.log" 2>&1) &
+        (sleep 2; perf record -g -o "$PERF_DIR/palisaded.perf.data" -p "$pid_a,$pid_b" -- sleep 5 \
+            >"$PERF_DIR/perf-record.log" 2>&1; echo "$pid_a $pid_b" >"$PERF_DIR/pids") &
         PIDS+=("$!")
     fi
     run_iperf >"$WORK/result"
@@ -337,8 +338,12 @@ ratio palisade_udp strongswan
 ratio palisade_udp strongswan_udp
 ratio palisade clear
 ratio palisade_udp clear
-if [ -n "${PERF_DIR:-}" ] && [ -f "$PERF_DIR/palisaded-a.perf.data" ]; then
-    perf report -i "$PERF_DIR/palisaded-a.perf.data" --no-children --stdio --percent-limit 1 \
-        >"$PERF_DIR/report.txt" 2>/dev/null || true
-    echo "perf report of palisaded (initiator side): $PERF_DIR/report.txt"
+if [ -n "${PERF_DIR:-}" ] && [ -f "$PERF_DIR/palisaded.perf.data" ]; then
+    read -r pid_a pid_b <"$PERF_DIR/pids"
+    for side in a b; do
+        if [ $side = a ]; then pid=$pid_a; else pid=$pid_b; fi
+        perf report -i "$PERF_DIR/palisaded.perf.data" --pid "$pid" --no-children --stdio \
+            --percent-limit 1 -g none >"$PERF_DIR/report-$side.txt" 2>/dev/null || true
+    done
+    echo "perf reports of palisaded (a: sender, b: receiver): $PERF_DIR/report-{a,b}.txt"
 fi
