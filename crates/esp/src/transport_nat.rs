@@ -12,12 +12,17 @@
 //! (RFC 1624, eqn. 3): constant work per packet, and a checksum that was wrong before
 //! the NAT stays wrong after, so the stack still catches corruption.
 //!
-//! Only the transport header right after the fixed IP header is looked at: IPv6
-//! extension headers are left alone (counted as [`ChecksumFixup::Unchanged`]), as are
-//! later fragments (their header is in the first one) and protocols whose checksum does
-//! not cover the addresses (ICMPv4).
+//! The transport header is the one behind the IPv4 header, or behind IPv6's extension
+//! headers (Hop-by-Hop, Routing, Fragment, Destination Options, as the wire crate walks
+//! them): its pseudo-header has the same addresses wherever it sits, since a packet at
+//! its final destination has no routing segments left (RFC 8200 §8.1). Later fragments
+//! (their header is in the first one) and protocols whose checksum does not cover the
+//! addresses (ICMPv4) are left alone ([`ChecksumFixup::Unchanged`]), as are ICMP errors'
+//! quoted packets.
 
 use std::net::IpAddr;
+
+use palisade_wire::{ExtChain, WireError};
 
 /// The addresses the peer used in the pseudo-header of the packets it sends us on a
 /// transport-mode SA, when a NAT changed them on the way.
@@ -35,8 +40,7 @@ pub enum ChecksumFixup {
     /// The transport checksum now covers the packet's own addresses.
     Adjusted,
     /// Nothing to fix: a protocol whose checksum leaves the addresses out, a UDP
-    /// datagram without checksum, a later fragment, or a header behind IPv6 extension
-    /// headers.
+    /// datagram without checksum, or a later fragment.
     Unchanged,
 }
 
@@ -52,6 +56,10 @@ pub enum TransportNatError {
     /// The transport header ends before its checksum field.
     #[error("transport header too short for its checksum")]
     Truncated,
+    /// The IPv6 header or its extension headers could not be walked to the transport
+    /// header.
+    #[error("IPv6 header chain: {0}")]
+    Ipv6Chain(WireError),
 }
 
 /// IANA protocol numbers of the transport headers whose checksum covers the addresses.
@@ -83,7 +91,12 @@ pub fn restore_checksum(
             if packet.len() < 40 {
                 return Err(TransportNatError::NotIp);
             }
-            (40, packet[6], true)
+            let chain = ExtChain::walk(packet).map_err(TransportNatError::Ipv6Chain)?;
+            (
+                chain.upper_offset,
+                chain.upper_protocol,
+                !chain.is_non_first_fragment(),
+            )
         }
         _ => return Err(TransportNatError::NotIp),
     };

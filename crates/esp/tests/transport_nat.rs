@@ -194,6 +194,84 @@ fn ipv6_tcp_udp_and_icmpv6_are_fixed_up() {
     crossing(ICMPV6, (a, b), (nat, b), b"echo payload");
 }
 
+/// `packet` (IPv6) with extension headers spliced in between the fixed header and the
+/// transport header: `(type, bytes)` each, their Next Header octets chained.
+fn with_extensions(packet: &[u8], exts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let protocol = packet[6];
+    let mut out = packet[..40].to_vec();
+    out[6] = exts[0].0;
+    for (i, (_, bytes)) in exts.iter().enumerate() {
+        let mut h = bytes.clone();
+        h[0] = exts.get(i + 1).map_or(protocol, |next| next.0);
+        out.extend_from_slice(&h);
+    }
+    out.extend_from_slice(&packet[40..]);
+    let payload_len = (out.len() - 40) as u16;
+    out[4..6].copy_from_slice(&payload_len.to_be_bytes());
+    out
+}
+
+#[test]
+fn ipv6_transport_headers_behind_extension_headers_are_fixed_up() {
+    const HOP_BY_HOP: u8 = 0;
+    const DEST_OPTS: u8 = 60;
+    const FRAGMENT: u8 = 44;
+    let (a, nat, b) = (v6("fd00::20"), v6("2001:db8:1::7"), v6("2001:db8:2::1"));
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    // Hop-by-Hop and Destination Options of 8 bytes (a PadN option filling each), and
+    // an atomic fragment (offset 0, no more fragments: RFC 6946).
+    let pad = vec![0, 0, 1, 4, 0, 0, 0, 0];
+    let fragment = vec![0, 0, 0, 0, 0, 0, 0x12, 0x34];
+    for protocol in [TCP, UDP, ICMPV6] {
+        let plain = packet(a, b, protocol, b"behind extension headers");
+        let exts = [
+            (HOP_BY_HOP, pad.clone()),
+            (DEST_OPTS, pad.clone()),
+            (FRAGMENT, fragment.clone()),
+        ];
+        let mut p = with_extensions(&plain, &exts);
+        rewrite(&mut p, nat, b);
+        let l4 = 40 + 24;
+        let want = reference_checksum(nat, b, protocol, &p[l4..]);
+        let at = l4 + checksum_at(protocol);
+        assert_ne!(u16::from_be_bytes([p[at], p[at + 1]]), want);
+        assert_eq!(
+            restore_checksum(&mut p, &original),
+            Ok(ChecksumFixup::Adjusted),
+            "protocol {protocol}"
+        );
+        assert_eq!(
+            u16::from_be_bytes([p[at], p[at + 1]]),
+            want,
+            "protocol {protocol}"
+        );
+    }
+    // A later fragment (offset 8 bytes): its bytes are the middle of the datagram.
+    let mut later = with_extensions(
+        &packet(a, b, TCP, &[7; 64]),
+        &[(FRAGMENT, vec![0, 0, 0, 8, 0, 0, 0x12, 0x34])],
+    );
+    rewrite(&mut later, nat, b);
+    let before = later.clone();
+    assert_eq!(
+        restore_checksum(&mut later, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(later, before);
+    // A chain that runs past the payload is refused, the packet untouched.
+    let mut broken = with_extensions(&packet(a, b, TCP, b"x"), &[(DEST_OPTS, pad.clone())]);
+    broken[41] = 200;
+    let before = broken.clone();
+    assert!(matches!(
+        restore_checksum(&mut broken, &original),
+        Err(TransportNatError::Ipv6Chain(_))
+    ));
+    assert_eq!(broken, before);
+}
+
 #[test]
 fn a_udp_datagram_without_checksum_keeps_none() {
     let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
