@@ -15,6 +15,8 @@
 #
 #   sudo benches/netns_throughput.sh
 # Environment: SECONDS_PER_PATH (10), PATHS ("clear palisade palisade_udp strongswan"),
+#   REPEAT (1; more: the paths take turns that many times, and the ratios are of each
+#   path's median),
 #   TUN_MTU (palisaded's TUN MTU, 1400 as its default), PALISADED_SETTINGS (more lines
 #   for both daemons' configuration files, e.g. $'[dataplane]\nsender_threads = true'),
 #   TCP_CC (iperf3's congestion control, e.g. cubic; the system's default otherwise),
@@ -43,6 +45,7 @@ command -v iperf3 >/dev/null 2>&1 || apt_install iperf3
 command -v python3 >/dev/null 2>&1 || apt_install python3
 
 SECONDS_PER_PATH=${SECONDS_PER_PATH:-10}
+REPEAT=${REPEAT:-1}
 PATHS=${PATHS:-clear palisade palisade_udp strongswan}
 TUN_MTU=${TUN_MTU:-1400}
 PSK="palisade-bench-$$-secret"
@@ -310,21 +313,34 @@ path_clear() {
 }
 
 # ------------------------------------------------------------------------------- main
-declare -A MBPS
 for path in $PATHS; do
     case $path in clear | palisade | palisade_udp | strongswan | strongswan_udp) ;; *)
         echo "unknown path $path (clear, palisade, palisade_udp, strongswan, strongswan_udp)" >&2
         exit 2
         ;;
     esac
-    palisade_log "path $path: ${SECONDS_PER_PATH}s of iperf3 TCP $ADDR_A -> $ADDR_B"
-    setup_namespaces
-    # Not in a subshell: the pids the path starts must reach stop_all.
-    "path_$path"
-    stop_all
-    read -r mbps retrans <"$WORK/result"
-    MBPS[$path]=$mbps
-    printf '%-14s %10.1f Mbit/s  (retransmits %s)\n' "$path" "$mbps" "$retrans"
+done
+# Every run's figure per path (space-separated), and the median the ratios are taken of:
+# with REPEAT > 1 the paths take turns, so a phase of the machine falls on all of them.
+declare -A RUNS MBPS
+for round in $(seq "$REPEAT"); do
+    for path in $PATHS; do
+        palisade_log "path $path: ${SECONDS_PER_PATH}s of iperf3 TCP $ADDR_A -> $ADDR_B$([ "$REPEAT" -gt 1 ] && echo " (round $round of $REPEAT)")"
+        setup_namespaces
+        # Not in a subshell: the pids the path starts must reach stop_all.
+        "path_$path"
+        stop_all
+        read -r mbps retrans <"$WORK/result"
+        RUNS[$path]="${RUNS[$path]:-} $mbps"
+        printf '%-14s %10.1f Mbit/s  (retransmits %s)\n' "$path" "$mbps" "$retrans"
+    done
+done
+for path in $PATHS; do
+    MBPS[$path]=$(tr ' ' '\n' <<<"${RUNS[$path]}" | sed '/^$/d' | sort -g |
+        awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+    if [ "$REPEAT" -gt 1 ]; then
+        printf '%-14s %10.1f Mbit/s  median of%s\n' "$path" "${MBPS[$path]}" "${RUNS[$path]}"
+    fi
 done
 
 ratio() {
