@@ -583,7 +583,11 @@ fn render_stats(s: &Stats) -> String {
         .line("clear permitted", s.clear_permitted)
         .line("clear blocked", s.clear_blocked);
     let mut out = g.render();
-    for (title, map) in [("drops", &s.global_drops), ("ike", &s.ike)] {
+    for (title, map) in [
+        ("drops", &s.global_drops),
+        ("kernel drops", &s.kernel_drops),
+        ("ike", &s.ike),
+    ] {
         out.push('\n');
         if map.is_empty() {
             out.push_str(&format!("{title}: none\n"));

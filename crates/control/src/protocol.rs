@@ -490,6 +490,11 @@ pub struct SaCounters {
 pub struct Stats {
     /// Drops not tied to one SA, by reason.
     pub global_drops: BTreeMap<String, u64>,
+    /// Packets the kernel dropped before palisaded could read them, by where:
+    /// `tun_queue` (the TUN's queue full), `tun_write` (writes to the TUN refused),
+    /// `socket_buffer` (a receive buffer of palisaded's sockets full). Empty from a
+    /// daemon that could not read them.
+    pub kernel_drops: BTreeMap<String, u64>,
     /// Packets read from the TUN.
     pub tun_rx: u64,
     /// Packets written to the TUN.

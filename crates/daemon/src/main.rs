@@ -5,6 +5,7 @@
 //! control socket opens last, when the daemon can answer.
 
 use std::collections::BTreeMap;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,7 +30,9 @@ use palisaded::scopes::ScopeKeeper;
 use palisaded::service::{Service, ServiceParts, apply_policy_file};
 use palisaded::socket_owners::KernelSocketOwners;
 use palisaded::stats::{DataStats, IkeStats};
-use palisaded::sys::{self, EspSocket, Firewall, IkeSocket, NfQueue, Notifier, PolicyRoutes, Tun};
+use palisaded::sys::{
+    self, EspSocket, Firewall, IkeSocket, KernelDrops, NfQueue, Notifier, PolicyRoutes, Tun,
+};
 use tracing::{info, warn};
 
 /// How many net events the ring keeps.
@@ -189,6 +192,18 @@ fn run(args: Args) -> Result<()> {
             ((0..workers).map(|_| None).collect::<Vec<_>>(), None, None)
         }
     };
+    // The kernel's drops before the data plane reads: every receive socket and the TUN.
+    let kernel_drops = {
+        let mut fds: Vec<BorrowedFd<'_>> = esps.iter().map(AsFd::as_fd).collect();
+        fds.extend(natts.iter().map(AsFd::as_fd));
+        fds.push(ike.as_fd());
+        fds.extend(esp6s.iter().flatten().map(AsFd::as_fd));
+        fds.extend(natt6s.iter().flatten().map(AsFd::as_fd));
+        fds.extend(ike6.as_ref().map(AsFd::as_fd));
+        KernelDrops::new(&config.tun.name, &fds)
+            .inspect_err(|e| warn!(error = %e, "kernel drop counters unavailable"))
+            .ok()
+    };
     // Keying sends IKE on 4500 from the first worker's socket (any of the group would do).
     let natt = natts[0].try_clone()?;
     let natt6 = match &natt6s {
@@ -322,6 +337,7 @@ fn run(args: Args) -> Result<()> {
         keying: keying_tx.clone(),
         data_stats,
         ike_stats,
+        kernel_drops,
         tun: config.tun.name.clone(),
         policy_file: config.policy_file.as_ref().map(|p| p.display().to_string()),
         ready,

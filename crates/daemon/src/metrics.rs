@@ -126,6 +126,14 @@ pub fn render_with_directions(
         &by_label("reason", &stats.global_drops),
     );
     m.family(
+        "palisade_kernel_drops_total",
+        "counter",
+        "Packets the kernel dropped before palisaded read them, by where: tun_queue (the \
+         TUN's queue full), tun_write (writes to the TUN refused), socket_buffer (a receive \
+         buffer of palisaded's sockets full).",
+        &by_label("where", &stats.kernel_drops),
+    );
+    m.family(
         "palisade_ike_total",
         "counter",
         "IKE counters (messages, retransmissions, drops), by counter name.",

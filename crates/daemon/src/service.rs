@@ -28,6 +28,7 @@ use crate::events::EventRing;
 use crate::keying::{IkeSaEntry, KeyingInput};
 use crate::scopes::ScopeKeeper;
 use crate::stats::{DataStats, IkeStats};
+use crate::sys::KernelDrops;
 
 /// What the control API reaches in the daemon.
 pub struct Service {
@@ -38,6 +39,7 @@ pub struct Service {
     keying: Mutex<Sender<KeyingInput>>,
     data_stats: Arc<DataStats>,
     ike_stats: Arc<IkeStats>,
+    kernel_drops: Option<KernelDrops>,
     started: Instant,
     tun: String,
     policy_file: Option<String>,
@@ -59,6 +61,8 @@ pub struct ServiceParts {
     pub data_stats: Arc<DataStats>,
     /// IKE datagram counters.
     pub ike_stats: Arc<IkeStats>,
+    /// Where the kernel's drops before the data plane are read, if it could be set up.
+    pub kernel_drops: Option<KernelDrops>,
     /// The TUN device's name.
     pub tun: String,
     /// The policy file applied at start.
@@ -80,6 +84,7 @@ impl Service {
             keying: Mutex::new(p.keying),
             data_stats: p.data_stats,
             ike_stats: p.ike_stats,
+            kernel_drops: p.kernel_drops,
             started: Instant::now(),
             tun: p.tun,
             policy_file: p.policy_file,
@@ -179,6 +184,11 @@ impl Service {
         }
         Stats {
             global_drops,
+            kernel_drops: self
+                .kernel_drops
+                .as_ref()
+                .map(KernelDrops::read)
+                .unwrap_or_default(),
             tun_rx: get(&s.tun_rx),
             tun_tx: get(&s.tun_tx),
             esp_rx: get(&s.esp_rx),

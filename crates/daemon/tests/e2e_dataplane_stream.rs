@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use common::daemon::{Daemon, ping};
 use netns::{VethPair, root_or_skip};
+use nix::sys::signal::Signal;
 
 const LEN: usize = 48 << 20;
 
@@ -260,5 +261,43 @@ fn udp_datagrams_cross_the_tunnel_whole() {
         b.stats().global_drops,
         a.log(),
         b.log()
+    );
+}
+
+/// The kernel's drops that no counter of palisaded's can see: with the daemon stopped
+/// (SIGSTOP), datagrams routed into the TUN find its queue full and the kernel drops
+/// them; resumed, the daemon reports them as `tun_queue` in its kernel drops, as
+/// `palisade stats` and Prometheus show them.
+#[test]
+fn a_stalled_data_plane_shows_in_the_kernels_drops() {
+    if !root_or_skip("a_stalled_data_plane_shows_in_the_kernels_drops") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let (a_ip, b_ip) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let (a, _b) = tunnel(&pair, &policy(a_ip, b_ip), &policy(b_ip, a_ip), "");
+    let before = a.stats().kernel_drops;
+    assert_eq!(before.get("tun_queue"), Some(&0), "{before:?}");
+    assert_eq!(before.get("socket_buffer"), Some(&0), "{before:?}");
+
+    let tx = pair
+        .a
+        .run(|| UdpSocket::bind((VethPair::ADDR_A, 0)))
+        .expect("ns")
+        .expect("bind");
+    a.signal(Signal::SIGSTOP);
+    // Far more than the TUN's queue (its txqueuelen, 500 by default) holds.
+    let mut sent = 0;
+    for _ in 0..3000 {
+        if tx.send_to(&[7u8; 200], (VethPair::ADDR_B, 5304)).is_ok() {
+            sent += 1;
+        }
+    }
+    a.signal(Signal::SIGCONT);
+    let after = a.stats().kernel_drops;
+    let dropped = after.get("tun_queue").copied().unwrap_or(0);
+    assert!(
+        dropped >= 1000 && dropped <= sent,
+        "{sent} sent, kernel drops {after:?}"
     );
 }

@@ -120,6 +120,11 @@ fn stats() -> Stats {
     ike.insert("retransmits".to_owned(), 4);
     Stats {
         global_drops: weird,
+        kernel_drops: BTreeMap::from([
+            ("tun_queue".to_owned(), 8),
+            ("tun_write".to_owned(), 0),
+            ("socket_buffer".to_owned(), 9),
+        ]),
         tun_rx: 100,
         tun_tx: 90,
         esp_rx: 80,
@@ -211,6 +216,10 @@ fn render_writes_every_counter_with_help_type_and_escaped_labels() {
         value("palisade_ike_total", &[("counter", "retransmits")]),
         4.0
     );
+    let kernel = |place| value("palisade_kernel_drops_total", &[("where", place)]);
+    assert_eq!(kernel("tun_queue"), 8.0);
+    assert_eq!(kernel("tun_write"), 0.0);
+    assert_eq!(kernel("socket_buffer"), 9.0);
 
     let sa = |spi| [("spi", spi), ("direction", "")];
     assert_eq!(value("palisade_sa_packets_total", &sa("0xc0ffee01")), 10.0);
@@ -255,6 +264,7 @@ fn empty_stats_still_describe_every_family() {
     let (samples, types) = parse(&text);
     for family in [
         "palisade_drops_total",
+        "palisade_kernel_drops_total",
         "palisade_ike_total",
         "palisade_sa_packets_total",
         "palisade_sa_bytes_total",

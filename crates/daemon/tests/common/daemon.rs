@@ -167,6 +167,13 @@ impl Daemon {
         }
     }
 
+    /// Sends `signal` to the daemon (SIGSTOP and SIGCONT: a data plane that stalls).
+    pub fn signal(&self, signal: Signal) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+            kill(Pid::from_raw(pid), signal).expect("kill(2)");
+        }
+    }
+
     /// SIGKILL: no cleanup at all, as a crash.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
