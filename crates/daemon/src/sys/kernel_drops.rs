@@ -109,6 +109,7 @@ pub fn socket_drops(text: &str, inodes: &HashSet<u64>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
 
@@ -162,5 +163,16 @@ Inter-|   Receive                                                |  Transmit
         assert!(n > 0, "drops for fd {}: {read:?}", rx.as_raw_fd());
         assert!(n <= 200);
         assert!(!read.contains_key("tun_queue"), "no such device");
+    }
+
+    proptest! {
+        /// Whatever the files hold (another kernel's columns, a cut read), the parsers
+        /// answer without panicking, and a table without our inodes counts nothing.
+        #[test]
+        fn any_text_parses_without_panic(text in "[ -~\n:|]{0,400}", dev in "[a-z0-9]{1,6}") {
+            let _ = device_drops(&text, &dev);
+            prop_assert_eq!(socket_drops(&text, &HashSet::new()), 0);
+            let _ = socket_drops(&text, &HashSet::from([0, 1, 2, 55501]));
+        }
     }
 }
