@@ -67,7 +67,7 @@ impl KernelDrops {
             .iter()
             .filter_map(|t| fs::read_to_string(t).ok())
             .map(|text| socket_drops(&text, &self.inodes))
-            .sum();
+            .fold(0, u64::saturating_add);
         out.insert("socket_buffer".to_owned(), sockets);
         out
     }
@@ -103,7 +103,7 @@ pub fn socket_drops(text: &str, inodes: &HashSet<u64>) -> u64 {
             }
             fields.last()?.parse::<u64>().ok()
         })
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 #[cfg(test)]
@@ -173,6 +173,15 @@ Inter-|   Receive                                                |  Transmit
             let _ = device_drops(&text, &dev);
             prop_assert_eq!(socket_drops(&text, &HashSet::new()), 0);
             let _ = socket_drops(&text, &HashSet::from([0, 1, 2, 55501]));
+        }
+
+        #[test]
+        fn huge_counts_saturate(a in any::<u64>(), b in any::<u64>()) {
+            let line = |inode: u32, drops: u64| {
+                format!("  1: 0:0 0:0 07 0:0 0:0 0 0 0 {inode} 2 0 {drops}\n")
+            };
+            let text = format!("header\n{}{}", line(7, a), line(8, b));
+            prop_assert_eq!(socket_drops(&text, &HashSet::from([7, 8])), a.saturating_add(b));
         }
     }
 }
