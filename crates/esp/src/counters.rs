@@ -29,11 +29,14 @@ pub enum DropReason {
     EcnConflict,
     /// The caller's buffer lacks the headroom or tailroom the SA needs.
     NoRoom,
+    /// An IP fragment offered to a transport-mode SA, which protects whole packets only
+    /// (RFC 4303 §3.3.4); the datagram was larger than the path into the SA.
+    Fragment,
 }
 
 impl DropReason {
     /// Number of reasons; the length of every counter array.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -48,6 +51,7 @@ impl DropReason {
         DropReason::Dummy,
         DropReason::EcnConflict,
         DropReason::NoRoom,
+        DropReason::Fragment,
     ];
 
     /// A stable snake_case name, used by `palisade stats` and metrics.
@@ -64,6 +68,7 @@ impl DropReason {
             DropReason::Dummy => "dummy",
             DropReason::EcnConflict => "ecn_conflict",
             DropReason::NoRoom => "no_room",
+            DropReason::Fragment => "fragment",
         }
     }
 }

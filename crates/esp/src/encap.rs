@@ -173,9 +173,7 @@ fn split_transport(bytes: &[u8]) -> Result<Split, EspError> {
         IpVersion::V4 => {
             let h = Ipv4Header::parse(bytes)?;
             if h.more_fragments || h.fragment_offset != 0 {
-                return Err(EspError::Malformed(
-                    "transport mode cannot protect a fragment",
-                ));
+                return Err(EspError::Fragment);
             }
             Ok(Split {
                 front: h.header_len,
@@ -191,9 +189,7 @@ fn split_transport(bytes: &[u8]) -> Result<Split, EspError> {
             let bytes = &bytes[..total];
             let chain = ExtChain::walk(bytes)?;
             if chain.headers().iter().any(|x| x.kind == proto::IPV6_FRAG) {
-                return Err(EspError::Malformed(
-                    "transport mode cannot protect a fragment",
-                ));
+                return Err(EspError::Fragment);
             }
             let (front, index) = chain.esp_insert_point();
             let next_header_field = chain.next_header_field_offset(index);

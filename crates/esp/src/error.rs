@@ -86,6 +86,10 @@ pub enum EspError {
     /// An internal cryptographic failure (not an ICV mismatch).
     #[error("cipher failure")]
     Cipher,
+    /// An IP fragment for a transport-mode SA, which protects whole packets only
+    /// (RFC 4303 §3.3.4).
+    #[error("transport mode cannot protect a fragment")]
+    Fragment,
 }
 
 impl EspError {
@@ -103,6 +107,7 @@ impl EspError {
             EspError::Dummy => DropReason::Dummy,
             EspError::EcnConflict => DropReason::EcnConflict,
             EspError::NoRoom => DropReason::NoRoom,
+            EspError::Fragment => DropReason::Fragment,
         }
     }
 }

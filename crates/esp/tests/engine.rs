@@ -534,6 +534,48 @@ fn transport_mode_refuses_a_packet_of_the_other_family() {
     assert_eq!(p.a.drops().get(DropReason::Malformed), 1);
 }
 
+/// RFC 4303 §3.3.4: transport mode protects whole packets. A fragment (IPv4 with MF or an
+/// offset, IPv6 with a Fragment header) is refused and counted as `fragment`, which is
+/// what an administrator sees when a datagram was larger than the path into the SA.
+#[test]
+fn transport_mode_refuses_fragments_by_name() {
+    let now = Instant::now();
+    let mut p = pair(&spec(GCM, Mode::Transport), 0x100c, now);
+    let whole = udp_packet(v4(1), v4(2), 100, 0);
+    let mut first = whole.clone();
+    first[6] |= 0x20; // more fragments
+    let mut later = whole.clone();
+    later[6..8].copy_from_slice(&185u16.to_be_bytes());
+    for (what, pkt) in [("first", &first), ("later", &later)] {
+        assert_eq!(seal(&mut p, pkt, now), Err(EspError::Fragment), "{what}");
+    }
+    assert_eq!(p.a.drops().get(DropReason::Fragment), 2);
+    assert_eq!(DropReason::Fragment.name(), "fragment");
+    assert!(seal(&mut p, &whole, now).is_ok(), "a whole packet passes");
+
+    let (a, b): (IpAddr, IpAddr) = (
+        "2001:db8::1".parse().expect("addr"),
+        "2001:db8::2".parse().expect("addr"),
+    );
+    let mut s = spec(GCM, Mode::Transport);
+    (s.a, s.b) = (a, b);
+    let mut p6 = pair(&s, 0x100d, now);
+    let base = udp_packet(a, b, 40, 0);
+    // A Fragment header (offset 0, more fragments) between the fixed header and UDP.
+    let mut pkt = base[..40].to_vec();
+    pkt.extend_from_slice(&[proto::UDP, 0, 0, 1, 0, 0, 0x12, 0x34]);
+    pkt.extend_from_slice(&base[40..]);
+    pkt[6] = proto::IPV6_FRAG;
+    let plen = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&plen.to_be_bytes());
+    assert_eq!(seal(&mut p6, &pkt, now), Err(EspError::Fragment));
+    assert_eq!(p6.a.drops().get(DropReason::Fragment), 1);
+
+    // Tunnel mode carries fragments.
+    let mut t = pair(&spec(GCM, Mode::Tunnel), 0x100e, now);
+    assert!(seal(&mut t, &first, now).is_ok());
+}
+
 #[test]
 fn packets_that_would_outgrow_ipv4_are_refused() {
     let now = Instant::now();
