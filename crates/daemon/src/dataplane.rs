@@ -838,7 +838,7 @@ impl Dataplane {
                     }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
-                        // The read took the packet (an aggregate tun-rs could not
+                        // The read took the packet (an aggregate that could not be
                         // split, or a device error): count it, let the others run.
                         DataStats::bump(&self.stats.malformed);
                         debug!(error = %e, "TUN read failed");
