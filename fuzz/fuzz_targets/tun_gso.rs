@@ -18,13 +18,11 @@ const OFFSET: usize = 16;
 const BUF_LEN: usize = OFFSET + 1_600;
 
 fuzz_target!(|data: &[u8]| {
-    let mut read = data.to_vec();
     let mut bufs = vec![vec![0u8; BUF_LEN]; BUFFERS];
     let mut sizes = vec![0usize; BUFFERS];
-    let Ok(n) = tun_gso::split(&mut read, &mut bufs, &mut sizes, OFFSET) else {
+    let Ok(n) = tun_gso::split(data, &mut bufs, &mut sizes, OFFSET) else {
         return;
     };
-    assert_eq!(read, data, "the read is not changed");
     assert!((1..=BUFFERS).contains(&n));
     assert!(sizes[..n].iter().all(|&s| s <= BUF_LEN - OFFSET));
     let pkt = &data[VIRTIO_NET_HDR_LEN..];

@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(pkt.len() as u64));
     g.bench_function("ours", |b| {
         b.iter(|| {
-            let n = tun_gso::split(black_box(&mut read), &mut bufs, &mut sizes, OFFSET);
+            let n = tun_gso::split(black_box(&read), &mut bufs, &mut sizes, OFFSET);
             assert_eq!(n, Ok(SEGMENTS));
         })
     });

@@ -130,7 +130,7 @@ impl Tun {
             return Ok(1);
         }
         let n = self.device.recv(scratch)?;
-        tun_gso::split(&mut scratch[..n], bufs, sizes, offset)
+        tun_gso::split(&scratch[..n], bufs, sizes, offset)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 

@@ -98,13 +98,13 @@ pub enum Refused {
 /// Splits `read` (a virtio-net header and one packet, as read from the TUN) into
 /// packets: packet `i` goes to `bufs[i][offset..][..sizes[i]]`. Returns how many.
 pub fn split<B: AsMut<[u8]>>(
-    read: &mut [u8],
+    read: &[u8],
     bufs: &mut [B],
     sizes: &mut [usize],
     offset: usize,
 ) -> Result<usize, Refused> {
     let room = bufs.len().min(sizes.len());
-    let Some((vnet, pkt)) = read.split_at_mut_checked(VIRTIO_NET_HDR_LEN) else {
+    let Some((vnet, pkt)) = read.split_at_checked(VIRTIO_NET_HDR_LEN) else {
         return Err(Refused::Short(read.len()));
     };
     if pkt.is_empty() {
@@ -400,7 +400,7 @@ mod tests {
     fn ours(read: &[u8], buffers: usize) -> Result<Vec<Vec<u8>>, Refused> {
         let mut bufs = vec![vec![0xa5u8; 1600]; buffers];
         let mut sizes = vec![0; buffers];
-        let n = split(&mut read.to_vec(), &mut bufs, &mut sizes, OFFSET)?;
+        let n = split(read, &mut bufs, &mut sizes, OFFSET)?;
         Ok((0..n)
             .map(|i| bufs[i][OFFSET..OFFSET + sizes[i]].to_vec())
             .collect())
@@ -594,7 +594,7 @@ mod tests {
         let mut bufs = vec![vec![0u8; 1_000]; 8];
         let mut sizes = vec![0; 8];
         assert!(matches!(
-            split(&mut read.clone(), &mut bufs, &mut sizes, OFFSET),
+            split(&read, &mut bufs, &mut sizes, OFFSET),
             Err(Refused::Room { segments: 3, .. })
         ));
         // A NEEDS_CSUM field past the packet's end.
