@@ -11,6 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use palisaded::sys::checksum::{fold, sum_words};
 use palisaded::sys::tun::VIRTIO_NET_HDR_LEN;
+use palisaded::sys::tun::VirtioNetHdr;
 use palisaded::sys::tun_gso;
 
 const BUFFERS: usize = 64;
@@ -26,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     assert!((1..=BUFFERS).contains(&n));
     assert!(sizes[..n].iter().all(|&s| s <= BUF_LEN - OFFSET));
     let pkt = &data[VIRTIO_NET_HDR_LEN..];
-    let gso_type = data[1];
+    let Ok(hdr) = VirtioNetHdr::decode(data) else {
+        unreachable!("a split read holds a header");
+    };
+    let gso_type = hdr.gso_type;
     if gso_type == 0 {
         assert_eq!(
             (n, sizes[0]),
@@ -35,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
         );
         return;
     }
-    let gso_size = usize::from(u16::from_ne_bytes([data[4], data[5]]));
-    let iph = usize::from(u16::from_ne_bytes([data[6], data[7]]));
+    let gso_size = usize::from(hdr.gso_size);
+    let iph = usize::from(hdr.csum_start);
     let v6 = pkt[0] >> 4 == 6;
     let udp = gso_type & 0x7f == 5;
     let l4h = if udp {

@@ -54,12 +54,7 @@ fn aggregate() -> (VirtioNetHdr, Vec<u8>) {
 fn bench(c: &mut Criterion) {
     let (hdr, pkt) = aggregate();
     let mut read = vec![0u8; VIRTIO_NET_HDR_LEN];
-    read[0] = hdr.flags;
-    read[1] = hdr.gso_type;
-    read[2..4].copy_from_slice(&hdr.hdr_len.to_ne_bytes());
-    read[4..6].copy_from_slice(&hdr.gso_size.to_ne_bytes());
-    read[6..8].copy_from_slice(&hdr.csum_start.to_ne_bytes());
-    read[8..10].copy_from_slice(&hdr.csum_offset.to_ne_bytes());
+    hdr.encode(&mut read).expect("room for the header");
     read.extend_from_slice(&pkt);
     let mut bufs = vec![vec![0u8; OFFSET + 1_500]; 64];
     let mut sizes = vec![0usize; 64];

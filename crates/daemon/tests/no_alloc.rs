@@ -24,6 +24,7 @@ use palisaded::ipsec_callout::{
 };
 use palisaded::sys::TunGro;
 use palisaded::sys::tun::VIRTIO_NET_HDR_LEN;
+use palisaded::sys::tun::VirtioNetHdr;
 use palisaded::sys::tun_gso;
 use sys_common::{checksum, ipv4};
 
@@ -277,11 +278,17 @@ fn splitting_the_tuns_aggregates_does_not_allocate() {
         1,
         &[7u8; 48 * 1348 - 9],
     );
-    // The virtio-net header of a TCPv4 aggregate, in the host's byte order.
-    let mut read = vec![1u8, 1];
-    for field in [40u16, MSS, 20, 16] {
-        read.extend_from_slice(&field.to_ne_bytes());
-    }
+    // The virtio-net header of a TCPv4 aggregate.
+    let hdr = VirtioNetHdr {
+        flags: 1,
+        gso_type: 1,
+        hdr_len: 40,
+        gso_size: MSS,
+        csum_start: 20,
+        csum_offset: 16,
+    };
+    let mut read = vec![0u8; VIRTIO_NET_HDR_LEN];
+    hdr.encode(&mut read).expect("room for the header");
     read.extend_from_slice(&aggregate);
     let mut bufs = vec![vec![0u8; 1600]; 64];
     let mut sizes = vec![0usize; 64];

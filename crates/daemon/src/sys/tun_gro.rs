@@ -44,6 +44,8 @@
 
 use std::io::{self, IoSlice};
 
+use tun_rs::VirtioNetHdr;
+
 use super::checksum::{self, fold, sum_words};
 use super::tun::VIRTIO_NET_HDR_LEN;
 
@@ -527,22 +529,24 @@ fn finish(buf: &mut [u8], offset: usize, item: &Item) {
     };
     let pseudo = fold(pseudo_header(pkt, item.key, l4_len));
     pkt[iph + csum_at..iph + csum_at + 2].copy_from_slice(&pseudo.to_be_bytes());
-    // struct virtio_net_hdr, in the host's byte order (no TUNSETVNETLE/BE).
-    let hdr = &mut vnet[offset - VIRTIO_NET_HDR_LEN..];
-    hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-    hdr[1] = gso_type;
-    let hdr_len = u16::from(item.iph_len) + u16::from(item.l4h_len);
-    hdr[2..4].copy_from_slice(&hdr_len.to_ne_bytes());
-    hdr[4..6].copy_from_slice(&item.gso_size.to_ne_bytes());
-    hdr[6..8].copy_from_slice(&u16::from(item.iph_len).to_ne_bytes());
-    hdr[8..10].copy_from_slice(&(csum_at as u16).to_ne_bytes());
+    // struct virtio_net_hdr, in the host's byte order (no TUNSETVNETLE/BE). `coalesce`
+    // checked that `offset` leaves room for it.
+    let hdr = VirtioNetHdr {
+        flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        gso_type,
+        hdr_len: u16::from(item.iph_len) + u16::from(item.l4h_len),
+        gso_size: item.gso_size,
+        csum_start: u16::from(item.iph_len),
+        csum_offset: csum_at as u16,
+    };
+    let _ = hdr.encode(&mut vnet[offset - VIRTIO_NET_HDR_LEN..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tun_rs::{VirtioNetHdr, gso_split};
+    use tun_rs::gso_split;
 
     const OFFSET: usize = VIRTIO_NET_HDR_LEN;
     const FIN: u8 = 0x01;
@@ -672,7 +676,7 @@ mod tests {
     }
 
     /// What the kernel would see: every written packet, aggregates split back with
-    /// tun-rs's `gso_split` (what our read path uses).
+    /// tun-rs's `gso_split` (an implementation apart from ours in tun_gso.rs).
     fn written(gro: &mut TunGro, bufs: &mut [Vec<u8>]) -> (Vec<usize>, Vec<Vec<u8>>, usize) {
         let before: Vec<(*const u8, usize)> = bufs.iter().map(|b| (b.as_ptr(), b.len())).collect();
         let (order, writes) = coalesced(gro, bufs);

@@ -19,6 +19,8 @@
 //! than tun-rs's), with no per-segment overhead beyond its headers; tun-rs's split was a
 //! tenth of the sending daemon's time.
 
+use tun_rs::VirtioNetHdr;
+
 use super::checksum::{self, fold, sum_words};
 use super::tun::VIRTIO_NET_HDR_LEN;
 
@@ -110,12 +112,20 @@ pub fn split<B: AsMut<[u8]>>(
     if pkt.is_empty() {
         return Err(Refused::Short(read.len()));
     }
-    // struct virtio_net_hdr, in the host's byte order (no TUNSETVNETLE/BE).
-    let flags = vnet[0];
-    let gso_type = vnet[1];
-    let gso_size = usize::from(u16::from_ne_bytes([vnet[4], vnet[5]]));
-    let csum_start = u16::from_ne_bytes([vnet[6], vnet[7]]);
-    let csum_offset = u16::from_ne_bytes([vnet[8], vnet[9]]);
+    // struct virtio_net_hdr, in the host's byte order (no TUNSETVNETLE/BE); `vnet` is
+    // exactly its length, so decoding cannot fail.
+    let Ok(VirtioNetHdr {
+        flags,
+        gso_type,
+        gso_size,
+        csum_start,
+        csum_offset,
+        ..
+    }) = VirtioNetHdr::decode(vnet)
+    else {
+        return Err(Refused::Short(read.len()));
+    };
+    let gso_size = usize::from(gso_size);
 
     if gso_type == VIRTIO_NET_HDR_GSO_NONE {
         let (Some(buf), Some(size)) = (bufs.first_mut(), sizes.first_mut()) else {
@@ -276,7 +286,7 @@ fn room_error(segments: usize, len: usize, buffers: usize) -> Refused {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use tun_rs::{VirtioNetHdr, gso_split};
+    use tun_rs::gso_split;
 
     const OFFSET: usize = 60;
 
@@ -377,18 +387,14 @@ mod tests {
 
     fn with_vnet(h: VirtioNetHdr, pkt: &[u8]) -> Vec<u8> {
         let mut r = vec![0u8; VIRTIO_NET_HDR_LEN];
-        r[0] = h.flags;
-        r[1] = h.gso_type;
-        r[2..4].copy_from_slice(&h.hdr_len.to_ne_bytes());
-        r[4..6].copy_from_slice(&h.gso_size.to_ne_bytes());
-        r[6..8].copy_from_slice(&h.csum_start.to_ne_bytes());
-        r[8..10].copy_from_slice(&h.csum_offset.to_ne_bytes());
+        h.encode(&mut r).expect("room for the header");
         r.extend_from_slice(pkt);
         r
     }
 
-    /// tun-rs's `gso_none_checksum` (not exported): the field's value is the initial
-    /// sum, the field is zeroed, everything from `csum_start` summed and complemented.
+    /// What tun-rs's `gso_none_checksum` (not exported) does: the field's value is the
+    /// initial sum, the field is zeroed, everything from `csum_start` summed with the
+    /// plain big-endian sum and complemented.
     fn none_checksum(pkt: &mut [u8], start: u16, offset: u16) {
         let at = usize::from(start + offset);
         let initial = u16::from_be_bytes([pkt[at], pkt[at + 1]]);
@@ -478,7 +484,7 @@ mod tests {
         }
 
         #[test]
-        fn a_single_packet_gets_its_checksum_as_tun_rs_does(a in aggregate()) {
+        fn a_single_packet_gets_its_checksum_finished(a in aggregate()) {
             let mut pkt = a.packet();
             let mut h = a.vnet();
             h.gso_type = VIRTIO_NET_HDR_GSO_NONE;
