@@ -5,10 +5,10 @@
 //! A worker looks for a program for at most a budget (`dataplane.program_search_ms`, 2 ms
 //! by default: about a thousand open files here, BENCHMARKS.md `program/scan`): on a
 //! host with many open files a whole scan of /proc takes milliseconds, and the worker's
-//! other packets would wait behind it. What it cannot find in time goes to one searching thread of the
-//! daemon ([`Searches`]), and the lookup says the program is pending: this packet is
-//! judged without it (a `programs` rule then blocks it) and the decision is not cached,
-//! so the connection's next packet, a SYN's retransmission, finds the program.
+//! other packets would wait behind it. What it cannot find in time goes to one searching
+//! thread of the daemon ([`Searches`]), and the lookup says the program is pending: the
+//! callouts drop this connection start undecided and uncached (`owner_pending`), so the
+//! connection's next packet, a SYN's retransmission, is judged with the program.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

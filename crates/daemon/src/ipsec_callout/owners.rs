@@ -5,9 +5,9 @@
 //! condition on the field: a policy without such filters costs no lookup. Classifying a
 //! connection start at an ALE layer is once per flow (the decisions are cached), and so
 //! is the lookup. A program still being looked for off the data path (a scan of /proc
-//! that would hold up a worker) leaves ALE_APP_ID unset for this packet, and the
-//! decision is not cached: the connection's next packet (a SYN's retransmission) is
-//! judged again, by then knowing the program.
+//! that would hold up a worker) makes [`OwnerLookup::fill`] answer "not settled": the
+//! callouts then drop the connection start without a decision and cache nothing, and
+//! the connection's next packet (a SYN's retransmission) is judged with the program.
 
 use std::fmt;
 use std::sync::Arc;
