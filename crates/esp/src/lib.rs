@@ -11,6 +11,8 @@
 //! - Anti-replay windows in the style of RFC 6479 and soft/hard lifetimes.
 //! - [`transport_nat`]: the TCP/UDP checksum fix-up after transport-mode ESP crossed a
 //!   NAT (RFC 3948 §3.1.2).
+//! - [`reassembly`] and [`fragmentation`]: IP datagrams the host cut for the TUN put
+//!   back together to be protected whole, and packets longer than the path cut again.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,9 +25,11 @@ mod encap;
 mod encap_fast;
 mod error;
 mod fast_path;
+pub mod fragmentation;
 pub mod lifetime;
 mod outer;
 pub mod packet;
+pub mod reassembly;
 pub mod replay;
 mod sa;
 mod sad;
