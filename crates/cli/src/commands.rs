@@ -581,7 +581,9 @@ fn render_stats(s: &Stats) -> String {
         .line("queued", s.queued)
         .line("queue drops", s.queue_drops)
         .line("clear permitted", s.clear_permitted)
-        .line("clear blocked", s.clear_blocked);
+        .line("clear blocked", s.clear_blocked)
+        .line("reassembled", s.reassembled)
+        .line("fragmented", s.fragmented);
     let mut out = g.render();
     for (title, map) in [
         ("drops", &s.global_drops),

@@ -515,6 +515,12 @@ pub struct Stats {
     pub clear_permitted: u64,
     /// Clear-text packets policy blocked.
     pub clear_blocked: u64,
+    /// IP datagrams put back together from the fragments the host's stack cut for the
+    /// TUN, to be judged and protected whole.
+    pub reassembled: u64,
+    /// Packets that left in IP fragments: reassembled datagrams longer than the TUN's
+    /// MTU once protected.
+    pub fragmented: u64,
     /// IKE counters by name.
     pub ike: BTreeMap<String, u64>,
     /// Per SA (by SPI) counters.

@@ -30,6 +30,8 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use palisade_esp::fragmentation::{Fragments, fragment_in_place};
+use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyLimits};
 use palisade_esp::transport_nat;
 use palisade_esp::{Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad};
 use palisade_ike::{Acquire, ChildSa, Expiry};
@@ -55,8 +57,13 @@ use writer::{EspJob, TunJob, Writer, WriterIo};
 
 /// Largest packet handled (jumbo frames are not expected on the TUN).
 const MAX_PACKET: usize = 9216;
-/// One buffer: room to grow any packet into its IPsec form in place.
-const SLOT: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256;
+/// Room after a datagram put back together from fragments for the headers of the
+/// fragments it leaves in: at the smallest TUN MTU (576), a 9 KiB datagram's 18 IPv6
+/// fragments add 17 × 48 bytes.
+const FRAG_ROOM: usize = 1024;
+/// One buffer: room to grow any packet into its IPsec form in place, and to cut that
+/// into fragments.
+const SLOT: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256 + FRAG_ROOM;
 /// Slots one TUN read may fill: the segments of one TSO aggregate at the smallest MSS.
 const READ_ROOM: usize = IDEAL_BATCH_SIZE;
 /// TUN -> IPsec slots: TUN reads fill them until fewer than `READ_ROOM` are free, then
@@ -247,6 +254,9 @@ pub struct DataSettings {
     pub ike_port: u16,
     /// Whether each worker sends through a thread of its own (`dataplane.sender_threads`).
     pub sender_threads: bool,
+    /// The TUN's MTU (`tun.mtu`): the kernel cuts longer datagrams into fragments for
+    /// it, and a datagram put back together leaves in fragments no longer than this.
+    pub mtu: u16,
 }
 
 /// The OS objects one data-plane worker runs on.
@@ -328,6 +338,17 @@ pub struct Dataplane {
     retiring: Vec<(Instant, ChildEntry)>,
     /// Traffic reported to the keying thread: ESP in UDP sent, ESP received.
     sent_activity: ActivityReports,
+    /// The TUN's MTU, which reassembled datagrams leave in fragments of.
+    mtu: usize,
+    /// Datagrams being put back together from the fragments the TUN gave, and where a
+    /// complete one is written.
+    reassembly: Reassembly,
+    reassembled: Vec<u8>,
+    /// Identifications of the fragments this worker makes: a count hashed with keys
+    /// drawn at start, so that they do not repeat soon and are not sequential, hence
+    /// hard to predict off the path (RFC 7739).
+    fragment_ids: ahash::RandomState,
+    fragmented: u64,
     received_activity: ActivityReports,
 }
 
@@ -416,6 +437,7 @@ impl Dataplane {
             queue_per_peer,
             ike_port,
             sender_threads,
+            mtu,
         } = settings;
         // One poll(2) serves all three: each is drained until it would block.
         io.tun.set_nonblocking(true)?;
@@ -507,6 +529,14 @@ impl Dataplane {
             events,
             ready,
             ike_port,
+            mtu: usize::from(mtu),
+            reassembly: Reassembly::new(ReassemblyLimits {
+                max_len: MAX_PACKET,
+                ..ReassemblyLimits::default()
+            }),
+            reassembled: vec![0; MAX_PACKET],
+            fragment_ids: ahash::RandomState::new(),
+            fragmented: 0,
             buf: vec![0; SLOT],
             out_sizes: vec![0; OUT_SLOTS],
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
@@ -593,6 +623,7 @@ impl Dataplane {
             }
             self.lifetimes();
             self.retire();
+            self.reassembly.expire(Instant::now());
         }
         self.ready.store(false, Ordering::Release);
         info!("data plane stopped");
@@ -726,8 +757,14 @@ impl Dataplane {
             let n = packet.len();
             buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
             // ESP in UDP too goes out whole through the raw socket: a few packets.
-            if let Some((range, _)) = self.outbound(&mut buf, MAX_HEADROOM, n, now) {
-                self.send_ip(&buf[range]);
+            match self.outbound(&mut buf, MAX_HEADROOM, n, now) {
+                Some((_, Via::Fragments(f))) => {
+                    for r in f.ranges() {
+                        self.send_ip(&buf[r]);
+                    }
+                }
+                Some((range, _)) => self.send_ip(&buf[range]),
+                None => {}
             }
         }
         self.buf = buf;
@@ -785,6 +822,7 @@ impl Dataplane {
                 .drops()
                 .iter()
                 .map(|(r, n)| (r.name(), n))
+                .chain(self.reassembly.drops().map(|(r, n)| (r.name(), n)))
                 .collect(),
         }
     }
@@ -982,7 +1020,84 @@ impl Dataplane {
 
     /// A packet from the TUN at `buf[start..][..n]`: what to send (the packet as it is,
     /// or its IPsec form, in `buf`) and how, or `None` (dropped, held, or failed; counted).
+    /// A fragment waits for the rest of its datagram, which is then judged and protected
+    /// whole (policy may name ports only the first fragment shows, and transport mode
+    /// protects whole datagrams only, RFC 4303 §3.3.4) and leaves cut to the TUN's MTU.
     fn outbound(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        n: usize,
+        now: Instant,
+    ) -> Option<(Range<usize>, Via)> {
+        let mut n = n;
+        if Reassembly::is_fragment(&buf[start..start + n]) {
+            n = self.reassemble(buf, start, n, now)?;
+        }
+        let (range, via) = self.outbound_whole(buf, start, n, now)?;
+        // The kernel gives nothing longer than the MTU but in fragments: only a
+        // datagram put back together (here or by the worker that handed it over) is.
+        if n <= self.mtu {
+            return Some((range, via));
+        }
+        self.fragment(buf, range)
+    }
+
+    /// Gathers the fragment at `buf[start..][..n]`; once its datagram is complete, puts
+    /// the datagram there and returns its length. The fragments of a datagram meet at
+    /// the worker its destination shards to: the TUN may spread them over its queues.
+    fn reassemble(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        n: usize,
+        now: Instant,
+    ) -> Option<usize> {
+        let packet = &buf[start..start + n];
+        let owner = destination(packet).map_or(self.index, |d| shard_of(d, self.workers));
+        if owner != self.index {
+            if !self.handoffs.push(owner, packet) {
+                DataStats::bump(&self.stats.handoff_drops);
+            }
+            return None;
+        }
+        match self.reassembly.push(packet, now, &mut self.reassembled) {
+            Ok(Pushed::Held) => None,
+            Ok(Pushed::Complete(len)) => {
+                // A slot holds MAX_PACKET after the headroom, the reassembly's limit.
+                buf.get_mut(start..start + len)?
+                    .copy_from_slice(&self.reassembled[..len]);
+                DataStats::bump(&self.stats.reassembled);
+                Some(len)
+            }
+            Err(e) => {
+                // Counted by the reassembly, by reason.
+                debug!(error = %e, "fragment from the TUN dropped");
+                None
+            }
+        }
+    }
+
+    /// Cuts the packet at `buf[range]` into fragments of at most the TUN's MTU, in
+    /// place: the raw socket refuses packets longer than the route's MTU.
+    fn fragment(&mut self, buf: &mut [u8], range: Range<usize>) -> Option<(Range<usize>, Via)> {
+        self.fragmented += 1;
+        let id = self.fragment_ids.hash_one(self.fragmented) as u32;
+        match fragment_in_place(buf, range.clone(), self.mtu, id) {
+            Ok(f) => {
+                DataStats::bump(&self.stats.fragmented);
+                Some((range, Via::Fragments(f)))
+            }
+            Err(e) => {
+                DataStats::bump(&self.stats.send_errors);
+                debug!(error = %e, "could not fragment a reassembled datagram");
+                None
+            }
+        }
+    }
+
+    /// [`Dataplane::outbound`] for a whole datagram.
+    fn outbound_whole(
         &mut self,
         buf: &mut [u8],
         start: usize,
@@ -1350,6 +1465,21 @@ fn queue_out(job: &mut EspJob, slot: usize, range: Range<usize>, via: Via) {
         (Via::Ip, true) => job.tx6.push((slot, range)),
         (Via::Udp, false) => job.udp4.push((slot, range)),
         (Via::Udp, true) => job.udp6.push((slot, range)),
+        (Via::Fragments(f), false) => job.tx4.extend(f.ranges().map(|r| (slot, r))),
+        (Via::Fragments(f), true) => job.tx6.extend(f.ranges().map(|r| (slot, r))),
+    }
+}
+
+/// The destination address of an IPv4 or IPv6 packet.
+fn destination(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => <[u8; 4]>::try_from(packet.get(16..20)?)
+            .ok()
+            .map(IpAddr::from),
+        6 => <[u8; 16]>::try_from(packet.get(24..40)?)
+            .ok()
+            .map(IpAddr::from),
+        _ => None,
     }
 }
 
@@ -1360,6 +1490,8 @@ enum Via {
     Ip,
     /// ESP in UDP: the UDP payload on the NAT-T socket, segmented.
     Udp,
+    /// IP fragments on the raw socket (ESP in UDP too, its UDP header in the first).
+    Fragments(Fragments),
 }
 
 #[derive(Debug, Clone, Copy)]

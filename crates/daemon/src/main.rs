@@ -253,6 +253,7 @@ fn run(args: Args) -> Result<()> {
             queue_per_peer: config.dataplane.queue_per_peer,
             ike_port: config.ike.port,
             sender_threads: config.dataplane.sender_threads,
+            mtu: config.tun.mtu,
         },
     )?;
 

@@ -59,7 +59,7 @@ pub fn render_with_directions(
         "Installed CHILD_SA pairs.",
         &[(vec![], child_sas as u64)],
     );
-    let plain: [(&str, &str, u64); 10] = [
+    let plain: [(&str, &str, u64); 12] = [
         (
             "palisade_tun_rx_packets_total",
             "Packets read from the TUN device.",
@@ -109,6 +109,16 @@ pub fn render_with_directions(
             "palisade_clear_blocked_packets_total",
             "Clear-text packets policy blocked.",
             stats.clear_blocked,
+        ),
+        (
+            "palisade_reassembled_datagrams_total",
+            "IP datagrams put back together from fragments read from the TUN.",
+            stats.reassembled,
+        ),
+        (
+            "palisade_fragmented_packets_total",
+            "Packets that left in IP fragments (reassembled datagrams longer than the TUN's MTU).",
+            stats.fragmented,
         ),
     ];
     for (name, help, value) in plain {

@@ -199,6 +199,8 @@ impl Service {
             queue_drops: get(&s.queue_drops),
             clear_permitted: get(&s.clear_permitted),
             clear_blocked: get(&s.clear_blocked),
+            reassembled: get(&s.reassembled),
+            fragmented: get(&s.fragmented),
             ike: BTreeMap::from([
                 ("datagrams_sent".to_owned(), sent),
                 ("datagrams_received".to_owned(), received),

@@ -45,6 +45,10 @@ pub struct DataStats {
     pub nat_checksum_drops: AtomicU64,
     /// Sends the kernel refused.
     pub send_errors: AtomicU64,
+    /// Datagrams put back together from the fragments the TUN gave.
+    pub reassembled: AtomicU64,
+    /// Packets that left in fragments: reassembled datagrams longer than the TUN's MTU.
+    pub fragmented: AtomicU64,
 }
 
 impl DataStats {

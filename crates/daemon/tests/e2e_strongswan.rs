@@ -1,6 +1,7 @@
 //! Palisade to strongSwan (charon with kernel-libipsec, the reference peer) in tunnel
 //! mode with ESP in UDP, each side initiating; ping and a TCP transfer, and a CHILD_SA
-//! rekey in the middle of a transfer that must not stall it. Root only; skipped
+//! rekey in the middle of a transfer that must not stall it; UDP datagrams longer than
+//! the MTU both ways. Root only; skipped
 //! otherwise (and without charon, which the test command installs).
 
 #[path = "../../../tests/support/netns.rs"]
@@ -15,6 +16,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::daemon::{Capture, Daemon, charon_suite_policy, veth_of};
+use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
 use netns::{VethPair, root_or_skip};
 use strongswan::{Charon, Config};
 
@@ -208,4 +210,44 @@ fn strongswan_initiates_to_palisade_in_udp() {
     let sas = a.sas();
     let c = &sas[0].child_sas[0];
     assert!(c.inbound.packets >= 4 && c.outbound.packets >= 4, "{c:?}");
+}
+
+/// Datagrams longer than the TUN's MTU, both ways through the tunnel: palisaded puts the
+/// fragments its host's stack made back together and sends each datagram as one ESP
+/// packet in UDP, cut to the MTU, which charon's kernel reassembles; charon carries the
+/// fragments its host makes one per ESP packet, which palisaded opens one by one and its
+/// host's stack reassembles. Every echo must be the datagram sent.
+#[test]
+fn datagrams_longer_than_the_mtu_cross_to_strongswan_and_back() {
+    if !root_or_skip("datagrams_longer_than_the_mtu_cross_to_strongswan")
+        || !strongswan::available_or_skip("datagrams_longer_than_the_mtu_cross_to_strongswan")
+    {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let charon = Charon::start(&pair.b, &charon_config()).expect("charon");
+    let a = Daemon::start(&pair.a, "a", &palisade_policy()).expect("palisaded");
+    let logs = || {
+        format!(
+            "{:?}\n--- palisaded ---\n{}\n--- charon ---\n{}",
+            a.stats(),
+            a.log(),
+            charon.log()
+        )
+    };
+    let (a_ip, b_ip) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let server = echo_server(&pair.b, SocketAddr::new(b_ip, 5312));
+    echo_all(&pair.a, a_ip, SocketAddr::new(b_ip, 5312), &logs);
+    drop(server);
+    let datagrams = (ROUNDS * SIZES.len()) as u64;
+    let s = a.stats();
+    assert!(
+        s.reassembled >= datagrams && s.fragmented >= datagrams,
+        "{s:?}"
+    );
+    let sas = a.sas();
+    let c = &sas[0].child_sas[0];
+    assert!(c.udp_encap && c.mode == "tunnel", "{c:?}");
+    // Charon's side: one ESP packet per fragment of each echo.
+    assert!(c.inbound.packets >= 2 * datagrams, "{c:?}");
 }

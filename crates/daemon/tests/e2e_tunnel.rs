@@ -1,16 +1,19 @@
 //! Palisade to Palisade in tunnel mode, end to end: two gateways in network namespaces,
 //! each with a host on a subnet behind it; traffic between the hosts crosses the
-//! gateways' link as ESP only. Root only; skipped otherwise.
+//! gateways' link as ESP only, UDP datagrams longer than the MTU too (the gateway puts
+//! the fragments it forwards back together and sends each datagram as one ESP packet,
+//! cut to the MTU). Root only; skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
 mod netns;
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use common::bridge::host_behind as link_host;
 use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, tunnel_policy, veth_of};
+use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
 use netns::{Netns, VethPair, root_or_skip};
 
 fn policy(local_net: &str, remote_net: &str, me: Ipv4Addr, peer: Ipv4Addr) -> String {
@@ -76,7 +79,30 @@ fn tunnel_mode_carries_subnet_traffic_as_esp_between_gateways() {
     let moved = tcp_transfer(&h1, &h2, listen, 64 * 65536).expect("TCP transfer");
     assert_eq!(moved, 64 * 65536);
 
+    let h2_ip = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 2));
+    let server = echo_server(&h2, SocketAddr::new(h2_ip, 5313));
+    let logs = || format!("--- gw-a ---\n{}\n--- gw-b ---\n{}", a.log(), b.log());
+    echo_all(
+        &h1,
+        Ipv4Addr::new(10, 1, 0, 2).into(),
+        SocketAddr::new(h2_ip, 5313),
+        &logs,
+    );
+    drop(server);
+    let datagrams = (ROUNDS * SIZES.len()) as u64;
+    for d in [&a, &b] {
+        let s = d.stats();
+        assert!(
+            s.reassembled >= datagrams && s.fragmented >= datagrams,
+            "{s:?}"
+        );
+    }
+
     let lines = capture.finish();
+    assert!(
+        lines.iter().filter(|l| l.contains(": ip-proto-50")).count() >= datagrams as usize,
+        "ESP crossed in fragments"
+    );
     let inner: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("10.1.0.2") || l.contains("10.2.0.2"))

@@ -476,7 +476,8 @@ pub fn tcp_transfer_via(
 }
 
 /// The captured packets between `x` and `y` (lines of [`Capture::finish`]) that are not
-/// IPsec: neither ESP (raw or in UDP) nor IKE on port 500 or 4500 nor a NAT keepalive.
+/// IPsec: neither ESP (raw or in UDP; a later IPv4 fragment of raw ESP, which tcpdump
+/// shows as `ip-proto-50`) nor IKE on port 500 or 4500 nor a NAT keepalive.
 /// Address resolution (ARP, IPv6 neighbour discovery) runs beneath IPsec and is left out.
 pub fn not_ipsec_between(lines: &[String], x: IpAddr, y: IpAddr) -> Vec<String> {
     let (x, y) = (format!(" {x}"), format!(" {y}"));
@@ -486,6 +487,7 @@ pub fn not_ipsec_between(lines: &[String], x: IpAddr, y: IpAddr) -> Vec<String> 
         .filter(|l| !l.contains("neighbor solicitation") && !l.contains("neighbor advertisement"))
         .filter(|l| {
             !(l.contains(": ESP(")
+                || l.contains(": ip-proto-50")
                 || l.contains("UDP-encap: ESP(")
                 || l.contains(": isakmp")
                 || l.contains("NONESP-encap: isakmp")
