@@ -2,7 +2,9 @@
 //! bytes: the packet comes from a peer (authenticated, but its contents are the peer's
 //! choice), so no input may panic it or change the packet's length, and a refused packet
 //! is left as it was. A fix-up from the addresses the packet already carries changes
-//! nothing. (The checksums' values are checked against a recompute from scratch in
+//! nothing. The fix-up of an ICMP error's quote (`restore_icmp_quote`) runs on the same
+//! bytes: no panic, the length kept, and from the packet's own addresses no change.
+//! (The checksums' values are checked against a recompute from scratch in
 //! crates/esp/tests/transport_nat.rs.)
 //!
 //! The first byte picks the original addresses' family (bit 0: IPv6) and the next 32
@@ -12,7 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use palisade_esp::transport_nat::{OriginalAddresses, restore_checksum};
+use palisade_esp::transport_nat::{OriginalAddresses, restore_checksum, restore_icmp_quote};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
@@ -33,6 +35,11 @@ fuzz_target!(|data: &[u8]| {
             destination: IpAddr::from(Ipv4Addr::new(addrs[4], addrs[5], addrs[6], addrs[7])),
         }
     };
+
+    // The ICMP quote's fix-up: no panic, the length kept.
+    let mut q = packet.to_vec();
+    let _ = restore_icmp_quote(&mut q, &original);
+    assert_eq!(q.len(), packet.len());
 
     let mut p = packet.to_vec();
     let result = restore_checksum(&mut p, &original);
@@ -61,6 +68,13 @@ fuzz_target!(|data: &[u8]| {
             "a fix-up from the packet's own addresses changed {differ:?}"
         );
     }
+    // A quote with the addresses the packet's own header has already is ours.
+    let mut same = packet.to_vec();
+    let _ = restore_icmp_quote(&mut same, &own);
+    assert_eq!(
+        same, packet,
+        "a quote fix-up from the packet's own addresses"
+    );
 });
 
 /// The addresses in `packet`'s IP header, if it has one of its family's length.

@@ -10,7 +10,10 @@
 //! checksum inside computed over the sender's addresses: each receiver fixes it up with
 //! the addresses its peer proposed (RFC 3948 §3.1.2), or its kernel would drop every
 //! segment. Ping (ICMP has no pseudo-header) and TCP both ways: `a` to `b`'s address,
-//! `b` to the NAT's, which reaches `a` through the SAs.
+//! `b` to the NAT's, which reaches `a` through the SAs. A UDP datagram to a closed port
+//! each way: the port-unreachable error quotes it with the addresses the peer saw, and
+//! only once the receiver gives the quote its own addresses back does the sending
+//! socket hear of it (ECONNREFUSED).
 //!
 //! Root only (network namespaces); skipped otherwise.
 
@@ -19,11 +22,13 @@ mod netns;
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
 
 use common::daemon::{Capture, Daemon, ping, tcp_transfer_via};
 use common::nat::{A, B, NAT_OUTSIDE, Topology, public_link_packets};
-use netns::root_or_skip;
+use netns::{Netns, root_or_skip};
 use palisade_control::NatOriginal;
 
 /// Everything between `local` and `remote` in transport mode.
@@ -68,6 +73,34 @@ fn tcp(t: &Topology, from_a: bool, listen: SocketAddr, to: SocketAddr, d: [&Daem
     assert_eq!(moved, len, "TCP {what}: bytes lost");
 }
 
+/// Whether a UDP socket in `ns`, connected to `to`, hears that the port is closed: the
+/// ICMP error reached it.
+fn refused(ns: &Netns, to: SocketAddr) -> bool {
+    let s = ns
+        .run(|| -> std::io::Result<UdpSocket> {
+            let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+            s.connect(to)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            Ok(s)
+        })
+        .expect("ns")
+        .expect("socket");
+    // A few tries: the peer's stack limits the rate of its ICMP errors.
+    for _ in 0..3 {
+        if let Err(e) = s.send(b"anyone there?")
+            && e.kind() == ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        let mut buf = [0u8; 64];
+        match s.recv(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 #[test]
 fn transport_mode_through_a_nat_carries_ping_and_tcp_both_ways() {
     if !root_or_skip("transport_mode_through_a_nat_carries_ping_and_tcp_both_ways") {
@@ -108,6 +141,18 @@ fn transport_mode_through_a_nat_carries_ping_and_tcp_both_ways() {
         (A, 5202).into(),
         (NAT_OUTSIDE, 5202).into(),
         [&da, &db],
+    );
+
+    // Closed ports: each side's socket hears of the other's port unreachable.
+    assert!(
+        refused(&t.a, (B, 5399).into()),
+        "a never heard that b's port is closed\n--- a ---\n{}",
+        da.log()
+    );
+    assert!(
+        refused(&t.b, (NAT_OUTSIDE, 5399).into()),
+        "b never heard that a's port is closed\n--- b ---\n{}",
+        db.log()
     );
 
     public_link_packets(&capture.finish());

@@ -17,10 +17,15 @@
 //! them): its pseudo-header has the same addresses wherever it sits, since a packet at
 //! its final destination has no routing segments left (RFC 8200 §8.1). Later fragments
 //! (their header is in the first one) and protocols whose checksum does not cover the
-//! addresses (ICMPv4) are left alone ([`ChecksumFixup::Unchanged`]), as are ICMP errors'
-//! quoted packets.
+//! addresses (ICMPv4) are left alone ([`ChecksumFixup::Unchanged`]). The packet an ICMP
+//! error quotes carries the addresses the peer saw too; [`restore_icmp_quote`] gives it
+//! ours (`icmp_quote.rs`).
 
 use std::net::IpAddr;
+
+mod icmp_quote;
+
+pub use icmp_quote::restore_icmp_quote;
 
 use palisade_wire::{ExtChain, WireError};
 
@@ -128,42 +133,44 @@ pub fn restore_checksum(
         // where the stack drops it whatever we do).
         return Ok(ChecksumFixup::Unchanged);
     }
-    // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), summed over every 16-bit word of the
-    // addresses that changed (the pseudo-header's; unchanged words cancel out).
-    let mut sum = u32::from(!old);
-    let words = |ip: IpAddr| -> ([u16; 8], usize) {
-        let mut w = [0u16; 8];
-        let n = match ip {
-            IpAddr::V4(a) => {
-                let o = a.octets();
-                w[0] = u16::from_be_bytes([o[0], o[1]]);
-                w[1] = u16::from_be_bytes([o[2], o[3]]);
-                2
-            }
-            IpAddr::V6(a) => {
-                w = a.segments();
-                8
-            }
-        };
-        (w, n)
-    };
-    for ip in [original.source, original.destination] {
-        let (w, n) = words(ip);
-        for x in &w[..n] {
-            sum += u32::from(!*x);
-        }
-    }
-    for b in packet[src_at..src_at + 2 * len].chunks_exact(2) {
-        sum += u32::from(u16::from_be_bytes([b[0], b[1]]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let mut new = !(sum as u16);
+    // The pseudo-header's addresses: the ones the peer used, now the packet's own.
+    let mut from = [0u8; 32];
+    let n = octets(original.source, &mut from);
+    octets(original.destination, &mut from[n..]);
+    let mut new = adjust(old, &from[..2 * len], &packet[src_at..src_at + 2 * len]);
     if protocol == UDP && new == 0 {
         // Zero means "no checksum" in UDP: send its other form (RFC 768).
         new = 0xffff;
     }
     packet[at..at + 2].copy_from_slice(&new.to_be_bytes());
     Ok(ChecksumFixup::Adjusted)
+}
+
+/// RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the checksum `old` of data in which the bytes
+/// `from` became `to` (as long as each other, an even number of bytes at an even offset
+/// of the data). Words that did not change cancel out.
+pub(crate) fn adjust(old: u16, from: &[u8], to: &[u8]) -> u16 {
+    let mut sum = u32::from(!old);
+    for (f, t) in from.chunks_exact(2).zip(to.chunks_exact(2)) {
+        sum += u32::from(!u16::from_be_bytes([f[0], f[1]]));
+        sum += u32::from(u16::from_be_bytes([t[0], t[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Writes `ip`'s octets at the start of `out` (which has room for 16); how many.
+pub(crate) fn octets(ip: IpAddr, out: &mut [u8]) -> usize {
+    match ip {
+        IpAddr::V4(a) => {
+            out[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            out[..16].copy_from_slice(&a.octets());
+            16
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use palisade_esp::transport_nat::{
-    ChecksumFixup, OriginalAddresses, TransportNatError, restore_checksum,
+    ChecksumFixup, OriginalAddresses, TransportNatError, restore_checksum, restore_icmp_quote,
 };
 use proptest::prelude::*;
 
@@ -415,5 +415,239 @@ proptest! {
         if restore_checksum(&mut bytes, &original).is_err() {
             prop_assert_eq!(bytes, before);
         }
+    }
+}
+
+/// An ICMP error from `src` to `dst` (IPv4 port unreachable, or ICMPv6 port
+/// unreachable) quoting the first `quote_len` bytes of `quoted`, every checksum right.
+fn icmp_error(src: IpAddr, dst: IpAddr, quoted: &[u8], quote_len: usize) -> Vec<u8> {
+    let mut quoted = quoted.to_vec();
+    if quoted[0] >> 4 == 4 {
+        let sum = palisade_wire::ipv4_header_checksum(&quoted[..20]);
+        quoted[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
+    let body = &quoted[..quote_len.min(quoted.len())];
+    let protocol = if src.is_ipv4() { ICMP } else { ICMPV6 };
+    // packet() gives the first four bytes the ports 40000 and 5201: make them type 3
+    // code 3 (IPv4) or type 1 code 4 (IPv6), then the checksum.
+    let mut p = packet(src, dst, protocol, body);
+    let at = if src.is_ipv4() { 20 } else { 40 };
+    let (kind, code) = if src.is_ipv4() { (3, 3) } else { (1, 4) };
+    p[at..at + 4].copy_from_slice(&[kind, code, 0, 0]);
+    let c = icmp_checksum(&p);
+    p[at + 2..at + 4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// The ICMP or ICMPv6 checksum computed from scratch (the field taken as zero).
+fn icmp_checksum(p: &[u8]) -> u16 {
+    let (at, src, dst) = if p[0] >> 4 == 4 {
+        (20, v4_at(p, 12), v4_at(p, 16))
+    } else {
+        (40, v6_at(p, 8), v6_at(p, 24))
+    };
+    if src.is_ipv4() {
+        let mut m = p[at..].to_vec();
+        m[2..4].fill(0);
+        reference_sum(&m)
+    } else {
+        reference_checksum(src, dst, ICMPV6, &p[at..])
+    }
+}
+
+fn reference_sum(bytes: &[u8]) -> u16 {
+    let mut sum: u64 = bytes
+        .chunks(2)
+        .map(|w| u64::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn v4_at(p: &[u8], at: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(
+        <[u8; 4]>::try_from(&p[at..at + 4]).expect("4"),
+    ))
+}
+
+fn v6_at(p: &[u8], at: usize) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from(
+        <[u8; 16]>::try_from(&p[at..at + 16]).expect("16"),
+    ))
+}
+
+/// An ICMP error about `quoted` (a packet `us` sent, which reached the peer with
+/// `quoted_as` addresses), from the peer's `peer_sent` addresses and received as
+/// `seen`: after [`restore_checksum`] and [`restore_icmp_quote`], the quote has the
+/// addresses `us` sent it with and every checksum is the one computed from scratch.
+fn quote_crossing(
+    quoted: (IpAddr, IpAddr),
+    quoted_as: (IpAddr, IpAddr),
+    peer_sent: (IpAddr, IpAddr),
+    seen: (IpAddr, IpAddr),
+    protocol: u8,
+    quote_len: usize,
+) {
+    let mut inner = packet(quoted.0, quoted.1, protocol, &[0x33; 300]);
+    rewrite(&mut inner, quoted_as.0, quoted_as.1);
+    // The peer's stack fixed the transport checksum up as it received it, then quoted.
+    let fixed = reference_checksum(quoted_as.0, quoted_as.1, protocol, l4_of(&inner));
+    let at = if inner[0] >> 4 == 4 { 20 } else { 40 } + checksum_at(protocol);
+    inner[at..at + 2].copy_from_slice(&fixed.to_be_bytes());
+    let mut p = icmp_error(peer_sent.0, peer_sent.1, &inner, quote_len);
+    rewrite(&mut p, seen.0, seen.1);
+    let original = OriginalAddresses {
+        source: peer_sent.0,
+        destination: peer_sent.1,
+    };
+    restore_checksum(&mut p, &original).expect("outer");
+    assert_eq!(
+        restore_icmp_quote(&mut p, &original),
+        Ok(ChecksumFixup::Adjusted)
+    );
+
+    let icmp = if p[0] >> 4 == 4 { 20 } else { 40 };
+    let quote = &p[icmp + 8..];
+    let (s_at, d_at, len) = if p[0] >> 4 == 4 {
+        (12, 16, 4)
+    } else {
+        (8, 24, 16)
+    };
+    let addr = |at: usize| {
+        if len == 4 {
+            v4_at(quote, at)
+        } else {
+            v6_at(quote, at)
+        }
+    };
+    assert_eq!(
+        (addr(s_at), addr(d_at)),
+        quoted,
+        "the quote has our addresses"
+    );
+    assert_eq!(
+        u16::from_be_bytes([p[icmp + 2], p[icmp + 3]]),
+        icmp_checksum(&p),
+        "the ICMP checksum"
+    );
+    if len == 4 {
+        assert!(
+            palisade_wire::ipv4::verify_checksum(quote),
+            "the quoted header's"
+        );
+    }
+    let l4_at = if len == 4 { 20 } else { 40 };
+    let field = l4_at + checksum_at(protocol);
+    if quote.len() >= l4_at + header_len(protocol) + 300 {
+        let want = reference_checksum(quoted.0, quoted.1, protocol, &quote[l4_at..]);
+        assert_eq!(
+            u16::from_be_bytes([quote[field], quote[field + 1]]),
+            want,
+            "the quoted transport checksum"
+        );
+    }
+}
+
+#[test]
+fn an_icmp_error_quotes_our_packet_with_our_addresses() {
+    // e2e_nat's addresses: a 10.201.0.1 behind the NAT's 10.202.0.1, b 10.202.0.2.
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    for (protocol, quote_len) in [(UDP, 1000), (TCP, 1000), (UDP, 28), (TCP, 28), (UDP, 20)] {
+        // b sent to the NAT's address, a answered with an error, as b receives it.
+        quote_crossing((b, nat), (b, a), (a, b), (nat, b), protocol, quote_len);
+        // a sent to b, which saw the NAT's address and answered, as a receives it.
+        quote_crossing((a, b), (nat, b), (b, nat), (b, a), protocol, quote_len);
+    }
+}
+
+#[test]
+fn an_icmpv6_error_quotes_our_packet_with_our_addresses() {
+    let (a, nat, b) = (v6("fd00::20"), v6("2001:db8:1::7"), v6("2001:db8:2::1"));
+    for (protocol, quote_len) in [(UDP, 1000), (TCP, 1000), (ICMPV6, 1000), (UDP, 40)] {
+        quote_crossing((b, nat), (b, a), (a, b), (nat, b), protocol, quote_len);
+        quote_crossing((a, b), (nat, b), (b, nat), (b, a), protocol, quote_len);
+    }
+}
+
+#[test]
+fn what_is_not_an_error_about_the_peers_addresses_is_left_alone() {
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    // An echo reply is no error.
+    let inner = packet(b, a, UDP, b"x");
+    let mut p = icmp_error(a, b, &inner, 100);
+    p[20] = 0;
+    let before = p.clone();
+    assert_eq!(
+        restore_icmp_quote(&mut p, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(p, before);
+    // An error about a packet between other hosts.
+    let inner = packet(v4("192.0.2.1"), v4("192.0.2.2"), UDP, b"x");
+    let mut p = icmp_error(nat, b, &inner, 100);
+    let before = p.clone();
+    assert_eq!(
+        restore_icmp_quote(&mut p, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(p, before);
+    // TCP and UDP are no ICMP.
+    let mut p = packet(a, b, UDP, b"x");
+    let before = p.clone();
+    assert_eq!(
+        restore_icmp_quote(&mut p, &original),
+        Ok(ChecksumFixup::Unchanged)
+    );
+    assert_eq!(p, before);
+}
+
+#[test]
+fn a_corrupted_icmp_error_stays_corrupted() {
+    let (a, nat, b) = (v4("10.201.0.1"), v4("10.202.0.1"), v4("10.202.0.2"));
+    let inner = packet(b, a, UDP, &[1; 64]);
+    let mut p = icmp_error(a, b, &inner, 100);
+    p[40] ^= 0xff;
+    rewrite(&mut p, nat, b);
+    let original = OriginalAddresses {
+        source: a,
+        destination: b,
+    };
+    assert_eq!(
+        restore_icmp_quote(&mut p, &original),
+        Ok(ChecksumFixup::Adjusted)
+    );
+    assert_ne!(u16::from_be_bytes([p[22], p[23]]), icmp_checksum(&p));
+}
+
+proptest! {
+    /// Any bytes: an answer, never a panic, and the length kept.
+    #[test]
+    fn arbitrary_icmp_never_panics(mut bytes in prop::collection::vec(any::<u8>(), 0..120),
+                                   six in any::<bool>(), kind in 0u8..14) {
+        let original = if six {
+            OriginalAddresses { source: v6("fd00::1"), destination: v6("fd00::2") }
+        } else {
+            OriginalAddresses { source: v4("10.0.0.1"), destination: v4("10.0.0.2") }
+        };
+        // Often an ICMP error with a quote behind it, so the checks past the header run.
+        if !six && bytes.len() >= 48 && kind < 12 {
+            bytes[0] = 0x45;
+            let l = bytes.len() as u16;
+            bytes[2..4].copy_from_slice(&l.to_be_bytes());
+            bytes[6] = 0;
+            bytes[9] = ICMP;
+            bytes[20] = kind;
+            bytes[28] = 0x45;
+            bytes[40..44].copy_from_slice(&[10, 0, 0, 2]);
+        }
+        let len = bytes.len();
+        let _ = restore_icmp_quote(&mut bytes, &original);
+        prop_assert_eq!(bytes.len(), len);
     }
 }
