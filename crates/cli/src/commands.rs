@@ -191,8 +191,7 @@ fn policy(ctx: &Ctx, command: PolicyCommand) -> Result<(), Failure> {
 }
 
 fn render_changes(p: &PolicyChanges, dry_run: bool) -> String {
-    let count = |op: &str| p.changes.iter().filter(|c| c.op == op).count();
-    let (add, change, remove) = (count("add"), count("change"), count("remove"));
+    let (add, change, remove) = p.counts();
     let mut out = if p.changes.is_empty() {
         format!("policy {:?}: nothing to change\n", p.policy)
     } else if p.applied {

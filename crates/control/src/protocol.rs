@@ -362,6 +362,14 @@ pub struct PolicyChanges {
     pub changes: Vec<PolicyChange>,
 }
 
+impl PolicyChanges {
+    /// How many objects are added, changed and removed.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |op: &str| self.changes.iter().filter(|c| c.op == op).count();
+        (count("add"), count("change"), count("remove"))
+    }
+}
+
 /// One object's change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

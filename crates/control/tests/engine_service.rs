@@ -56,6 +56,7 @@ fn policy_diff_dry_run_apply_and_diff_again() -> TestResult {
     assert_eq!(before.policy, "lab");
     assert!(!before.applied);
     assert!(before.changes.iter().all(|ch| ch.op == "add"));
+    assert_eq!(before.counts(), (before.changes.len(), 0, 0));
     assert!(before.changes.iter().any(|ch| ch.kind == "provider"));
     assert!(
         before

@@ -430,13 +430,10 @@ fn reload(control_socket: &Path) -> Result<()> {
         .with_context(|| "is palisaded running? (--reload asks the running daemon)")?;
     match client.request(palisade_control::Request::PolicyReload)? {
         palisade_control::Response::PolicyChanges(p) => {
-            let count = |op: &str| p.changes.iter().filter(|c| c.op == op).count();
+            let (added, changed, removed) = p.counts();
             println!(
-                "policy {:?} reloaded: {} added, {} changed, {} removed",
-                p.policy,
-                count("add"),
-                count("change"),
-                count("remove")
+                "policy {:?} reloaded: {added} added, {changed} changed, {removed} removed",
+                p.policy
             );
             Ok(())
         }
