@@ -1,11 +1,13 @@
 //! `palisade lab`: a live demonstration on this machine. Two hosts in network namespaces,
 //! a palisaded on each with a transport-mode policy, traffic between them, and what
 //! happened: the SAs with their counters and a capture of the link that shows nothing but
-//! IKE and ESP. Everything is removed at the end (unless `--keep`).
+//! IKE and ESP. Traffic is a ping, a TCP transfer, and a UDP datagram longer than the MTU
+//! there and back (the hosts cut it into fragments; palisaded protects it whole).
+//! Everything is removed at the end (unless `--keep`).
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use palisade_control::{Client, IkeSaView, Request, Response};
+use palisade_control::{Client, IkeSaView, Request, Response, Stats};
 
 /// Options of `palisade lab`.
 #[derive(Debug, clap::Args)]
@@ -291,6 +293,16 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         moved as f64 * 8.0 / secs / 1e6
     );
 
+    step(&format!(
+        "a {DATAGRAM}-byte UDP datagram from web to db and back (longer than the MTU: each host cuts it into fragments, palisaded puts them back together and protects it whole)"
+    ));
+    udp_echo(&web.ns, &db.ns)?;
+    let s = stats(web)?;
+    println!(
+        "   the datagram came back whole; palisaded on web: {} datagram(s) reassembled, {} sent in fragments",
+        s.reassembled, s.fragmented
+    );
+
     step("the SAs (palisade sa list, on each host)");
     for h in &lab.hosts {
         println!("   -- {}", h.name);
@@ -309,13 +321,15 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         let out = run(Command::new("tcpdump").arg("-nn").arg("-r").arg(&pcap))?;
         let lines: Vec<&str> = out.lines().filter(|l| l.contains(" IP ")).collect();
         let esp = lines.iter().filter(|l| l.contains("ESP(")).count();
+        // A later fragment of an ESP packet: tcpdump cannot show the SPI.
+        let fragments = lines.iter().filter(|l| l.contains(": ip-proto-50")).count();
         let ike = lines
             .iter()
             .filter(|l| l.contains(".500: isakmp") || l.contains(".4500: "))
             .count();
-        let clear = lines.len() - esp - ike;
+        let clear = lines.len() - esp - fragments - ike;
         println!(
-            "   {} IP packets: {esp} ESP, {ike} IKE, {clear} anything else",
+            "   {} IP packets: {esp} ESP, {fragments} later fragments of ESP, {ike} IKE, {clear} anything else",
             lines.len()
         );
         for l in lines.iter().take(6) {
@@ -353,6 +367,45 @@ fn wait_ready(h: &Host) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn stats(h: &Host) -> Result<Stats> {
+    let mut c = Client::connect(h.socket())?;
+    match c.call(Request::Stats)? {
+        Response::Stats(s) => Ok(*s),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// The UDP datagram's length: over four times the TUN's MTU.
+const DATAGRAM: usize = 6000;
+
+/// Sends a [`DATAGRAM`]-byte datagram from `from` to a socket in `to` that sends it
+/// back; checks it came back unchanged.
+fn udp_echo(from: &str, to: &str) -> Result<()> {
+    let addr: SocketAddr = (DB, 5202).into();
+    let server = in_ns(to, || UdpSocket::bind(addr))??;
+    server.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut buf = vec![0u8; DATAGRAM + 100];
+        let (n, peer) = server.recv_from(&mut buf)?;
+        server.send_to(&buf[..n], peer)?;
+        Ok(())
+    });
+    let client = in_ns(from, || UdpSocket::bind((WEB, 0)))??;
+    client.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let datagram: Vec<u8> = (0..DATAGRAM).map(|i| (i % 251) as u8).collect();
+    client.send_to(&datagram, addr)?;
+    let mut buf = vec![0u8; DATAGRAM + 100];
+    let n = client
+        .recv(&mut buf)
+        .context("the datagram did not come back")?;
+    echo.join()
+        .map_err(|_| anyhow::anyhow!("the echo thread panicked"))??;
+    if buf[..n] != datagram[..] {
+        bail!("the datagram came back changed ({n} bytes)");
+    }
+    Ok(())
 }
 
 fn sas(h: &Host) -> Result<Vec<IkeSaView>> {
