@@ -98,9 +98,11 @@ ensure_net_tools() {
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/cache/palisade/target}"
 mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null || export CARGO_TARGET_DIR="$HOME/.cache/palisade/target"
 
-# The build output outlives clones: every path the repository is cloned at builds its own
-# copy of the workspace's crates, and incremental state grows with each change, so a
-# shared target directory only grows (64 GB filled the CI disk once). Past a cap, or when
+# The build output outlives clones. Clones at different paths share it (Cargo names a
+# workspace's crates by their path inside the workspace, not on the disk): each rebuilds
+# what the last one changed, and a binary one built (target/release/palisaded) is the
+# other's after the other builds. Incremental state grows with each change, so the
+# directory only grows (64 GB filled the CI disk once). Past a cap, or when
 # the disk runs low, the debug builds go and the next build starts cold (some minutes on
 # two cores); release builds (benchmarks, the demo) are kept unless they alone are over.
 trim_target_dir() {
