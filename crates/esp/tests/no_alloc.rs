@@ -100,3 +100,48 @@ fn encapsulate_and_decapsulate_do_not_allocate() {
         );
     }
 }
+
+/// A datagram cut into fragments and put back together, over and over, in place: the
+/// reassembly took its memory when it was made, and fragmenting works in the buffer.
+#[test]
+fn fragmenting_and_reassembling_do_not_allocate() {
+    use palisade_esp::fragmentation::fragment_in_place;
+    use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyLimits};
+
+    let v4 = udp_packet(
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        6000,
+        0,
+    );
+    let v6 = udp_packet(
+        "2001:db8::1".parse().unwrap(),
+        "2001:db8::2".parse().unwrap(),
+        6000,
+        0,
+    );
+    let mut r = Reassembly::new(ReassemblyLimits::default());
+    let mut buf = vec![0u8; 12_000];
+    let mut out = vec![0u8; 9216];
+    let now = Instant::now();
+    for (round, packet) in [&v4, &v6, &v4, &v6].into_iter().enumerate() {
+        let n = allocations(|| {
+            buf[..packet.len()].copy_from_slice(packet);
+            let f = fragment_in_place(&mut buf, 0..packet.len(), 1400, round as u32).unwrap();
+            let mut done = None;
+            for range in f.ranges() {
+                if let Ok(Pushed::Complete(len)) = r.push(&buf[range], now, &mut out) {
+                    done = Some(len);
+                }
+            }
+            assert_eq!(done, Some(packet.len()));
+        });
+        assert_eq!(n, 0, "round {round}: {n} allocations");
+        // Whole again (an IPv4 header comes back with DF cleared: this host fragmented).
+        let from = if packet[0] >> 4 == 4 { 20 } else { 0 };
+        assert!(
+            out[from..packet.len()] == packet[from..],
+            "round {round}: the datagram"
+        );
+    }
+}
