@@ -2,7 +2,9 @@
 //! kernel delivers each peer's ESP to its owner's sockets, the TUN spreads the
 //! gateway's own flows over both queues by their hash (so packets read by the other
 //! worker are handed to the owner), and traffic in both directions and from both sides
-//! arrives whole. `palisade sa list` names the worker that holds each pair.
+//! arrives whole. `palisade sa list` names the worker that holds each pair. Datagrams
+//! longer than the MTU go to both peers too: their fragments, which show no ports, meet
+//! at the worker their destination shards to, wherever the TUN put them.
 //! Root only (network namespaces); skipped otherwise.
 
 #[path = "../../../tests/support/netns.rs"]
@@ -14,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use common::bridge::star;
 use common::daemon::{Daemon, ping, tcp_transfer};
+use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
 use netns::root_or_skip;
 use palisaded::sys::shard_of;
 
@@ -97,6 +100,20 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
         assert_eq!(moved, 2 << 20, "TCP -> {to} lost bytes");
     }
 
+    // Datagrams longer than the MTU from the gateway to each peer and back.
+    for (at, peer) in [(p1, P1), (p2, P2)] {
+        let to = SocketAddr::from((peer, 5400));
+        let server = echo_server(at, to);
+        echo_all(&g, G.into(), to, &logs);
+        drop(server);
+    }
+    let datagrams = (2 * ROUNDS * SIZES.len()) as u64;
+    let s = gw.stats();
+    assert!(
+        s.reassembled >= datagrams && s.fragmented >= datagrams,
+        "the gateway put together and cut every datagram: {s:?}"
+    );
+
     let sas = gw.wait_for_sas("an IKE SA with a CHILD_SA per peer", |s| {
         s.len() == 2 && s.iter().all(|ike| ike.child_sas.len() == 1)
     });
@@ -119,6 +136,12 @@ fn two_workers_each_own_a_peer_and_traffic_crosses_both_ways() {
         assert!(child.inbound.drops.is_empty(), "{child:?}");
     }
     let stats = gw.stats();
+    let reassembly = stats
+        .global_drops
+        .keys()
+        .filter(|k| k.starts_with("reassembly"))
+        .collect::<Vec<_>>();
+    assert!(reassembly.is_empty(), "{stats:?}");
     for reason in ["handoff_full", "unknown_spi", "not_ip", "send_error"] {
         assert!(
             !stats.global_drops.contains_key(reason),
