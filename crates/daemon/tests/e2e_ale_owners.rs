@@ -5,7 +5,8 @@
 //! program (python3): python3 cannot connect, bash can. Both work before the filters.
 //! Then the same from policy files: `users = ["root"]` on the server's TCP rule and
 //! `programs = [bash]` on the client's; and with every program search handed off the
-//! worker, the first SYN held and the retransmission judged. Root only (namespaces, a
+//! worker, the first SYN held and the retransmission judged; and deny lists,
+//! `denied_programs = [python3]` and `denied_users = [nobody]`. Root only (namespaces, a
 //! process of another user).
 
 #[path = "../../../tests/support/netns.rs"]
@@ -239,4 +240,47 @@ fn searches_off_the_worker_hold_the_first_syn_and_judge_the_retransmission() {
         client.stats().clear_blocked > blocked,
         "python3's retransmission blocked by the rule, not let through"
     );
+}
+
+/// Deny lists from policy files: the client's TCP rule denies python3 (bash and any
+/// other program pass), the server's denies user nobody (root's listener accepts).
+#[test]
+fn policy_file_denied_programs_and_users_block_only_those() {
+    if !can_run("policy_file_denied_programs_and_users_block_only_those") {
+        return;
+    }
+    let pair = VethPair::new().expect("namespaces");
+    let (a, b) = (IpAddr::V4(VethPair::ADDR_A), IpAddr::V4(VethPair::ADDR_B));
+    let python = std::fs::canonicalize(PYTHON).expect("python3's real path");
+    let client = Daemon::start(
+        &pair.a,
+        "a",
+        &limited_tcp(
+            a,
+            b,
+            &format!("denied_programs = [\"{}\"]", python.display()),
+        ),
+    )
+    .expect("daemon a");
+    let server = Daemon::start(
+        &pair.b,
+        "b",
+        &limited_tcp(b, a, &format!("denied_users = [\"{NOBODY}\"]")),
+    )
+    .expect("daemon b");
+    let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
+    let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
+
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash to root's listener: {out:?}");
+    let refused = drops(&server, "policy_blocked");
+    let out = bash_connect(&pair.a, b, NOBODYS_PORT);
+    assert!(!greeted(&out), "nobody's listener accepted a connection");
+    assert!(drops(&server, "policy_blocked") > refused);
+    let blocked = client.stats().clear_blocked;
+    let out = python_connect(&pair.a, b, ROOTS_PORT);
+    assert!(!greeted(&out), "python3 connected: {out:?}");
+    assert!(client.stats().clear_blocked > blocked);
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash after python3 was refused: {out:?}");
 }

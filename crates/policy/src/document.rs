@@ -250,6 +250,14 @@ pub struct Rule {
     /// `"@group"` for a group's members; resolved on the host that compiles the policy.
     #[serde(default)]
     pub users: Option<Spanned<Vec<String>>>,
+    /// Connections whose local socket a process of one of these programs holds are
+    /// blocked (as `programs`' entries); the rule's others pass.
+    #[serde(default)]
+    pub denied_programs: Option<Spanned<Vec<String>>>,
+    /// Connections whose local socket one of these users owns are blocked (as `users`'
+    /// entries); the rule's others pass.
+    #[serde(default)]
+    pub denied_users: Option<Spanned<Vec<String>>>,
 }
 
 /// A string or a list of strings.

@@ -408,3 +408,74 @@ programs = ["/usr/sbin/sshd"]
         assert_eq!(v.decision, Decision::Block, "{values:?}");
     }
 }
+
+#[test]
+fn denied_programs_and_users_block_only_those_connections() {
+    let text = r#"
+[policy]
+name = "deny"
+
+[auth_sets.psk]
+method = "preshared_key"
+key = "secret"
+
+[[rules]]
+name = "web"
+remote = "10.0.0.0/24"
+action = "require"
+auth = "psk"
+denied_programs = ["/usr/bin/curl", "/opt/untrusted/*"]
+denied_users = ["65534", "@65533"]
+
+[[rules]]
+name = "db"
+remote = "10.0.1.5"
+protocol = "tcp"
+remote_ports = [5432]
+action = "require"
+auth = "psk"
+programs = ["/usr/bin/psql"]
+denied_users = ["1000"]
+"#;
+    let compiled = compile("deny.toml", text);
+    let engine = palisade_filter::Engine::new();
+    let mut s = session(&engine);
+    palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
+    let owned = |values: FieldValues, program: Option<&str>, uid: u32, gid: u32| {
+        let values = values.with(Field::AleUserId, Value::Token(Token::user(uid, vec![gid])));
+        match program {
+            Some(p) => values.with(Field::AleAppId, Value::Text(p.into())),
+            None => values,
+        }
+    };
+    let web = || flow("10.0.0.1", "10.0.0.7", TCP, 40000, 443);
+    for layer in [Layer::AleAuthConnectV4, Layer::AleAuthRecvAcceptV4] {
+        for (program, uid, gid, want) in [
+            (Some("/usr/bin/wget"), 1000, 1000, Decision::Permit),
+            (Some("/usr/bin/curl"), 1000, 1000, Decision::Block),
+            (Some("/opt/untrusted/fetch"), 0, 0, Decision::Block),
+            (Some("/usr/bin/wget"), 65534, 65534, Decision::Block),
+            // A member of the denied group, by its token's groups.
+            (Some("/usr/bin/wget"), 1000, 65533, Decision::Block),
+            // No socket owner known: nothing to deny.
+            (None, 0, 0, Decision::Permit),
+        ] {
+            let got = classify(&engine, layer, &owned(web(), program, uid, gid)).0;
+            assert_eq!(
+                got.decision, want,
+                "{layer:?} {program:?} uid {uid} gid {gid}"
+            );
+        }
+    }
+    // Beside `programs`: an allowed program of a denied user is blocked.
+    let db = || flow("10.0.0.1", "10.0.1.5", TCP, 40000, 5432);
+    let connect = |values: &FieldValues| classify(&engine, Layer::AleAuthConnectV4, values).0;
+    for (program, uid, want) in [
+        ("/usr/bin/psql", 0, Decision::Permit),
+        ("/usr/bin/psql", 1000, Decision::Block),
+        ("/usr/bin/nc", 0, Decision::Block),
+    ] {
+        let got = connect(&owned(db(), Some(program), uid, uid)).decision;
+        assert_eq!(got, want, "{program} uid {uid}");
+    }
+}

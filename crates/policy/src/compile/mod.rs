@@ -59,6 +59,9 @@ pub(crate) struct CheckedRule<'d> {
     /// ALE_APP_ID and ALE_USER_ID conditions from `programs` and `users`: a connection
     /// must meet them all to pass the rule's connection filters.
     pub owners: Vec<Condition>,
+    /// From `denied_programs` and `denied_users`: the conditions of each BLOCK filter
+    /// that turns away the rule's connections of those programs, or of those users.
+    pub denied: Vec<Vec<Condition>>,
     pub families: Vec<Family>,
 }
 
@@ -296,6 +299,11 @@ fn check_rule<'d>(
             ),
             (r.programs.as_ref().map(|s| s.span()), "programs"),
             (r.users.as_ref().map(|s| s.span()), "users"),
+            (
+                r.denied_programs.as_ref().map(|s| s.span()),
+                "denied_programs",
+            ),
+            (r.denied_users.as_ref().map(|s| s.span()), "denied_users"),
         ]
         .into_iter()
         .find_map(|(s, w)| s.map(|s| (s, w)));
@@ -320,6 +328,7 @@ fn check_rule<'d>(
         ));
     }
     let owners = owners::conditions(src, r.programs.as_ref(), r.users.as_ref())?;
+    let denied = owners::denied(src, r.denied_programs.as_ref(), r.denied_users.as_ref())?;
     Ok(CheckedRule {
         name: r.name.get_ref().as_str(),
         local,
@@ -334,6 +343,7 @@ fn check_rule<'d>(
         require_encryption: r.require_encryption.as_ref().is_some_and(|b| *b.get_ref()),
         authorized_peers,
         owners,
+        denied,
         families: fams,
     })
 }

@@ -414,8 +414,40 @@ pub(crate) fn negotiated(
                     &format!("connect-unauthorized-{s}"),
                     connect,
                     Action::Block,
-                    ale_flow,
+                    ale_flow.clone(),
                 );
+                push(src, rule, out, f)?;
+            }
+        }
+        // Denied programs and users: BLOCK filters at both connection layers, in the
+        // block rules' weight range so that they outrank the rule's (automatically
+        // weighted) connection filters whatever those test.
+        for (i, extra) in r.denied.iter().enumerate() {
+            for (role, layer) in [
+                (
+                    "recv-accept-denied",
+                    v(
+                        family,
+                        Layer::AleAuthRecvAcceptV4,
+                        Layer::AleAuthRecvAcceptV6,
+                    ),
+                ),
+                (
+                    "connect-denied",
+                    v(family, Layer::AleAuthConnectV4, Layer::AleAuthConnectV6),
+                ),
+            ] {
+                let mut conds = ale_flow.clone();
+                conds.extend(extra.iter().cloned());
+                let f = filter(
+                    policy,
+                    name,
+                    &format!("{role}-{i}-{s}"),
+                    layer,
+                    Action::Block,
+                    conds,
+                )
+                .weight(Weight::Range(WEIGHT_RANGE_BLOCK));
                 push(src, rule, out, f)?;
             }
         }
