@@ -338,6 +338,7 @@ pub struct Dataplane {
     retiring: Vec<(Instant, ChildEntry)>,
     /// Traffic reported to the keying thread: ESP in UDP sent, ESP received.
     sent_activity: ActivityReports,
+    received_activity: ActivityReports,
     /// The TUN's MTU, which reassembled datagrams leave in fragments of.
     mtu: usize,
     /// Datagrams being put back together from the fragments the TUN gave, and where a
@@ -349,7 +350,6 @@ pub struct Dataplane {
     /// hard to predict off the path (RFC 7739).
     fragment_ids: ahash::RandomState,
     fragmented: u64,
-    received_activity: ActivityReports,
 }
 
 impl Dataplane {

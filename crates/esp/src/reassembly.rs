@@ -5,8 +5,8 @@
 //! (RFC 4303 §3.3.4), and only a whole datagram shows the ports policy is written in. A
 //! later fragment classified on its own would miss a filter that names ports and could
 //! leave in clear. So every fragment read from the TUN is gathered here first, and the
-//! datagram is classified and protected whole; the sender then cuts the result to the
-//! path again (`fragmentation`).
+//! datagram is classified and protected whole; the daemon then cuts the result to its
+//! TUN's MTU again (`fragmentation`).
 //!
 //! The rules, which are Linux's (`net/ipv4/ip_fragment.c`, `net/ipv6/reassembly.c`):
 //! - a datagram is keyed by source, destination, identification and, for IPv4, protocol;
