@@ -1,5 +1,6 @@
-//! Putting IP datagrams back together from the fragments the host's own stack cut
-//! before handing them to the TUN (RFC 791 §3.2 for IPv4, RFC 8200 §4.5 for IPv6).
+//! Putting IP datagrams back together from the fragments the TUN hands over: cut by the
+//! host's own stack to the TUN's MTU, or forwarded as fragments by a gateway (RFC 791
+//! §3.2 for IPv4, RFC 8200 §4.5 for IPv6).
 //!
 //! Why a data plane reassembles at all: transport-mode ESP protects whole datagrams only
 //! (RFC 4303 §3.3.4), and only a whole datagram shows the ports policy is written in. A
