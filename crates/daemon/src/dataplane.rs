@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use palisade_esp::fragmentation::{Fragments, fragment_in_place};
-use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyLimits};
+use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyDrop, ReassemblyLimits};
 use palisade_esp::transport_nat;
 use palisade_esp::{Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad};
 use palisade_ike::{Acquire, ChildSa, Expiry};
@@ -1071,7 +1071,15 @@ impl Dataplane {
                 Some(len)
             }
             Err(e) => {
-                // Counted by the reassembly, by reason.
+                // Counted by the reassembly, by reason; a datagram lost (not one stray
+                // fragment) is a net event too, bounded by the ring as the others.
+                if matches!(e, ReassemblyDrop::TooLong | ReassemblyDrop::Overlap) {
+                    self.events.push(
+                        "drop",
+                        format!("datagram from the TUN dropped: {e}"),
+                        json!({ "reason": e.name() }),
+                    );
+                }
                 debug!(error = %e, "fragment from the TUN dropped");
                 None
             }

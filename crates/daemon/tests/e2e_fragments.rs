@@ -19,6 +19,7 @@ use std::path::Path;
 use common::daemon::{Capture, Daemon, require_policy, veth_of};
 use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
 use netns::{VethPair, root_or_skip};
+use palisade_control::{Request, Response};
 use sys_common::{V6_A, V6_B, enable_ipv6};
 
 const PORT: u16 = 5310;
@@ -119,6 +120,36 @@ fn run(v6: bool, settings: &str) {
     let echo = echo_server(&pair.b, SocketAddr::new(b_ip, PORT));
     echo_all(&pair.a, a_ip, SocketAddr::new(b_ip, PORT), &|| logs(&a, &b));
     drop(echo);
+    // Longer than palisaded reassembles: dropped, counted, and a net event.
+    let tx = pair.a.udp_socket(SocketAddr::new(a_ip, 0)).expect("socket");
+    tx.send_to(&[0x77; 10_000], SocketAddr::new(b_ip, PORT))
+        .expect("send");
+    let too_long = || {
+        a.stats()
+            .global_drops
+            .get("reassembly_too_long")
+            .copied()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while too_long() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Counted per fragment refused: the first past the limit and those after it.
+    assert!(too_long() >= 1, "{}", logs(&a, &b));
+    let events = match a.call(Request::Events {
+        follow: false,
+        since: None,
+    }) {
+        Response::Events { events } => events,
+        other => panic!("events: {other:?}"),
+    };
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "drop" && e.detail["reason"] == "reassembly_too_long"),
+        "{events:#?}"
+    );
     let _ = capture.finish();
 
     let datagrams = (ROUNDS * SIZES.len()) as u64;
@@ -131,7 +162,9 @@ fn run(v6: bool, settings: &str) {
         let refused: Vec<_> = s
             .global_drops
             .keys()
-            .filter(|k| k.starts_with("reassembly") || *k == "send_error")
+            .filter(|k| {
+                (k.starts_with("reassembly") && *k != "reassembly_too_long") || *k == "send_error"
+            })
             .collect();
         assert!(refused.is_empty(), "{name}: {:?}", s.global_drops);
         let sas = d.sas();
