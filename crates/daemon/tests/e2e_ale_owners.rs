@@ -185,19 +185,29 @@ fn policy_file_programs_and_users_limit_connections() {
     let client = Daemon::start(&pair.a, "a", &only_bash(a, b)).expect("daemon a");
     let server =
         Daemon::start(&pair.b, "b", &limited_tcp(b, a, "users = [\"root\"]")).expect("daemon b");
+    nobody_refused_and_python_blocked(&pair, &client, &server);
+}
+
+/// With the server refusing connections to nobody's sockets and the client refusing
+/// python3's: bash reaches root's listener, not nobody's, and python3 reaches neither;
+/// both refusals counted.
+fn nobody_refused_and_python_blocked(pair: &VethPair, client: &Daemon, server: &Daemon) {
+    let b = IpAddr::V4(VethPair::ADDR_B);
     let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
     let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
 
     let out = bash_connect(&pair.a, b, ROOTS_PORT);
     assert!(greeted(&out), "bash to root's listener: {out:?}");
-    let refused = drops(&server, "policy_blocked");
+    let refused = drops(server, "policy_blocked");
     let out = bash_connect(&pair.a, b, NOBODYS_PORT);
     assert!(!greeted(&out), "nobody's listener accepted a connection");
-    assert!(drops(&server, "policy_blocked") > refused);
+    assert!(drops(server, "policy_blocked") > refused);
     let blocked = client.stats().clear_blocked;
     let out = python_connect(&pair.a, b, ROOTS_PORT);
     assert!(!greeted(&out), "python3 connected: {out:?}");
     assert!(client.stats().clear_blocked > blocked);
+    let out = bash_connect(&pair.a, b, ROOTS_PORT);
+    assert!(greeted(&out), "bash after python3 was refused: {out:?}");
 }
 
 /// With `dataplane.program_search_ms = 0` every program search leaves the worker: each
@@ -268,19 +278,5 @@ fn policy_file_denied_programs_and_users_block_only_those() {
         &limited_tcp(b, a, &format!("denied_users = [\"{NOBODY}\"]")),
     )
     .expect("daemon b");
-    let _nobodys = Greeter::in_netns(&pair.b, NOBODY, b, &[NOBODYS_PORT]);
-    let _roots = Greeter::in_netns(&pair.b, 0, b, &[ROOTS_PORT]);
-
-    let out = bash_connect(&pair.a, b, ROOTS_PORT);
-    assert!(greeted(&out), "bash to root's listener: {out:?}");
-    let refused = drops(&server, "policy_blocked");
-    let out = bash_connect(&pair.a, b, NOBODYS_PORT);
-    assert!(!greeted(&out), "nobody's listener accepted a connection");
-    assert!(drops(&server, "policy_blocked") > refused);
-    let blocked = client.stats().clear_blocked;
-    let out = python_connect(&pair.a, b, ROOTS_PORT);
-    assert!(!greeted(&out), "python3 connected: {out:?}");
-    assert!(client.stats().clear_blocked > blocked);
-    let out = bash_connect(&pair.a, b, ROOTS_PORT);
-    assert!(greeted(&out), "bash after python3 was refused: {out:?}");
+    nobody_refused_and_python_blocked(&pair, &client, &server);
 }

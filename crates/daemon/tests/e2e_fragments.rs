@@ -19,7 +19,6 @@ use std::path::Path;
 use common::daemon::{Capture, Daemon, require_policy, veth_of};
 use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
 use netns::{VethPair, root_or_skip};
-use palisade_control::{Request, Response};
 use sys_common::{V6_A, V6_B, enable_ipv6};
 
 const PORT: u16 = 5310;
@@ -137,13 +136,7 @@ fn run(v6: bool, settings: &str) {
     }
     // Counted per fragment refused: the first past the limit and those after it.
     assert!(too_long() >= 1, "{}", logs(&a, &b));
-    let events = match a.call(Request::Events {
-        follow: false,
-        since: None,
-    }) {
-        Response::Events { events } => events,
-        other => panic!("events: {other:?}"),
-    };
+    let events = a.events();
     assert!(
         events
             .iter()

@@ -215,13 +215,7 @@ fn malformed_policy_file_at_start_is_refused_and_the_stored_policy_stays() {
             .any(|l| l.contains("policy file not applied") && l.contains(&at) && l.contains(field)),
         "the log does not say {at} {field}:\n{log}"
     );
-    let events = match a.call(Request::Events {
-        follow: false,
-        since: None,
-    }) {
-        Response::Events { events } => events,
-        other => panic!("events: {other:?}"),
-    };
+    let events = a.events();
     assert!(
         events.iter().any(|e| e.kind == "policy_rejected"
             && e.summary.starts_with(&at)

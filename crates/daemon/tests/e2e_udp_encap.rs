@@ -19,7 +19,6 @@ use common::daemon::{
     tcp_transfer, veth_of,
 };
 use netns::{VethPair, root_or_skip};
-use palisade_control::{NetEvent, Request, Response};
 
 const FORCE: &str = "[ike]\nforce_udp_encapsulation = true\n";
 
@@ -169,17 +168,6 @@ fn tampered_esp_in_udp_is_dropped_and_counted() {
     assert!(out.status.success(), "{}\n{}", a.log(), b.log());
 }
 
-/// The daemon's net events.
-fn events(d: &Daemon) -> Vec<NetEvent> {
-    match d.call(Request::Events {
-        follow: false,
-        since: None,
-    }) {
-        Response::Events { events } => events,
-        other => panic!("events: {other:?}"),
-    }
-}
-
 #[test]
 fn a_peer_that_dies_is_detected_and_its_sas_deleted() {
     if !root_or_skip("a_peer_that_dies_is_detected_and_its_sas_deleted") {
@@ -206,9 +194,9 @@ fn a_peer_that_dies_is_detected_and_its_sas_deleted() {
     assert_eq!(sas.len(), 1, "{sas:#?}\n{}", a.log());
     assert_eq!(sas[0].id, ike_id);
     assert!(
-        !events(&a).iter().any(|e| e.kind == "ike_failure"),
+        !a.events().iter().any(|e| e.kind == "ike_failure"),
         "{:#?}",
-        events(&a)
+        a.events()
     );
 
     // b dies without a word: within the delay and a's retransmissions (2.4 s; with the
@@ -224,7 +212,7 @@ fn a_peer_that_dies_is_detected_and_its_sas_deleted() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let events = events(&a);
+    let events = a.events();
     let failure = events
         .iter()
         .find(|e| e.kind == "ike_failure")

@@ -345,13 +345,6 @@ programs = ["/usr/sbin/sshd"]
     let engine = palisade_filter::Engine::new();
     let mut s = session(&engine);
     palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
-    let owned = |values: FieldValues, program: Option<&str>, uid: u32, gid: u32| {
-        let values = values.with(Field::AleUserId, Value::Token(Token::user(uid, vec![gid])));
-        match program {
-            Some(p) => values.with(Field::AleAppId, Value::Text(p.into())),
-            None => values,
-        }
-    };
     let to_db = || flow("10.0.0.1", "10.0.0.5", TCP, 40000, 5432);
     let connect = |values: &FieldValues| classify(&engine, Layer::AleAuthConnectV4, values).0;
     for (program, uid, gid, want) in [
@@ -441,13 +434,6 @@ denied_users = ["1000"]
     let engine = palisade_filter::Engine::new();
     let mut s = session(&engine);
     palisade_policy::apply(&engine, &mut s, &compiled).unwrap_or_else(|e| panic!("{e}"));
-    let owned = |values: FieldValues, program: Option<&str>, uid: u32, gid: u32| {
-        let values = values.with(Field::AleUserId, Value::Token(Token::user(uid, vec![gid])));
-        match program {
-            Some(p) => values.with(Field::AleAppId, Value::Text(p.into())),
-            None => values,
-        }
-    };
     let web = || flow("10.0.0.1", "10.0.0.7", TCP, 40000, 443);
     for layer in [Layer::AleAuthConnectV4, Layer::AleAuthRecvAcceptV4] {
         for (program, uid, gid, want) in [
@@ -477,5 +463,14 @@ denied_users = ["1000"]
     ] {
         let got = connect(&owned(db(), Some(program), uid, uid)).decision;
         assert_eq!(got, want, "{program} uid {uid}");
+    }
+}
+
+/// `values` with a local socket owned by `uid` (in group `gid`), held by `program`.
+fn owned(values: FieldValues, program: Option<&str>, uid: u32, gid: u32) -> FieldValues {
+    let values = values.with(Field::AleUserId, Value::Token(Token::user(uid, vec![gid])));
+    match program {
+        Some(p) => values.with(Field::AleAppId, Value::Text(p.into())),
+        None => values,
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use palisade_control::{Client, IkeSaView, Request, Response, SaCounters, Stats, Status};
+use palisade_control::{Client, IkeSaView, NetEvent, Request, Response, SaCounters, Stats, Status};
 
 use crate::netns::Netns;
 
@@ -146,6 +146,17 @@ impl Daemon {
         match self.call(Request::Stats) {
             Response::Stats(s) => *s,
             other => panic!("{}: stats: {other:?}", self.name),
+        }
+    }
+
+    /// The net events the daemon's ring holds.
+    pub fn events(&self) -> Vec<NetEvent> {
+        match self.call(Request::Events {
+            follow: false,
+            since: None,
+        }) {
+            Response::Events { events } => events,
+            other => panic!("{}: events: {other:?}", self.name),
         }
     }
 

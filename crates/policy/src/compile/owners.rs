@@ -20,35 +20,18 @@ pub(crate) fn conditions(
     programs: Option<&Spanned<Vec<String>>>,
     users: Option<&Spanned<Vec<String>>>,
 ) -> Result<Vec<Condition>, Diagnostic> {
+    const EMPTY: &str = "an empty list would block every connection";
     let mut out = Vec::new();
     if let Some(p) = programs {
-        if p.get_ref().is_empty() {
-            return Err(src.error(
-                p.span(),
-                "expected program paths like \"/usr/sbin/sshd\"; an empty list would block every connection",
-            ));
-        }
-        for program in p.get_ref() {
-            out.push(program_condition(src, p, program)?);
-        }
+        out.extend(program_conditions(src, p, "/usr/sbin/sshd", EMPTY)?);
     }
     if let Some(u) = users {
-        if u.get_ref().is_empty() {
-            return Err(src.error(
-                u.span(),
-                "expected users like \"alice\", \"1000\" or \"@admins\"; an empty list would block every connection",
-            ));
-        }
-        let allow = u
-            .get_ref()
-            .iter()
-            .map(|name| principal(src, u, name))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push(Condition::new(
-            Field::AleUserId,
-            MatchType::Equal,
-            ConditionValue::Sd(SecurityDescriptor::allow(allow)),
-        ));
+        out.push(users_condition(
+            src,
+            u,
+            "\"alice\", \"1000\" or \"@admins\"",
+            EMPTY,
+        )?);
     }
     Ok(out)
 }
@@ -61,40 +44,66 @@ pub(crate) fn denied(
     programs: Option<&Spanned<Vec<String>>>,
     users: Option<&Spanned<Vec<String>>>,
 ) -> Result<Vec<Vec<Condition>>, Diagnostic> {
+    const EMPTY: &str = "an empty list denies nothing (remove it)";
     let mut out = Vec::new();
     if let Some(p) = programs {
-        if p.get_ref().is_empty() {
-            return Err(src.error(
-                p.span(),
-                "expected program paths like \"/usr/bin/curl\"; an empty list denies nothing (remove it)",
-            ));
-        }
-        out.push(
-            p.get_ref()
-                .iter()
-                .map(|program| program_condition(src, p, program))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        out.push(program_conditions(src, p, "/usr/bin/curl", EMPTY)?);
     }
     if let Some(u) = users {
-        if u.get_ref().is_empty() {
-            return Err(src.error(
-                u.span(),
-                "expected users like \"nobody\", \"65534\" or \"@guests\"; an empty list denies nothing (remove it)",
-            ));
-        }
-        let denied = u
-            .get_ref()
-            .iter()
-            .map(|name| principal(src, u, name))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push(vec![Condition::new(
-            Field::AleUserId,
-            MatchType::Equal,
-            ConditionValue::Sd(SecurityDescriptor::allow(denied)),
-        )]);
+        out.push(vec![users_condition(
+            src,
+            u,
+            "\"nobody\", \"65534\" or \"@guests\"",
+            EMPTY,
+        )?]);
     }
     Ok(out)
+}
+
+/// One ALE_APP_ID condition per program of `list`; an empty list is an error whose
+/// message shows `example` and says `empty`.
+fn program_conditions(
+    src: &Source<'_>,
+    list: &Spanned<Vec<String>>,
+    example: &str,
+    empty: &str,
+) -> Result<Vec<Condition>, Diagnostic> {
+    if list.get_ref().is_empty() {
+        return Err(src.error(
+            list.span(),
+            format!("expected program paths like \"{example}\"; {empty}"),
+        ));
+    }
+    list.get_ref()
+        .iter()
+        .map(|program| program_condition(src, list, program))
+        .collect()
+}
+
+/// One ALE_USER_ID condition whose security descriptor grants every user and group of
+/// `list`; an empty list is an error whose message shows `examples` and says `empty`.
+fn users_condition(
+    src: &Source<'_>,
+    list: &Spanned<Vec<String>>,
+    examples: &str,
+    empty: &str,
+) -> Result<Condition, Diagnostic> {
+    if list.get_ref().is_empty() {
+        return Err(src.error(
+            list.span(),
+            format!("expected users like {examples}; {empty}"),
+        ));
+    }
+    let principals = list
+        .get_ref()
+        .iter()
+        .map(|name| principal(src, list, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Condition::new(
+        Field::AleUserId,
+        MatchType::Equal,
+        ConditionValue::Sd(SecurityDescriptor::allow(principals)),
+    ))
 }
 
 /// An absolute path, or a directory's programs with a trailing `*`.
