@@ -286,9 +286,11 @@ fn a_stalled_data_plane_shows_in_the_kernels_drops() {
         .expect("ns")
         .expect("bind");
     a.signal(Signal::SIGSTOP);
-    // Far more than the TUN's queue (its txqueuelen, 500 by default) holds.
+    // Far more than the TUN holds for a stopped reader: its ring, txqueuelen (500) long
+    // by default; 6,000 sent leave 5,502 drops. (`signal` waits for every thread to
+    // stop: before it did, a CI run found only 729 drops of 3,000, read meanwhile.)
     let mut sent = 0;
-    for _ in 0..3000 {
+    for _ in 0..6000 {
         if tx.send_to(&[7u8; 200], (VethPair::ADDR_B, 5304)).is_ok() {
             sent += 1;
         }

@@ -179,9 +179,33 @@ impl Daemon {
     }
 
     /// Sends `signal` to the daemon (SIGSTOP and SIGCONT: a data plane that stalls).
+    /// After SIGSTOP it returns once every thread has stopped (the signal is delivered
+    /// to each thread as it next runs, so a busy one may read on for a while).
     pub fn signal(&self, signal: Signal) {
-        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
-            kill(Pid::from_raw(pid), signal).expect("kill(2)");
+        let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) else {
+            return;
+        };
+        kill(Pid::from_raw(pid), signal).expect("kill(2)");
+        if signal != Signal::SIGSTOP {
+            return;
+        }
+        let all_stopped = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| {
+                    tasks.flatten().all(|t| {
+                        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                            // The state follows the command name's closing parenthesis.
+                            stat.rsplit_once(") ")
+                                .is_some_and(|(_, rest)| rest.starts_with('T'))
+                        })
+                    })
+                })
+                .unwrap_or(false)
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_stopped() {
+            assert!(Instant::now() < deadline, "{}: not stopped", self.name);
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
