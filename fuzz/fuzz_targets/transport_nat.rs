@@ -3,7 +3,8 @@
 //! choice), so no input may panic it or change the packet's length, and a refused packet
 //! is left as it was. A fix-up from the addresses the packet already carries changes
 //! nothing. The fix-up of an ICMP error's quote (`restore_icmp_quote`) runs on the same
-//! bytes: no panic, the length kept, and from the packet's own addresses no change.
+//! bytes: no panic, the length kept, and from the packet's own addresses no change; and
+//! `restore`, both at once, leaves the bytes the two calls in turn leave.
 //! (The checksums' values are checked against a recompute from scratch in
 //! crates/esp/tests/transport_nat.rs.)
 //!
@@ -14,7 +15,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use palisade_esp::transport_nat::{OriginalAddresses, restore_checksum, restore_icmp_quote};
+use palisade_esp::transport_nat::{
+    OriginalAddresses, restore, restore_checksum, restore_icmp_quote,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
@@ -43,6 +46,15 @@ fuzz_target!(|data: &[u8]| {
 
     let mut p = packet.to_vec();
     let result = restore_checksum(&mut p, &original);
+    // `restore`, which reads the headers once, does what the two calls do in turn.
+    let mut both = p.clone();
+    let sequential = result.and_then(|_| restore_icmp_quote(&mut both, &original));
+    let mut at_once = packet.to_vec();
+    let combined = restore(&mut at_once, &original);
+    assert_eq!(combined.is_ok(), sequential.is_ok());
+    if combined.is_ok() {
+        assert_eq!(at_once, both);
+    }
     assert_eq!(p.len(), packet.len());
     if result.is_err() {
         assert_eq!(p, packet, "a refused packet is left as it was");

@@ -1274,14 +1274,7 @@ impl Dataplane {
                 // addresses it used, not the ones the NAT left (RFC 3948 §3.1.2), and
                 // an ICMP error quotes our packet with the addresses the peer saw.
                 if let Some(original) = nat_original
-                    && let Err(e) =
-                        transport_nat::restore_checksum(&mut buf[range.clone()], &original)
-                            .and_then(|_| {
-                                transport_nat::restore_icmp_quote(
-                                    &mut buf[range.clone()],
-                                    &original,
-                                )
-                            })
+                    && let Err(e) = transport_nat::restore(&mut buf[range.clone()], &original)
                 {
                     DataStats::bump(&self.stats.nat_checksum_drops);
                     debug!(error = %e, "decapsulated packet dropped: checksum not fixed up");

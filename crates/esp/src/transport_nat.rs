@@ -19,7 +19,7 @@
 //! (their header is in the first one) and protocols whose checksum does not cover the
 //! addresses (ICMPv4) are left alone ([`ChecksumFixup::Unchanged`]). The packet an ICMP
 //! error quotes carries the addresses the peer saw too; [`restore_icmp_quote`] gives it
-//! ours (`icmp_quote.rs`).
+//! ours (`icmp_quote.rs`). [`restore`] does both with the headers read once.
 
 use std::net::IpAddr;
 
@@ -27,7 +27,7 @@ mod icmp_quote;
 
 pub use icmp_quote::restore_icmp_quote;
 
-use palisade_wire::{ExtChain, WireError};
+use palisade_wire::{ExtChain, WireError, proto};
 
 /// The addresses the peer used in the pseudo-header of the packets it sends us on a
 /// transport-mode SA, when a NAT changed them on the way.
@@ -67,11 +67,6 @@ pub enum TransportNatError {
     Ipv6Chain(WireError),
 }
 
-/// IANA protocol numbers of the transport headers whose checksum covers the addresses.
-const TCP: u8 = 6;
-const UDP: u8 = 17;
-const ICMPV6: u8 = 58;
-
 /// Rewrites the checksum of the transport header in `packet` (an IPv4 or IPv6 packet,
 /// as transport-mode decapsulation leaves it) from one over `original`'s addresses to
 /// one over the addresses in `packet`'s IP header. Constant work; never panics.
@@ -79,56 +74,112 @@ pub fn restore_checksum(
     packet: &mut [u8],
     original: &OriginalAddresses,
 ) -> Result<ChecksumFixup, TransportNatError> {
-    let version = packet
-        .first()
-        .map(|b| b >> 4)
-        .ok_or(TransportNatError::NotIp)?;
-    let (l4, protocol, first_fragment) = match version {
-        4 => {
-            let ihl = usize::from(packet[0] & 0x0f) * 4;
-            if packet.len() < 20 || ihl < 20 || ihl > packet.len() {
-                return Err(TransportNatError::NotIp);
+    let at = Located::read(packet)?;
+    at.check_family(original)?;
+    fix_checksum(packet, &at, original)
+}
+
+/// [`restore_checksum`] and then [`restore_icmp_quote`], with the packet's headers read
+/// once: what a packet decapsulated from a transport-mode SA across a NAT needs.
+pub fn restore(
+    packet: &mut [u8],
+    original: &OriginalAddresses,
+) -> Result<ChecksumFixup, TransportNatError> {
+    let at = Located::read(packet)?;
+    at.check_family(original)?;
+    let checksum = fix_checksum(packet, &at, original)?;
+    let quote = icmp_quote::fix(packet, &at, original)?;
+    Ok(
+        if checksum == ChecksumFixup::Adjusted || quote == ChecksumFixup::Adjusted {
+            ChecksumFixup::Adjusted
+        } else {
+            ChecksumFixup::Unchanged
+        },
+    )
+}
+
+/// Where a packet's transport header is, as both fix-ups need it.
+struct Located {
+    v6: bool,
+    /// Offset of the transport header (after IPv6's extension headers).
+    l4: usize,
+    protocol: u8,
+    /// Not a later fragment: the transport header is in this packet.
+    first_fragment: bool,
+    /// Not a fragment at all.
+    whole: bool,
+    /// End of the packet by its own length field.
+    end: usize,
+}
+
+impl Located {
+    fn read(packet: &[u8]) -> Result<Located, TransportNatError> {
+        match packet.first().map(|b| b >> 4) {
+            Some(4) => {
+                let ihl = usize::from(packet[0] & 0x0f) * 4;
+                if packet.len() < 20 || ihl < 20 || ihl > packet.len() {
+                    return Err(TransportNatError::NotIp);
+                }
+                let flags_offset = u16::from_be_bytes([packet[6], packet[7]]);
+                Ok(Located {
+                    v6: false,
+                    l4: ihl,
+                    protocol: packet[9],
+                    first_fragment: flags_offset & 0x1fff == 0,
+                    whole: flags_offset & 0x3fff == 0,
+                    end: usize::from(u16::from_be_bytes([packet[2], packet[3]])),
+                })
             }
-            let fragment_offset = u16::from_be_bytes([packet[6] & 0x1f, packet[7]]);
-            (ihl, packet[9], fragment_offset == 0)
-        }
-        6 => {
-            if packet.len() < 40 {
-                return Err(TransportNatError::NotIp);
+            Some(6) => {
+                if packet.len() < 40 {
+                    return Err(TransportNatError::NotIp);
+                }
+                let chain = ExtChain::walk(packet).map_err(TransportNatError::Ipv6Chain)?;
+                Ok(Located {
+                    v6: true,
+                    l4: chain.upper_offset,
+                    protocol: chain.upper_protocol,
+                    first_fragment: !chain.is_non_first_fragment(),
+                    whole: chain.find(proto::IPV6_FRAG).is_none(),
+                    end: 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])),
+                })
             }
-            let chain = ExtChain::walk(packet).map_err(TransportNatError::Ipv6Chain)?;
-            (
-                chain.upper_offset,
-                chain.upper_protocol,
-                !chain.is_non_first_fragment(),
-            )
+            _ => Err(TransportNatError::NotIp),
         }
-        _ => return Err(TransportNatError::NotIp),
-    };
-    let (src_at, len) = if version == 4 { (12, 4) } else { (8, 16) };
-    let family_ok = match (original.source, original.destination) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => version == 4,
-        (IpAddr::V6(_), IpAddr::V6(_)) => version == 6,
-        _ => false,
-    };
-    if !family_ok {
-        return Err(TransportNatError::FamilyMismatch);
     }
+
+    fn check_family(&self, original: &OriginalAddresses) -> Result<(), TransportNatError> {
+        match (original.source, original.destination) {
+            (IpAddr::V4(_), IpAddr::V4(_)) if !self.v6 => Ok(()),
+            (IpAddr::V6(_), IpAddr::V6(_)) if self.v6 => Ok(()),
+            _ => Err(TransportNatError::FamilyMismatch),
+        }
+    }
+}
+
+/// [`restore_checksum`] once the headers are read.
+fn fix_checksum(
+    packet: &mut [u8],
+    at: &Located,
+    original: &OriginalAddresses,
+) -> Result<ChecksumFixup, TransportNatError> {
+    let protocol = at.protocol;
+    let (src_at, len) = if at.v6 { (8, 16) } else { (12, 4) };
     let checksum_at = match protocol {
-        TCP => 16,
-        UDP => 6,
-        ICMPV6 if version == 6 => 2,
+        proto::TCP => 16,
+        proto::UDP => 6,
+        proto::ICMPV6 if at.v6 => 2,
         _ => return Ok(ChecksumFixup::Unchanged),
     };
-    if !first_fragment {
+    if !at.first_fragment {
         return Ok(ChecksumFixup::Unchanged);
     }
-    let at = l4 + checksum_at;
-    let Some(field) = packet.get(at..at + 2) else {
+    let field_at = at.l4 + checksum_at;
+    let Some(field) = packet.get(field_at..field_at + 2) else {
         return Err(TransportNatError::Truncated);
     };
     let old = u16::from_be_bytes([field[0], field[1]]);
-    if protocol == UDP && old == 0 {
+    if protocol == proto::UDP && old == 0 {
         // RFC 768: no checksum was computed (IPv4 only; RFC 8200 forbids it in IPv6,
         // where the stack drops it whatever we do).
         return Ok(ChecksumFixup::Unchanged);
@@ -138,11 +189,11 @@ pub fn restore_checksum(
     let n = octets(original.source, &mut from);
     octets(original.destination, &mut from[n..]);
     let mut new = adjust(old, &from[..2 * len], &packet[src_at..src_at + 2 * len]);
-    if protocol == UDP && new == 0 {
+    if protocol == proto::UDP && new == 0 {
         // Zero means "no checksum" in UDP: send its other form (RFC 768).
         new = 0xffff;
     }
-    packet[at..at + 2].copy_from_slice(&new.to_be_bytes());
+    packet[field_at..field_at + 2].copy_from_slice(&new.to_be_bytes());
     Ok(ChecksumFixup::Adjusted)
 }
 

@@ -4,7 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use palisade_esp::transport_nat::{
-    ChecksumFixup, OriginalAddresses, TransportNatError, restore_checksum, restore_icmp_quote,
+    ChecksumFixup, OriginalAddresses, TransportNatError, restore, restore_checksum,
+    restore_icmp_quote,
 };
 use proptest::prelude::*;
 
@@ -502,11 +503,18 @@ fn quote_crossing(
         source: peer_sent.0,
         destination: peer_sent.1,
     };
+    let mut at_once = p.clone();
     restore_checksum(&mut p, &original).expect("outer");
     assert_eq!(
         restore_icmp_quote(&mut p, &original),
         Ok(ChecksumFixup::Adjusted)
     );
+    // `restore` does both, reading the headers once.
+    assert_eq!(
+        restore(&mut at_once, &original),
+        Ok(ChecksumFixup::Adjusted)
+    );
+    assert_eq!(at_once, p);
 
     let icmp = if p[0] >> 4 == 4 { 20 } else { 40 };
     let quote = &p[icmp + 8..];
@@ -582,26 +590,19 @@ fn what_is_not_an_error_about_the_peers_addresses_is_left_alone() {
     let inner = packet(b, a, UDP, b"x");
     let mut p = icmp_error(a, b, &inner, 100);
     p[20] = 0;
-    let before = p.clone();
-    assert_eq!(
-        restore_icmp_quote(&mut p, &original),
-        Ok(ChecksumFixup::Unchanged)
-    );
-    assert_eq!(p, before);
+    quote_left_alone(p, &original);
     // An error about a packet between other hosts.
     let inner = packet(v4("192.0.2.1"), v4("192.0.2.2"), UDP, b"x");
-    let mut p = icmp_error(nat, b, &inner, 100);
-    let before = p.clone();
-    assert_eq!(
-        restore_icmp_quote(&mut p, &original),
-        Ok(ChecksumFixup::Unchanged)
-    );
-    assert_eq!(p, before);
+    quote_left_alone(icmp_error(nat, b, &inner, 100), &original);
     // TCP and UDP are no ICMP.
-    let mut p = packet(a, b, UDP, b"x");
+    quote_left_alone(packet(a, b, UDP, b"x"), &original);
+}
+
+/// `p` is neither changed nor refused by the quote's fix-up.
+fn quote_left_alone(mut p: Vec<u8>, original: &OriginalAddresses) {
     let before = p.clone();
     assert_eq!(
-        restore_icmp_quote(&mut p, &original),
+        restore_icmp_quote(&mut p, original),
         Ok(ChecksumFixup::Unchanged)
     );
     assert_eq!(p, before);

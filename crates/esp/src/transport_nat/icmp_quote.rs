@@ -14,9 +14,9 @@
 //! and the stack still drops a corrupted message. Fields that are not the original
 //! addresses are left as they are.
 
-use palisade_wire::{ExtChain, proto};
+use palisade_wire::proto;
 
-use super::{ChecksumFixup, OriginalAddresses, TransportNatError, adjust, octets};
+use super::{ChecksumFixup, Located, OriginalAddresses, TransportNatError, adjust, octets};
 
 /// ICMPv4 errors that quote a packet (RFC 792, RFC 1812 §4.3.2.4): destination
 /// unreachable, source quench, redirect, time exceeded, parameter problem.
@@ -38,7 +38,17 @@ pub fn restore_icmp_quote(
     packet: &mut [u8],
     original: &OriginalAddresses,
 ) -> Result<ChecksumFixup, TransportNatError> {
-    let Some(outer) = Outer::read(packet)? else {
+    let at = Located::read(packet)?;
+    fix(packet, &at, original)
+}
+
+/// [`restore_icmp_quote`] once the headers are read.
+pub(super) fn fix(
+    packet: &mut [u8],
+    at: &Located,
+    original: &OriginalAddresses,
+) -> Result<ChecksumFixup, TransportNatError> {
+    let Some(outer) = Outer::of(packet, at) else {
         return Ok(ChecksumFixup::Unchanged);
     };
     let quote_at = outer.icmp + ICMP_HEADER_LEN;
@@ -124,45 +134,21 @@ struct Outer {
 }
 
 impl Outer {
-    /// The ICMP error in `packet`, or `None` if it is none (or a fragment: a quote cut
-    /// across fragments is not worth mending).
-    fn read(packet: &[u8]) -> Result<Option<Outer>, TransportNatError> {
-        match packet.first().map(|b| b >> 4) {
-            Some(4) => {
-                let ihl = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
-                if packet.len() < 20 || ihl < 20 || ihl > packet.len() {
-                    return Err(TransportNatError::NotIp);
-                }
-                let end = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-                let fragment = u16::from_be_bytes([packet[6], packet[7]]) & 0x3fff != 0;
-                let error = packet.get(ihl).is_some_and(|t| ICMP_ERRORS.contains(t));
-                let fits = end <= packet.len() && end >= ihl + ICMP_HEADER_LEN;
-                Ok(
-                    (packet[9] == proto::ICMP && !fragment && error && fits).then_some(Outer {
-                        v6: false,
-                        icmp: ihl,
-                        end,
-                    }),
-                )
-            }
-            Some(6) => {
-                let chain = ExtChain::walk(packet).map_err(TransportNatError::Ipv6Chain)?;
-                let end = 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-                let icmp = chain.upper_offset;
-                let error = packet.get(icmp).is_some_and(|t| *t <= ICMPV6_LAST_ERROR);
-                let fragment = chain.find(proto::IPV6_FRAG).is_some();
-                let fits = end <= packet.len() && end >= icmp + ICMP_HEADER_LEN;
-                Ok(
-                    (chain.upper_protocol == proto::ICMPV6 && !fragment && error && fits)
-                        .then_some(Outer {
-                            v6: true,
-                            icmp,
-                            end,
-                        }),
-                )
-            }
-            _ => Err(TransportNatError::NotIp),
-        }
+    /// The ICMP error the packet located by `at` is, or `None` if it is none (or a
+    /// fragment: a quote cut across fragments is not worth mending).
+    fn of(packet: &[u8], at: &Located) -> Option<Outer> {
+        let (protocol, is_error): (u8, fn(u8) -> bool) = if at.v6 {
+            (proto::ICMPV6, |t| t <= ICMPV6_LAST_ERROR)
+        } else {
+            (proto::ICMP, |t| ICMP_ERRORS.contains(&t))
+        };
+        let error = packet.get(at.l4).is_some_and(|t| is_error(*t));
+        let fits = at.end <= packet.len() && at.end >= at.l4 + ICMP_HEADER_LEN;
+        (at.protocol == protocol && at.whole && error && fits).then_some(Outer {
+            v6: at.v6,
+            icmp: at.l4,
+            end: at.end,
+        })
     }
 }
 
