@@ -164,15 +164,14 @@ struct Pending {
     key: Key,
     since: Instant,
     front: [u8; MAX_FRONT],
+    /// `front`'s length: 0 until the first fragment came (a header is never empty).
     front_len: usize,
     /// IPv6: the Next Header octet to patch, and its value.
     next_header: Option<(usize, u8)>,
-    have_front: bool,
     /// Length of the fragmentable part, once the last fragment came.
     total: Option<usize>,
     runs: [Range<usize>; MAX_RUNS],
     run_count: usize,
-    data: Box<[u8]>,
 }
 
 impl Pending {
@@ -212,9 +211,12 @@ impl Pending {
 /// The datagrams in progress, and counts of what was dropped.
 pub struct Reassembly {
     limits: ReassemblyLimits,
+    /// The datagrams in progress, and the buffer of each slot's fragmentable part.
     slots: Vec<Option<Pending>>,
-    /// Data buffers not in use (one per slot, taken when a datagram starts).
-    free: Vec<Box<[u8]>>,
+    buffers: Vec<Box<[u8]>>,
+    /// How many slots hold a datagram: [`Reassembly::expire`] runs at every data-plane
+    /// wake-up and returns at once when none does, instead of reading every slot.
+    in_progress: usize,
     drops: [u64; ReassemblyDrop::COUNT],
     reassembled: u64,
 }
@@ -226,9 +228,10 @@ impl Reassembly {
         Reassembly {
             limits,
             slots: (0..datagrams).map(|_| None).collect(),
-            free: (0..datagrams)
+            buffers: (0..datagrams)
                 .map(|_| vec![0u8; limits.max_len].into_boxed_slice())
                 .collect(),
+            in_progress: 0,
             drops: [0; ReassemblyDrop::COUNT],
             reassembled: 0,
         }
@@ -291,17 +294,17 @@ impl Reassembly {
             Some(i) => i,
             None => self.start(f.key, now),
         };
-        let Some(p) = self.slots[index].as_mut() else {
+        let (Some(p), data) = (self.slots[index].as_mut(), &mut self.buffers[index]) else {
             return Err(ReassemblyDrop::Malformed("no slot"));
         };
-        if let Err(e) = take(p, &f, max_len) {
+        if let Err(e) = take(p, data, &f, max_len) {
             self.release(index);
             return Err(e);
         }
         let Some(total) = p.total else {
             return Ok(Pushed::Held);
         };
-        if !p.have_front || p.received() != total {
+        if p.front_len == 0 || p.received() != total {
             return Ok(Pushed::Held);
         }
         let len = p.front_len + total;
@@ -310,7 +313,7 @@ impl Reassembly {
             return Err(ReassemblyDrop::TooLong);
         };
         dst[..p.front_len].copy_from_slice(&p.front[..p.front_len]);
-        dst[p.front_len..].copy_from_slice(&p.data[..total]);
+        dst[p.front_len..].copy_from_slice(&data[..total]);
         finish_header(dst, p.front_len, p.next_header);
         self.release(index);
         self.reassembled += 1;
@@ -319,6 +322,9 @@ impl Reassembly {
 
     /// Drops the datagrams older than the timeout, counting them.
     pub fn expire(&mut self, now: Instant) {
+        if self.in_progress == 0 {
+            return;
+        }
         let timeout = self.limits.timeout;
         for i in 0..self.slots.len() {
             if self.slots[i]
@@ -333,7 +339,7 @@ impl Reassembly {
 
     /// Datagrams in progress.
     pub fn in_progress(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.in_progress
     }
 
     /// Datagrams completed since the start.
@@ -378,34 +384,34 @@ impl Reassembly {
                 oldest
             }
         };
-        let data = self
-            .free
-            .pop()
-            .unwrap_or_else(|| vec![0u8; self.limits.max_len].into_boxed_slice());
         self.slots[index] = Some(Pending {
             key,
             since: now,
             front: [0; MAX_FRONT],
             front_len: 0,
             next_header: None,
-            have_front: false,
             total: None,
             runs: core::array::from_fn(|_| 0..0),
             run_count: 0,
-            data,
         });
+        self.in_progress += 1;
         index
     }
 
     fn release(&mut self, index: usize) {
-        if let Some(p) = self.slots[index].take() {
-            self.free.push(p.data);
+        if self.slots[index].take().is_some() {
+            self.in_progress -= 1;
         }
     }
 }
 
-/// Puts fragment `f` into datagram `p`.
-fn take(p: &mut Pending, f: &Fragment<'_>, max_len: usize) -> Result<(), ReassemblyDrop> {
+/// Puts fragment `f` into datagram `p`, its data into `data`.
+fn take(
+    p: &mut Pending,
+    data: &mut [u8],
+    f: &Fragment<'_>,
+    max_len: usize,
+) -> Result<(), ReassemblyDrop> {
     let end = f.offset + f.data.len();
     if !f.more {
         if p.total.is_some_and(|t| t != end) {
@@ -419,19 +425,18 @@ fn take(p: &mut Pending, f: &Fragment<'_>, max_len: usize) -> Result<(), Reassem
         return Err(ReassemblyDrop::Malformed("data past the last fragment"));
     }
     if let Some(front) = &f.front {
-        if p.have_front {
+        if p.front_len != 0 {
             return Err(ReassemblyDrop::Overlap);
         }
         p.front[..front.bytes.len()].copy_from_slice(front.bytes);
         p.front_len = front.bytes.len();
         p.next_header = front.next_header;
-        p.have_front = true;
     }
-    if p.have_front && p.front_len + p.total.unwrap_or(end).max(end) > max_len {
+    if p.front_len != 0 && p.front_len + p.total.unwrap_or(end).max(end) > max_len {
         return Err(ReassemblyDrop::TooLong);
     }
     p.add_run(f.offset..end)?;
-    p.data[f.offset..end].copy_from_slice(f.data);
+    data[f.offset..end].copy_from_slice(f.data);
     Ok(())
 }
 
