@@ -44,7 +44,7 @@ use crate::keying::KeyingInput;
 use crate::sa_table::{ChildEntry, SaTable};
 use crate::stats::DataStats;
 use crate::sys::tun::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
-use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch, shard_of};
+use crate::sys::{Datagram, EspBatch, EspSocket, IkeSocket, Tun, UdpBatch, esp_socket, shard_of};
 
 mod activity;
 mod gso;
@@ -345,11 +345,11 @@ pub struct Dataplane {
     /// complete one is written.
     reassembly: Reassembly,
     reassembled: Vec<u8>,
-    /// Identifications of the fragments this worker makes: a count hashed with keys
-    /// drawn at start, so that they do not repeat soon and are not sequential, hence
-    /// hard to predict off the path (RFC 7739).
+    /// Identifications of the fragments this worker makes: a count (of the datagrams
+    /// it cut) hashed with keys drawn at start, so that they do not repeat soon and are
+    /// not sequential, hence hard to predict off the path (RFC 7739).
     fragment_ids: ahash::RandomState,
-    fragmented: u64,
+    datagrams_cut: u64,
 }
 
 impl Dataplane {
@@ -536,7 +536,7 @@ impl Dataplane {
             }),
             reassembled: vec![0; MAX_PACKET],
             fragment_ids: ahash::RandomState::new(),
-            fragmented: 0,
+            datagrams_cut: 0,
             buf: vec![0; SLOT],
             out_sizes: vec![0; OUT_SLOTS],
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
@@ -1054,7 +1054,8 @@ impl Dataplane {
         now: Instant,
     ) -> Option<usize> {
         let packet = &buf[start..start + n];
-        let owner = destination(packet).map_or(self.index, |d| shard_of(d, self.workers));
+        let owner =
+            esp_socket::destination(packet).map_or(self.index, |d| shard_of(d, self.workers));
         if owner != self.index {
             if !self.handoffs.push(owner, packet) {
                 DataStats::bump(&self.stats.handoff_drops);
@@ -1089,8 +1090,8 @@ impl Dataplane {
     /// Cuts the packet at `buf[range]` into fragments of at most the TUN's MTU, in
     /// place: the raw socket refuses packets longer than the route's MTU.
     fn fragment(&mut self, buf: &mut [u8], range: Range<usize>) -> Option<(Range<usize>, Via)> {
-        self.fragmented += 1;
-        let id = self.fragment_ids.hash_one(self.fragmented) as u32;
+        self.datagrams_cut += 1;
+        let id = self.fragment_ids.hash_one(self.datagrams_cut) as u32;
         match fragment_in_place(buf, range.clone(), self.mtu, id) {
             Ok(f) => {
                 DataStats::bump(&self.stats.fragmented);
@@ -1475,19 +1476,6 @@ fn queue_out(job: &mut EspJob, slot: usize, range: Range<usize>, via: Via) {
         (Via::Udp, true) => job.udp6.push((slot, range)),
         (Via::Fragments(f), false) => job.tx4.extend(f.ranges().map(|r| (slot, r))),
         (Via::Fragments(f), true) => job.tx6.extend(f.ranges().map(|r| (slot, r))),
-    }
-}
-
-/// The destination address of an IPv4 or IPv6 packet.
-fn destination(packet: &[u8]) -> Option<IpAddr> {
-    match packet.first()? >> 4 {
-        4 => <[u8; 4]>::try_from(packet.get(16..20)?)
-            .ok()
-            .map(IpAddr::from),
-        6 => <[u8; 16]>::try_from(packet.get(24..40)?)
-            .ok()
-            .map(IpAddr::from),
-        _ => None,
     }
 }
 

@@ -15,7 +15,10 @@
 
 use core::ops::Range;
 
-use palisade_wire::{ExtChain, IPV6_HEADER_LEN, Ipv4Header, ip_version, proto};
+use palisade_wire::ipv4::options::{kind, option_at};
+use palisade_wire::{
+    ExtChain, IPV4_MIN_HEADER_LEN, IPV6_HEADER_LEN, IpVersion, Ipv4Header, ip_version, proto,
+};
 
 use crate::reassembly::MAX_FRONT;
 
@@ -95,8 +98,8 @@ pub fn fragment_in_place(
     }
     let version = ip_version(bytes).map_err(|_| FragmentError::Malformed("not IP"))?;
     let layout = match version {
-        palisade_wire::IpVersion::V4 => v4_layout(bytes)?,
-        palisade_wire::IpVersion::V6 => v6_layout(bytes)?,
+        IpVersion::V4 => v4_layout(bytes)?,
+        IpVersion::V6 => v6_layout(bytes)?,
     };
     let header = layout.front + layout.inserted;
     if mtu < header + 8 {
@@ -127,7 +130,7 @@ pub fn fragment_in_place(
         let at = start + k * stride;
         let h = &mut buf[at..at + header];
         match version {
-            palisade_wire::IpVersion::V4 => write_v4_header(
+            IpVersion::V4 => write_v4_header(
                 h,
                 &front[..layout.front],
                 k == 0,
@@ -136,7 +139,7 @@ pub fn fragment_in_place(
                 more,
                 id,
             ),
-            palisade_wire::IpVersion::V6 => write_v6_header(
+            IpVersion::V6 => write_v6_header(
                 h,
                 &front[..layout.front],
                 layout.next_header_at,
@@ -216,7 +219,7 @@ fn write_v4_header(
 ) {
     h.copy_from_slice(front);
     if !first {
-        keep_copied_options(&mut h[20..]);
+        keep_copied_options(h);
     }
     h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     if h[4..6] == [0, 0] {
@@ -228,27 +231,26 @@ fn write_v4_header(
     h[10..12].copy_from_slice(&sum.to_be_bytes());
 }
 
-/// Turns the options without the copied flag into NOPs; an option list that does not
-/// parse ends where it stops parsing (End of Option List from there on).
-fn keep_copied_options(options: &mut [u8]) {
-    const EOL: u8 = 0;
-    const NOP: u8 = 1;
+/// Turns the options of the IPv4 header `header` without the copied flag into NOPs; an
+/// option list that does not parse ends where it stops parsing (End of Option List from
+/// there on).
+fn keep_copied_options(header: &mut [u8]) {
+    /// The copied flag of the option-type octet (RFC 791 §3.1).
     const COPIED: u8 = 0x80;
-    let mut i = 0;
-    while i < options.len() {
-        match options[i] {
-            EOL => break,
-            NOP => i += 1,
-            kind => {
-                let len = options.get(i + 1).map_or(0, |l| usize::from(*l));
-                if len < 2 || i + len > options.len() {
-                    options[i..].fill(EOL);
-                    return;
+    let mut pos = IPV4_MIN_HEADER_LEN;
+    loop {
+        match option_at(header, pos) {
+            Ok(None) => return,
+            Ok(Some(o)) if o.kind == kind::EOL => return,
+            Ok(Some(o)) => {
+                if o.kind & COPIED == 0 {
+                    header[pos..pos + o.len].fill(kind::NOP);
                 }
-                if kind & COPIED == 0 {
-                    options[i..i + len].fill(NOP);
-                }
-                i += len;
+                pos += o.len;
+            }
+            Err(_) => {
+                header[pos..].fill(kind::EOL);
+                return;
             }
         }
     }

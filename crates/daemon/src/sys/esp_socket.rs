@@ -567,6 +567,13 @@ fn ipv6_header(header: &mut [u8], payload_len: u16, hop_limit: u8, src: Ipv6Addr
     header[24..40].copy_from_slice(&dst.octets());
 }
 
+/// The destination address in an IPv4 or IPv6 packet's header.
+pub(crate) fn destination(packet: &[u8]) -> Option<std::net::IpAddr> {
+    ipv4_destination(packet)
+        .map(std::net::IpAddr::from)
+        .or_else(|| ipv6_destination(packet).map(std::net::IpAddr::from))
+}
+
 fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
     let version = packet.first()? >> 4;
     let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
