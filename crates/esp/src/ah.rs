@@ -83,7 +83,7 @@ pub(crate) fn encapsulate(
     let new_len = total + grow;
     let limit = usize::from(u16::MAX) + if outer_v6 { IPV6_HEADER_LEN } else { 0 };
     if new_len > limit {
-        return Err(EspError::Malformed("packet too large for AH"));
+        return Err(EspError::TooLong);
     }
     let soft_lifetime = sa.account(total - front, now)?;
     let (seq, soft_seq) = sa.next_seq()?;

@@ -32,11 +32,13 @@ pub enum DropReason {
     /// An IP fragment offered to a transport-mode SA, which protects whole packets only
     /// (RFC 4303 §3.3.4); the datagram was larger than the path into the SA.
     Fragment,
+    /// Protected, the packet would be longer than an IP packet can be.
+    TooLong,
 }
 
 impl DropReason {
     /// Number of reasons; the length of every counter array.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
 
     /// Every reason, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -52,6 +54,7 @@ impl DropReason {
         DropReason::EcnConflict,
         DropReason::NoRoom,
         DropReason::Fragment,
+        DropReason::TooLong,
     ];
 
     /// A stable snake_case name, used by `palisade stats` and metrics.
@@ -69,6 +72,7 @@ impl DropReason {
             DropReason::EcnConflict => "ecn_conflict",
             DropReason::NoRoom => "no_room",
             DropReason::Fragment => "fragment",
+            DropReason::TooLong => "too_long",
         }
     }
 }

@@ -96,7 +96,7 @@ pub(crate) fn encapsulate(
                 0
             }
     {
-        return Err(EspError::Malformed("packet too large for ESP"));
+        return Err(EspError::TooLong);
     }
 
     let soft_lifetime = sa.account(payload, now)?;

@@ -90,6 +90,10 @@ pub enum EspError {
     /// (RFC 4303 §3.3.4).
     #[error("transport mode cannot protect a fragment")]
     Fragment,
+    /// Protected, the packet would be longer than an IP packet can be (65,535 bytes, or
+    /// that much payload behind an IPv6 header).
+    #[error("packet too long to protect")]
+    TooLong,
 }
 
 impl EspError {
@@ -108,6 +112,7 @@ impl EspError {
             EspError::EcnConflict => DropReason::EcnConflict,
             EspError::NoRoom => DropReason::NoRoom,
             EspError::Fragment => DropReason::Fragment,
+            EspError::TooLong => DropReason::TooLong,
         }
     }
 }

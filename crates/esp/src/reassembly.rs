@@ -17,7 +17,10 @@
 //! - a bounded number of datagrams are in progress, each at most
 //!   [`ReassemblyLimits::max_len`] bytes; a new one when all are taken evicts the oldest.
 //!
-//! All memory is taken in [`Reassembly::new`]: nothing is allocated per fragment.
+//! All memory is taken in [`Reassembly::new`]: nothing is allocated per fragment. It is
+//! one zeroed allocation for every slot, large enough that the allocator maps fresh
+//! pages for it (glibc: anything over its mmap threshold, 128 KiB at first), so with a
+//! `max_len` of IP's own limit (64 KiB) only the pages datagrams reach become resident.
 
 use core::ops::Range;
 use std::time::{Duration, Instant};
@@ -44,11 +47,12 @@ pub struct ReassemblyLimits {
 }
 
 impl Default for ReassemblyLimits {
-    /// 32 datagrams of up to 9,216 bytes (a jumbo frame), 30 s: Linux's `ipfrag_time`.
+    /// 32 datagrams of any length IP allows (an IPv6 header and a 65,535-byte payload),
+    /// 30 s: Linux's `ipfrag_time`.
     fn default() -> Self {
         ReassemblyLimits {
             datagrams: 32,
-            max_len: 9216,
+            max_len: IPV6_HEADER_LEN + usize::from(u16::MAX),
             timeout: Duration::from_secs(30),
         }
     }
@@ -175,6 +179,17 @@ struct Pending {
 }
 
 impl Pending {
+    /// The longest the datagram may be, headers included, once its first fragment
+    /// came: `max_len`, and what its header can state (IPv4's total length, IPv6's
+    /// payload length, 16 bits each; Linux refuses the same, `ip_frag_reasm`).
+    fn limit(&self, max_len: usize) -> usize {
+        let ip = match self.next_header {
+            None => usize::from(u16::MAX),
+            Some(_) => IPV6_HEADER_LEN + usize::from(u16::MAX),
+        };
+        max_len.min(ip)
+    }
+
     fn received(&self) -> usize {
         self.runs[..self.run_count].iter().map(|r| r.len()).sum()
     }
@@ -211,9 +226,11 @@ impl Pending {
 /// The datagrams in progress, and counts of what was dropped.
 pub struct Reassembly {
     limits: ReassemblyLimits,
-    /// The datagrams in progress, and the buffer of each slot's fragmentable part.
+    /// The datagrams in progress.
     slots: Vec<Option<Pending>>,
-    buffers: Vec<Box<[u8]>>,
+    /// Each slot's fragmentable part: slot `i`'s is the `max_len` bytes from
+    /// `i * max_len`.
+    buffer: Box<[u8]>,
     /// How many slots hold a datagram: [`Reassembly::expire`] runs at every data-plane
     /// wake-up and returns at once when none does, instead of reading every slot.
     in_progress: usize,
@@ -228,9 +245,7 @@ impl Reassembly {
         Reassembly {
             limits,
             slots: (0..datagrams).map(|_| None).collect(),
-            buffers: (0..datagrams)
-                .map(|_| vec![0u8; limits.max_len].into_boxed_slice())
-                .collect(),
+            buffer: vec![0u8; datagrams * limits.max_len].into_boxed_slice(),
             in_progress: 0,
             drops: [0; ReassemblyDrop::COUNT],
             reassembled: 0,
@@ -294,7 +309,9 @@ impl Reassembly {
             Some(i) => i,
             None => self.start(f.key, now),
         };
-        let (Some(p), data) = (self.slots[index].as_mut(), &mut self.buffers[index]) else {
+        let at = index * max_len;
+        let data = &mut self.buffer[at..at + max_len];
+        let Some(p) = self.slots[index].as_mut() else {
             return Err(ReassemblyDrop::Malformed("no slot"));
         };
         if let Err(e) = take(p, data, &f, max_len) {
@@ -432,7 +449,7 @@ fn take(
         p.front_len = front.bytes.len();
         p.next_header = front.next_header;
     }
-    if p.front_len != 0 && p.front_len + p.total.unwrap_or(end).max(end) > max_len {
+    if p.front_len != 0 && p.front_len + p.total.unwrap_or(end).max(end) > p.limit(max_len) {
         return Err(ReassemblyDrop::TooLong);
     }
     p.add_run(f.offset..end)?;

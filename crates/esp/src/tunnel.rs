@@ -182,8 +182,7 @@ impl OuterTemplate {
     ) -> Result<(), EspError> {
         let tos = self.outer_tos(inner.tos);
         if self.v6 {
-            let payload = u16::try_from(total - IPV6_HEADER_LEN)
-                .map_err(|_| EspError::Malformed("packet too large"))?;
+            let payload = u16::try_from(total - IPV6_HEADER_LEN).map_err(|_| EspError::TooLong)?;
             let h: &mut [u8; IPV6_HEADER_LEN] = out
                 .get_mut(..IPV6_HEADER_LEN)
                 .and_then(|h| h.try_into().ok())
@@ -194,7 +193,7 @@ impl OuterTemplate {
             h[4..6].copy_from_slice(&payload.to_be_bytes());
             return Ok(());
         }
-        let len = u16::try_from(total).map_err(|_| EspError::Malformed("packet too large"))?;
+        let len = u16::try_from(total).map_err(|_| EspError::TooLong)?;
         let h: &mut [u8; IPV4_MIN_HEADER_LEN] = out.first_chunk_mut().ok_or(EspError::NoRoom)?;
         let flags = if inner.df { DF_BIT } else { 0 };
         self.write_v4(h, inner.tos, flags, len, id);

@@ -583,9 +583,11 @@ fn packets_that_would_outgrow_ipv4_are_refused() {
     for t in [GCM, SaTransform::Ah(IntegId::HmacSha2_256_128)] {
         let mut p = pair(&spec(t, Mode::Transport), 0x100c, now);
         assert!(
-            matches!(seal(&mut p, &big, now), Err(EspError::Malformed(_))),
+            matches!(seal(&mut p, &big, now), Err(EspError::TooLong)),
             "{t:?}"
         );
+        assert_eq!(p.a.drops().get(DropReason::TooLong), 1, "{t:?}");
+        assert_eq!(DropReason::TooLong.name(), "too_long");
         // A packet that fits still goes through.
         let wire = seal(&mut p, &udp_packet(v4(1), v4(2), 60_000, 0), now).expect("fits");
         assert_eq!(open(&mut p.b, &wire, now).expect("open").len(), 60_028);

@@ -322,6 +322,60 @@ fn datagrams_too_long_or_oddly_cut_are_refused() {
     );
 }
 
+/// The longest datagrams IP allows come back whole with the default limits: 65,535
+/// bytes for IPv4, a 65,535-byte payload for IPv6.
+#[test]
+fn the_longest_datagrams_ip_allows_come_back() {
+    let mut r = Reassembly::new(ReassemblyLimits::default());
+    let mut out = vec![0u8; 70_000];
+    let now = Instant::now();
+    let longest = [
+        v4(&[], proto::UDP, 9, &[0x5a; 65_535 - 20]),
+        v6(false, false, proto::UDP, &[0xa5; 65_535]),
+    ];
+    for packet in longest {
+        let mut got = None;
+        for f in cut(&packet, 9000, 3) {
+            if let Ok(Pushed::Complete(n)) = r.push(&f, now, &mut out) {
+                got = Some(n);
+            }
+        }
+        assert_eq!(got.map(|n| &out[..n]), Some(&packet[..]));
+    }
+    assert_eq!(drops(&r), vec![]);
+}
+
+/// An IPv4 fragment whose data ends past what a total length of 16 bits can say is
+/// refused even where `max_len` would hold it (IPv6's limit is 40 bytes longer), as
+/// Linux refuses it: the header of the whole could not be written.
+#[test]
+fn an_ipv4_datagram_past_65535_bytes_is_refused() {
+    let mut r = Reassembly::new(ReassemblyLimits::default());
+    let mut out = vec![0u8; 70_000];
+    let now = Instant::now();
+    let fragment = |offset: u16, more: bool, data: &[u8]| {
+        let mut p = v4(&[], proto::UDP, 12, data);
+        let flags = if more { 0x2000 } else { 0 };
+        p[6..8].copy_from_slice(&(flags | (offset / 8)).to_be_bytes());
+        p[10..12].fill(0);
+        let sum = palisade_wire::ipv4_header_checksum(&p[..20]);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p
+    };
+    assert_eq!(
+        r.push(&fragment(0, true, &[1; 1480]), now, &mut out),
+        Ok(Pushed::Held)
+    );
+    // 20 bytes of header and data to 65,560: 65,580 bytes, within max_len (65,575 + 20
+    // is not, but the data alone is).
+    assert_eq!(
+        r.push(&fragment(65_520, false, &[2; 40]), now, &mut out),
+        Err(ReassemblyDrop::TooLong)
+    );
+    assert_eq!(r.in_progress(), 0, "the datagram went with it");
+    assert_eq!(drops(&r), vec![("reassembly_too_long", 1)]);
+}
+
 #[test]
 fn fragments_of_different_datagrams_interleave() {
     let a = v4(&[], proto::UDP, 1, &[0xaa; 3000]);
