@@ -33,8 +33,11 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use palisade_esp::fragmentation::{Fragments, fragment_in_place};
 use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyDrop, ReassemblyLimits};
 use palisade_esp::transport_nat;
-use palisade_esp::{Direction, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad};
+use palisade_esp::{
+    Direction, DropReason, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad,
+};
 use palisade_ike::{Acquire, ChildSa, Expiry};
+use palisade_wire::IPV6_HEADER_LEN;
 use serde_json::json;
 use tracing::{debug, info, warn};
 
@@ -55,15 +58,26 @@ use activity::ActivityReports;
 use handoff::Handoffs;
 use writer::{EspJob, TunJob, Writer, WriterIo};
 
-/// Largest packet handled (jumbo frames are not expected on the TUN).
+/// Largest packet the TUN gives whole (jumbo frames are not expected on it).
 const MAX_PACKET: usize = 9216;
-/// Room after a datagram put back together from fragments for the headers of the
-/// fragments it leaves in: at the smallest TUN MTU (576), a 9 KiB datagram's 18 IPv6
-/// fragments add 17 × 48 bytes.
-const FRAG_ROOM: usize = 1024;
-/// One buffer: room to grow any packet into its IPsec form in place, and to cut that
-/// into fragments.
-const SLOT: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM + 256 + FRAG_ROOM;
+/// Largest datagram put back together from fragments: IPv6's without a jumbogram (a
+/// payload of 65,535 bytes behind its header); IPv4's total length stops at 65,535.
+const MAX_DATAGRAM: usize = IPV6_HEADER_LEN + 65_535;
+/// A buffer for a packet of `len` bytes: room to grow it into its IPsec form in place,
+/// and to cut that into fragments.
+const fn slot_len(len: usize) -> usize {
+    MAX_HEADROOM + len + MAX_TAILROOM + 256 + frag_room(len)
+}
+/// Room after a packet of `len` bytes for the headers of the fragments it leaves in: at
+/// the smallest TUN MTU (576), each fragment carries at least 512 bytes and adds at most
+/// 64 (an IPv4 header with options, or IPv6's and its Fragment header).
+const fn frag_room(len: usize) -> usize {
+    (len / 512 + 2) * 64
+}
+/// One buffer: any packet the TUN gives. A datagram put back together from fragments
+/// may be longer; the buffer it lands in grows for it (`reassemble`) and shrinks back
+/// when its batch is used again (`reclaim`).
+const SLOT: usize = slot_len(MAX_PACKET);
 /// Slots one TUN read may fill: the segments of one TSO aggregate at the smallest MSS.
 const READ_ROOM: usize = IDEAL_BATCH_SIZE;
 /// TUN -> IPsec slots: TUN reads fill them until fewer than `READ_ROOM` are free, then
@@ -71,6 +85,9 @@ const READ_ROOM: usize = IDEAL_BATCH_SIZE;
 const OUT_SLOTS: usize = 2 * READ_ROOM;
 /// IPsec -> TUN slots, one `recvmmsg(2)`.
 const IN_SLOTS: usize = 64;
+/// An IPsec -> TUN slot: the longest IP packet, which the kernel may have put back
+/// together from fragments (see [`Slots`] for what is resident).
+const IN_SLOT: usize = MAX_DATAGRAM;
 /// NAT-T slots, one `recvmmsg(2)`: each holds what UDP GRO may coalesce (64 KiB).
 const NATT_SLOTS: usize = 16;
 /// Receive queue of the NAT-T sockets, as deep as the raw ESP socket's.
@@ -322,10 +339,10 @@ pub struct Dataplane {
     /// A raw TUN read: virtio-net header and up to 64 KiB.
     tun_scratch: Vec<u8>,
     /// IPsec -> TUN slots and lengths.
-    inb: Vec<Vec<u8>>,
+    inb: Slots,
     inb_lens: Vec<usize>,
     /// NAT-T slots, and what each received.
-    natt_inb: Vec<Vec<u8>>,
+    natt_inb: Slots,
     natt_got: Vec<Option<Datagram>>,
     /// Decapsulated packets being gathered for the writer.
     tun_tx: Option<TunJob>,
@@ -531,18 +548,18 @@ impl Dataplane {
             ike_port,
             mtu: usize::from(mtu),
             reassembly: Reassembly::new(ReassemblyLimits {
-                max_len: MAX_PACKET,
+                max_len: MAX_DATAGRAM,
                 ..ReassemblyLimits::default()
             }),
-            reassembled: vec![0; MAX_PACKET],
+            reassembled: vec![0; MAX_DATAGRAM],
             fragment_ids: ahash::RandomState::new(),
             datagrams_cut: 0,
             buf: vec![0; SLOT],
             out_sizes: vec![0; OUT_SLOTS],
             tun_scratch: vec![0; VIRTIO_NET_HDR_LEN + 65_535 + 256],
-            inb: vec![vec![0; SLOT]; IN_SLOTS],
+            inb: Slots::new(IN_SLOTS, IN_SLOT),
             inb_lens: vec![0; IN_SLOTS],
-            natt_inb: vec![vec![0; NATT_SLOT]; NATT_SLOTS],
+            natt_inb: Slots::new(NATT_SLOTS, NATT_SLOT),
             natt_got: vec![None; NATT_SLOTS],
             tun_tx: None,
             lifetime_events: Vec::new(),
@@ -651,18 +668,16 @@ impl Dataplane {
             for packet in batch.packets() {
                 if job.is_none() {
                     job = self.writer.esp_buffers();
+                    if let Some(j) = job.as_mut() {
+                        reclaim(&mut j.bufs);
+                    }
                     k = 0;
                 }
                 let Some(j) = job.as_mut() else {
                     DataStats::bump(&self.stats.send_errors);
                     continue;
                 };
-                let n = packet.len();
-                let Some(slot) = j.bufs[k].get_mut(MAX_HEADROOM..MAX_HEADROOM + n) else {
-                    DataStats::bump(&self.stats.malformed);
-                    continue;
-                };
-                slot.copy_from_slice(packet);
+                let n = place(&mut j.bufs[k], MAX_HEADROOM, packet);
                 if let Some((range, via)) = self.outbound(&mut j.bufs[k], MAX_HEADROOM, n, now) {
                     queue_out(j, k, range, via);
                 }
@@ -754,8 +769,7 @@ impl Dataplane {
         // What waited for this peer goes out now (or waits again if it needs another SA).
         let mut buf = std::mem::take(&mut self.buf);
         for packet in self.table.take_held(child.remote) {
-            let n = packet.len();
-            buf[MAX_HEADROOM..MAX_HEADROOM + n].copy_from_slice(&packet);
+            let n = place(&mut buf, MAX_HEADROOM, &packet);
             // ESP in UDP too goes out whole through the raw socket: a few packets.
             match self.outbound(&mut buf, MAX_HEADROOM, n, now) {
                 Some((_, Via::Fragments(f))) => {
@@ -767,6 +781,7 @@ impl Dataplane {
                 None => {}
             }
         }
+        reclaim(std::slice::from_mut(&mut buf));
         self.buf = buf;
         self.report_held();
     }
@@ -846,6 +861,7 @@ impl Dataplane {
             let Some(mut job) = self.writer.esp_buffers() else {
                 break;
             };
+            reclaim(&mut job.bufs);
             let mut filled = 0;
             let mut empty = false;
             while filled + READ_ROOM <= OUT_SLOTS {
@@ -897,7 +913,8 @@ impl Dataplane {
 
     /// `recvmmsg` batches of ESP, opened in place, the inner packets written to the TUN.
     fn drain_esp(&mut self, v6: bool, batch: &mut EspBatch) {
-        let mut inb = std::mem::take(&mut self.inb);
+        let mut slots = std::mem::take(&mut self.inb);
+        let mut inb = slots.views();
         let mut lens = std::mem::take(&mut self.inb_lens);
         self.drain_rounds(v6, "ESP", |dp| {
             let socket = if v6 { dp.esp6.as_ref() } else { Some(&dp.esp) };
@@ -912,18 +929,20 @@ impl Dataplane {
                     DataStats::bump(&dp.stats.malformed);
                     continue;
                 }
-                dp.inbound(&mut inb[i], 0, lens[i], now);
+                dp.inbound(inb[i], 0, lens[i], now);
             }
             Some(Ok(k == inb.len()))
         });
-        self.inb = inb;
+        drop(inb);
+        self.inb = slots;
         self.inb_lens = lens;
     }
 
     /// `recvmmsg` batches of NAT-T datagrams: ESP in UDP opened like raw ESP, IKE passed
     /// to the keying thread.
     fn drain_natt(&mut self, v6: bool, udp: &mut UdpBatch) {
-        let mut inb = std::mem::take(&mut self.natt_inb);
+        let mut slots = std::mem::take(&mut self.natt_inb);
+        let mut inb = slots.views();
         let mut got = std::mem::take(&mut self.natt_got);
         self.drain_rounds(v6, "NAT-T", |dp| {
             let socket = if v6 {
@@ -955,12 +974,13 @@ impl Dataplane {
                 for seg in d.segments() {
                     let start = MAX_HEADROOM + seg.start;
                     let (remote, local) = (d.remote, d.local);
-                    dp.natt_datagram(&mut inb[i], start, seg.len(), remote, local, now);
+                    dp.natt_datagram(inb[i], start, seg.len(), remote, local, now);
                 }
             }
             Some(Ok(k == inb.len()))
         });
-        self.natt_inb = inb;
+        drop(inb);
+        self.natt_inb = slots;
         self.natt_got = got;
     }
 
@@ -1013,6 +1033,9 @@ impl Dataplane {
         };
         let b = &mut job.bufs[job.n];
         b.clear();
+        // What a datagram longer than a TUN packet (put back together by the kernel
+        // before it was opened) grew the buffer to is not kept.
+        b.shrink_to(TUN_TX_CAPACITY);
         b.resize(TUN_TX_OFFSET, 0);
         b.extend_from_slice(packet);
         job.n += 1;
@@ -1025,7 +1048,7 @@ impl Dataplane {
     /// protects whole datagrams only, RFC 4303 §3.3.4) and leaves cut to the TUN's MTU.
     fn outbound(
         &mut self,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
         start: usize,
         n: usize,
         now: Instant,
@@ -1048,7 +1071,7 @@ impl Dataplane {
     /// the worker its destination shards to: the TUN may spread them over its queues.
     fn reassemble(
         &mut self,
-        buf: &mut [u8],
+        buf: &mut Vec<u8>,
         start: usize,
         n: usize,
         now: Instant,
@@ -1065,9 +1088,7 @@ impl Dataplane {
         match self.reassembly.push(packet, now, &mut self.reassembled) {
             Ok(Pushed::Held) => None,
             Ok(Pushed::Complete(len)) => {
-                // A slot holds MAX_PACKET after the headroom, the reassembly's limit.
-                buf.get_mut(start..start + len)?
-                    .copy_from_slice(&self.reassembled[..len]);
+                place(buf, start, &self.reassembled[..len]);
                 DataStats::bump(&self.stats.reassembled);
                 Some(len)
             }
@@ -1209,11 +1230,21 @@ impl Dataplane {
 
     fn encap_failed(&mut self, spi: u32, e: EspError) {
         // The SAD counted it; a hard expiry also tells IKE, which deletes the pair.
-        if matches!(e, EspError::LifetimeExpired) {
-            let _ = self.keying.send(KeyingInput::Expiry {
-                spi,
-                expiry: Expiry::Hard,
-            });
+        match e {
+            EspError::LifetimeExpired => {
+                let _ = self.keying.send(KeyingInput::Expiry {
+                    spi,
+                    expiry: Expiry::Hard,
+                });
+            }
+            // A whole datagram lost that nothing else reports: the sender's stack sent
+            // it (in fragments) without error.
+            EspError::TooLong => self.events.push(
+                "drop",
+                format!("datagram too long to protect on SA {spi:#010x}: {e}"),
+                json!({ "reason": DropReason::TooLong.name(), "spi": spi }),
+            ),
+            _ => {}
         }
         debug!(spi = format_args!("{spi:#010x}"), error = %e, "encapsulation failed");
     }
@@ -1465,6 +1496,52 @@ const SOURCES: [Source; 5] = [
     Source::Esp6,
     Source::Natt6,
 ];
+
+/// Receive buffers of the longest IP packet each, in one zeroed allocation: large
+/// enough that the allocator maps fresh pages for it (glibc: over its mmap threshold),
+/// so only the pages packets reach become resident, where a slot per allocation (or
+/// `vec![v; n]`, which copies `v`) could make every byte resident.
+#[derive(Default)]
+struct Slots {
+    mem: Box<[u8]>,
+    len: usize,
+}
+
+impl Slots {
+    fn new(count: usize, len: usize) -> Slots {
+        Slots {
+            mem: vec![0; count * len].into_boxed_slice(),
+            len,
+        }
+    }
+
+    /// One slice per slot, for one drain.
+    fn views(&mut self) -> Vec<&mut [u8]> {
+        self.mem.chunks_mut(self.len.max(1)).collect()
+    }
+}
+
+/// Copies `packet` into `buf` at `start` (behind at least the headroom), growing `buf`
+/// if the packet is longer than a slot is made for (a datagram put back together from
+/// fragments) until [`reclaim`]; returns its length.
+fn place(buf: &mut Vec<u8>, start: usize, packet: &[u8]) -> usize {
+    let n = packet.len();
+    let room = start.max(MAX_HEADROOM) - MAX_HEADROOM + slot_len(n);
+    if buf.len() < room {
+        buf.resize(room, 0);
+    }
+    buf[start..start + n].copy_from_slice(packet);
+    n
+}
+
+/// Gives back what slots grew for datagrams longer than a slot (`reassemble`), before
+/// they are filled again: the memory of a burst of long datagrams is not kept.
+fn reclaim(bufs: &mut [Vec<u8>]) {
+    for b in bufs.iter_mut().filter(|b| b.len() > SLOT) {
+        b.truncate(SLOT);
+        b.shrink_to_fit();
+    }
+}
 
 /// Puts the packet `job.bufs[slot][range]` on the send queue its route and family say.
 fn queue_out(job: &mut EspJob, slot: usize, range: Range<usize>, via: Via) {

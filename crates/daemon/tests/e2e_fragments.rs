@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use common::daemon::{Capture, Daemon, require_policy, veth_of};
-use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
+use common::echo::{LONG_SIZES, ROUNDS, SIZES, echo_all, echo_server, echo_sizes};
 use netns::{VethPair, root_or_skip};
 use sys_common::{V6_A, V6_B, enable_ipv6};
 
@@ -117,35 +117,31 @@ fn run(v6: bool, settings: &str) {
     let capture = Capture::start(&pair.a, &veth_of(&pair.a), pcap.clone()).expect("tcpdump");
 
     let echo = echo_server(&pair.b, SocketAddr::new(b_ip, PORT));
-    echo_all(&pair.a, a_ip, SocketAddr::new(b_ip, PORT), &|| logs(&a, &b));
+    let to = SocketAddr::new(b_ip, PORT);
+    echo_all(&pair.a, a_ip, to, &|| logs(&a, &b));
+    echo_sizes(&pair.a, a_ip, to, &LONG_SIZES, &|| logs(&a, &b));
     drop(echo);
-    // Longer than palisaded reassembles: dropped, counted, and a net event.
+    // The longest UDP datagram: put back together, but too long to protect (an ESP
+    // packet is an IP packet too). Dropped, counted, and a net event.
+    let longest = if v6 { 65_527 } else { 65_507 };
     let tx = pair.a.udp_socket(SocketAddr::new(a_ip, 0)).expect("socket");
-    tx.send_to(&[0x77; 10_000], SocketAddr::new(b_ip, PORT))
-        .expect("send");
-    let too_long = || {
-        a.stats()
-            .global_drops
-            .get("reassembly_too_long")
-            .copied()
-            .unwrap_or(0)
-    };
+    tx.send_to(&vec![0x77; longest], to).expect("send");
+    let too_long = || a.stats().global_drops.get("too_long").copied().unwrap_or(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while too_long() == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // Counted per fragment refused: the first past the limit and those after it.
-    assert!(too_long() >= 1, "{}", logs(&a, &b));
+    assert_eq!(too_long(), 1, "{}", logs(&a, &b));
     let events = a.events();
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "drop" && e.detail["reason"] == "reassembly_too_long"),
+            .any(|e| e.kind == "drop" && e.detail["reason"] == "too_long"),
         "{events:#?}"
     );
     let _ = capture.finish();
 
-    let datagrams = (ROUNDS * SIZES.len()) as u64;
+    let datagrams = (ROUNDS * (SIZES.len() + LONG_SIZES.len())) as u64;
     for (d, name) in [(&a, "a"), (&b, "b")] {
         let s = d.stats();
         assert!(
@@ -155,9 +151,7 @@ fn run(v6: bool, settings: &str) {
         let refused: Vec<_> = s
             .global_drops
             .keys()
-            .filter(|k| {
-                (k.starts_with("reassembly") && *k != "reassembly_too_long") || *k == "send_error"
-            })
+            .filter(|k| k.starts_with("reassembly") || *k == "send_error")
             .collect();
         assert!(refused.is_empty(), "{name}: {:?}", s.global_drops);
         let sas = d.sas();

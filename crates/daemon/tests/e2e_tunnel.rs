@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use common::bridge::host_behind as link_host;
 use common::daemon::{Capture, Daemon, not_ipsec_between, tcp_transfer, tunnel_policy, veth_of};
-use common::echo::{ROUNDS, SIZES, echo_all, echo_server};
+use common::echo::{LONG_SIZES, ROUNDS, SIZES, echo_all, echo_server, echo_sizes};
 use netns::{Netns, VethPair, root_or_skip};
 
 fn policy(local_net: &str, remote_net: &str, me: Ipv4Addr, peer: Ipv4Addr) -> String {
@@ -82,14 +82,16 @@ fn tunnel_mode_carries_subnet_traffic_as_esp_between_gateways() {
     let h2_ip = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 2));
     let server = echo_server(&h2, SocketAddr::new(h2_ip, 5313));
     let logs = || format!("--- gw-a ---\n{}\n--- gw-b ---\n{}", a.log(), b.log());
-    echo_all(
-        &h1,
+    let (h1_ip, to) = (
         Ipv4Addr::new(10, 1, 0, 2).into(),
         SocketAddr::new(h2_ip, 5313),
-        &logs,
     );
+    echo_all(&h1, h1_ip, to, &logs);
+    // Longer datagrams too: each gateway puts back what it forwards, and sends it on
+    // out of the tunnel whole, for its kernel to cut to the subnet's MTU.
+    echo_sizes(&h1, h1_ip, to, &LONG_SIZES, &logs);
     drop(server);
-    let datagrams = (ROUNDS * SIZES.len()) as u64;
+    let datagrams = (ROUNDS * (SIZES.len() + LONG_SIZES.len())) as u64;
     for d in [&a, &b] {
         let s = d.stats();
         assert!(
