@@ -581,6 +581,7 @@ fn render_stats(s: &Stats) -> String {
         .line("queue drops", s.queue_drops)
         .line("clear permitted", s.clear_permitted)
         .line("clear blocked", s.clear_blocked)
+        .line("handed off", s.handed_off)
         .line("reassembled", s.reassembled)
         .line("fragmented", s.fragmented);
     let mut out = g.render();

@@ -523,6 +523,10 @@ pub struct Stats {
     pub clear_permitted: u64,
     /// Clear-text packets policy blocked.
     pub clear_blocked: u64,
+    /// Packets one worker read from the TUN and passed to the worker that owns their
+    /// peer's SAs (the TUN spreads flows over its queues by their hash, not by peer), or
+    /// a fragment to the worker that puts its datagram back together.
+    pub handed_off: u64,
     /// IP datagrams put back together from the fragments the host's stack cut for the
     /// TUN, to be judged and protected whole.
     pub reassembled: u64,

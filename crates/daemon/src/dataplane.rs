@@ -1080,9 +1080,7 @@ impl Dataplane {
         let owner =
             esp_socket::destination(packet).map_or(self.index, |d| shard_of(d, self.workers));
         if owner != self.index {
-            if !self.handoffs.push(owner, packet) {
-                DataStats::bump(&self.stats.handoff_drops);
-            }
+            self.hand_off(owner, packet);
             return None;
         }
         match self.reassembly.push(packet, now, &mut self.reassembled) {
@@ -1106,6 +1104,16 @@ impl Dataplane {
                 None
             }
         }
+    }
+
+    /// Passes `packet` to worker `owner`, counting it or its drop.
+    fn hand_off(&mut self, owner: usize, packet: &[u8]) {
+        let counter = if self.handoffs.push(owner, packet) {
+            &self.stats.handed_off
+        } else {
+            &self.stats.handoff_drops
+        };
+        DataStats::bump(counter);
     }
 
     /// Cuts the packet at `buf[range]` into fragments of at most the TUN's MTU, in
@@ -1157,9 +1165,7 @@ impl Dataplane {
             Outbound::Protect(p) => {
                 let owner = shard_of(p.peer, self.workers);
                 if owner != self.index {
-                    if !self.handoffs.push(owner, &buf[start..start + n]) {
-                        DataStats::bump(&self.stats.handoff_drops);
-                    }
+                    self.hand_off(owner, &buf[start..start + n]);
                     return None;
                 }
                 let Some(entry) = self.table.select(p.peer, &flow) else {

@@ -59,7 +59,7 @@ pub fn render_with_directions(
         "Installed CHILD_SA pairs.",
         &[(vec![], child_sas as u64)],
     );
-    let plain: [(&str, &str, u64); 12] = [
+    let plain: [(&str, &str, u64); 13] = [
         (
             "palisade_tun_rx_packets_total",
             "Packets read from the TUN device.",
@@ -109,6 +109,11 @@ pub fn render_with_directions(
             "palisade_clear_blocked_packets_total",
             "Clear-text packets policy blocked.",
             stats.clear_blocked,
+        ),
+        (
+            "palisade_handed_off_packets_total",
+            "Packets read from the TUN by one worker and passed to the worker that owns their peer (or puts their datagram back together).",
+            stats.handed_off,
         ),
         (
             "palisade_reassembled_datagrams_total",

@@ -199,6 +199,7 @@ impl Service {
             queue_drops: get(&s.queue_drops),
             clear_permitted: get(&s.clear_permitted),
             clear_blocked: get(&s.clear_blocked),
+            handed_off: get(&s.handed_off),
             reassembled: get(&s.reassembled),
             fragmented: get(&s.fragmented),
             ike: BTreeMap::from([

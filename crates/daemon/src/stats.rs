@@ -24,6 +24,9 @@ pub struct DataStats {
     /// Packets for another worker's peer dropped because that worker was too far behind
     /// to take them.
     pub handoff_drops: AtomicU64,
+    /// Packets read from the TUN and passed to the worker that owns their peer's SAs, or
+    /// (a fragment) that puts their datagram back together.
+    pub handed_off: AtomicU64,
     /// Packets dropped because the negotiation they waited for failed.
     pub acquire_failed_drops: AtomicU64,
     /// Clear-text packets policy let through (outbound re-sent, inbound accepted).

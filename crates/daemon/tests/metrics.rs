@@ -135,6 +135,7 @@ fn stats() -> Stats {
         queue_drops: 1,
         clear_permitted: 11,
         clear_blocked: 12,
+        handed_off: 15,
         reassembled: 13,
         fragmented: 14,
         ike,
@@ -192,6 +193,7 @@ fn render_writes_every_counter_with_help_type_and_escaped_labels() {
         ("palisade_clear_blocked_packets_total", 12.0),
         ("palisade_reassembled_datagrams_total", 13.0),
         ("palisade_fragmented_packets_total", 14.0),
+        ("palisade_handed_off_packets_total", 15.0),
     ] {
         assert_eq!(value(name, &[]), v, "{name}");
         assert_eq!(types[name], "counter", "{name}");
