@@ -14,8 +14,8 @@ use palisade_wire::{
 
 use crate::error::EspError;
 use crate::packet::Packet;
-use crate::sa::{Cipher, Mode, SecurityAssociation};
-use crate::tunnel;
+use crate::sa::{Cipher, DfPolicy, Mode, SecurityAssociation};
+use crate::tunnel::{self, DF_BIT};
 
 /// What an outbound packet became.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ pub(crate) fn encapsulate(
             sa.ip_id = sa.ip_id.wrapping_add(1);
             outer.write(&mut buf[start..], inner, new_len, sa.ip_id)?;
         }
-        _ => fix_transport_header(buf, start, &split, new_len, wire_proto)?,
+        _ => fix_transport_header(buf, start, &split, new_len, wire_proto, sa.config.df)?,
     }
     if let Cipher::Esp(transform) = &sa.cipher {
         transform.seal(&mut buf[esp_start..end], seq, sa.config.esn)?;
@@ -219,18 +219,27 @@ fn split_tunnel(bytes: &[u8]) -> Result<Split, EspError> {
     })
 }
 
-/// Transport mode: the kept header now announces ESP (or UDP) and the new length.
+/// Transport mode: the kept header now announces ESP (or UDP) and the new length, and
+/// an IPv4 header's DF bit is as the SA's policy says (it is ours to set: the host that
+/// sends the packet is the one protecting it; clearing it lets a narrower path fragment
+/// the ESP packet where its inner DF would have it dropped).
 fn fix_transport_header(
     buf: &mut [u8],
     start: usize,
     split: &Split,
     new_len: usize,
     wire_proto: u8,
+    df: DfPolicy,
 ) -> Result<(), EspError> {
     let hdr = &mut buf[start..start + new_len];
     hdr[split.next_header_field] = wire_proto;
     match ip_version(hdr)? {
         IpVersion::V4 => {
+            match df {
+                DfPolicy::Copy => {}
+                DfPolicy::Set => hdr[6] |= DF_BIT,
+                DfPolicy::Clear => hdr[6] &= !DF_BIT,
+            }
             ipv4::set_total_len(hdr, new_len as u16)?;
             ipv4::update_checksum(hdr)?;
         }

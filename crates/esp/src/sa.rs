@@ -49,7 +49,8 @@ impl SaTransform {
     }
 }
 
-/// The DF bit of the outer IPv4 header in tunnel mode (RFC 4301 §8.1).
+/// The DF bit of the outer IPv4 header (RFC 4301 §8.1): the one built in tunnel mode,
+/// the packet's own in transport mode (where `Copy` leaves it as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DfPolicy {
     /// Copy DF from an inner IPv4 header; set it for inner IPv6, which routers never fragment.
@@ -105,7 +106,7 @@ pub struct SaConfig {
     pub udp_encap: Option<UdpEncap>,
     /// Tunnel mode only: pad inner packets with TFC padding up to this length (RFC 4303 §2.7).
     pub tfc_pad_to: Option<u16>,
-    /// The outer DF bit in tunnel mode.
+    /// The outer DF bit (IPv4).
     pub df: DfPolicy,
     /// Copy the inner DSCP to the outer header in tunnel mode.
     pub copy_dscp: bool,

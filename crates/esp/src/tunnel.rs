@@ -91,7 +91,7 @@ pub(crate) struct OuterTemplate {
 }
 
 /// The DF bit in the IPv4 flags byte (byte 6 of the header).
-const DF_BIT: u8 = 0x40;
+pub(crate) const DF_BIT: u8 = 0x40;
 
 impl OuterTemplate {
     /// The template for an SA from `local` to `remote` carrying `protocol`.

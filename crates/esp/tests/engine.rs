@@ -346,6 +346,42 @@ fn tunnel_df_and_dscp_policies() {
     }
 }
 
+/// Transport mode keeps the packet's own header: the SA's DF policy applies to it, with
+/// the checksum right, and the peer opens the packet whatever DF said.
+#[test]
+fn transport_df_policies() {
+    let now = Instant::now();
+    for (df, inner_df, want) in [
+        (DfPolicy::Copy, true, true),
+        (DfPolicy::Copy, false, false),
+        (DfPolicy::Set, false, true),
+        (DfPolicy::Clear, true, false),
+    ] {
+        let mut p = pair(&spec(GCM, Mode::Transport), 0x1016, now);
+        let mut cfg = p.a.remove(p.out).expect("remove");
+        cfg.df = df;
+        p.out = p.a.install(cfg, &keymat(20, 0x16), now).expect("install");
+        let mut pkt = udp_packet(v4(1), v4(2), 100, 0);
+        if !inner_df {
+            pkt[6] &= !0x40;
+            pkt[10..12].fill(0);
+            let sum = palisade_wire::ipv4_header_checksum(&pkt[..20]);
+            pkt[10..12].copy_from_slice(&sum.to_be_bytes());
+        }
+        assert_eq!(
+            Ipv4Header::parse(&pkt).expect("inner").dont_fragment,
+            inner_df
+        );
+        let wire = seal(&mut p, &pkt, now).expect("seal");
+        let outer = outer_v4(&wire);
+        assert_eq!(outer.dont_fragment, want, "{df:?}, inner DF {inner_df}");
+        assert_eq!(outer.protocol, proto::ESP);
+        assert!(ipv4::verify_checksum(&wire));
+        let opened = open(&mut p.b, &wire, now).expect("open");
+        assert_eq!(opened[20..], pkt[20..], "the payload comes back");
+    }
+}
+
 #[test]
 fn ecn_at_the_egress_follows_rfc_6040() {
     let now = Instant::now();
