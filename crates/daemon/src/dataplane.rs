@@ -34,7 +34,8 @@ use palisade_esp::fragmentation::{Fragments, fragment_in_place};
 use palisade_esp::reassembly::{Pushed, Reassembly, ReassemblyDrop, ReassemblyLimits};
 use palisade_esp::transport_nat;
 use palisade_esp::{
-    Direction, DropReason, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet, Sad,
+    DfPolicy, Direction, DropReason, EspError, LifetimeEvent, MAX_HEADROOM, MAX_TAILROOM, Packet,
+    Sad,
 };
 use palisade_ike::{Acquire, ChildSa, Expiry};
 use palisade_wire::IPV6_HEADER_LEN;
@@ -475,6 +476,9 @@ impl Dataplane {
             if let Err(e) = s.set_receive_queue(NATT_QUEUE) {
                 warn!(error = %e, "the NAT-T socket keeps its default receive queue");
             }
+            if let Err(e) = s.clear_df() {
+                warn!(error = %e, "ESP in UDP keeps DF: a narrower path drops it");
+            }
         }
         let DataIo {
             tun,
@@ -748,7 +752,12 @@ impl Dataplane {
 
     fn install(&mut self, child: &ChildSa) {
         let now = Instant::now();
-        let [inbound, outbound] = child.sa_configs();
+        let [inbound, mut outbound] = child.sa_configs();
+        // No inner host hears of a narrower path from us (no ICMP "fragmentation
+        // needed" back into the TUN), so DF on what we send would let such a path drop
+        // it silently: every IPv4 packet leaves with DF clear, for that path to
+        // fragment (WFP's CLEAR_DF_ON_TUNNEL, in transport mode too).
+        outbound.config.df = DfPolicy::Clear;
         let inbound = match self.sad.install(inbound.config, inbound.keymat, now) {
             Ok(h) => h,
             Err(e) => {
@@ -764,8 +773,15 @@ impl Dataplane {
                 return;
             }
         };
-        self.table
-            .insert(SaTable::entry_for(child, inbound, outbound, now));
+        let mut entry = SaTable::entry_for(child, inbound, outbound, now);
+        entry.link_mtu = match crate::sys::sockopt::path_mtu(child.remote, crate::sys::FWMARK) {
+            Ok(mtu) => mtu,
+            Err(e) => {
+                warn!(peer = %child.remote, error = %e, "no MTU for the link to the peer; ESP leaves whole");
+                usize::MAX
+            }
+        };
+        self.table.insert(entry);
         // What waited for this peer goes out now (or waits again if it needs another SA).
         let mut buf = std::mem::take(&mut self.buf);
         for packet in self.table.take_held(child.remote) {
@@ -1057,13 +1073,7 @@ impl Dataplane {
         if Reassembly::is_fragment(&buf[start..start + n]) {
             n = self.reassemble(buf, start, n, now)?;
         }
-        let (range, via) = self.outbound_whole(buf, start, n, now)?;
-        // The kernel gives nothing longer than the MTU but in fragments: only a
-        // datagram put back together (here or by the worker that handed it over) is.
-        if n <= self.mtu {
-            return Some((range, via));
-        }
-        self.fragment(buf, range)
+        self.outbound_whole(buf, start, n, now)
     }
 
     /// Gathers the fragment at `buf[start..][..n]`; once its datagram is complete, puts
@@ -1116,12 +1126,28 @@ impl Dataplane {
         DataStats::bump(counter);
     }
 
-    /// Cuts the packet at `buf[range]` into fragments of at most the TUN's MTU, in
-    /// place: the raw socket refuses packets longer than the route's MTU.
-    fn fragment(&mut self, buf: &mut [u8], range: Range<usize>) -> Option<(Range<usize>, Via)> {
+    /// A packet that leaves as it came (policy permits it in clear): whole, or if it is
+    /// a datagram put back together (here or by the worker that handed it over) longer
+    /// than the TUN's MTU, cut to that, which the kernel took it in.
+    fn clear(&mut self, buf: &mut [u8], range: Range<usize>) -> Option<(Range<usize>, Via)> {
+        DataStats::bump(&self.stats.clear_permitted);
+        if range.len() <= self.mtu {
+            return Some((range, Via::Ip));
+        }
+        self.fragment(buf, range, self.mtu)
+    }
+
+    /// Cuts the packet at `buf[range]` into fragments of at most `mtu` bytes, in place:
+    /// the raw socket refuses packets longer than its device's MTU.
+    fn fragment(
+        &mut self,
+        buf: &mut [u8],
+        range: Range<usize>,
+        mtu: usize,
+    ) -> Option<(Range<usize>, Via)> {
         self.datagrams_cut += 1;
         let id = self.fragment_ids.hash_one(self.datagrams_cut) as u32;
-        match fragment_in_place(buf, range.clone(), self.mtu, id) {
+        match fragment_in_place(buf, range.clone(), mtu, id) {
             Ok(f) => {
                 DataStats::bump(&self.stats.fragmented);
                 Some((range, Via::Fragments(f)))
@@ -1150,10 +1176,7 @@ impl Dataplane {
             return None;
         };
         match self.callout.outbound(&flow) {
-            Outbound::Clear => {
-                DataStats::bump(&self.stats.clear_permitted);
-                Some((start..start + n, Via::Ip))
-            }
+            Outbound::Clear => self.clear(buf, start..start + n),
             Outbound::Block { .. } => {
                 DataStats::bump(&self.stats.clear_blocked);
                 None
@@ -1180,8 +1203,7 @@ impl Dataplane {
                             self.nd_acquired.insert(p.peer, now);
                             self.acquire(&p);
                         }
-                        DataStats::bump(&self.stats.clear_permitted);
-                        return Some((start..start + n, Via::Ip));
+                        return self.clear(buf, start..start + n);
                     }
                     match self.table.hold(p.peer, &buf[start..start + n]) {
                         Ok(true) => self.acquire(&p),
@@ -1191,11 +1213,12 @@ impl Dataplane {
                     self.report_held();
                     return None;
                 };
-                let (handle, spi, ike_sa, udp) = (
+                let (handle, spi, ike_sa, udp, link_mtu) = (
                     entry.outbound,
                     entry.outbound_spi,
                     entry.ike_sa,
                     entry.udp_encap.is_some(),
+                    entry.link_mtu,
                 );
                 let mut pkt = Packet::new(buf, start, n);
                 match self.sad.encapsulate(handle, &mut pkt, now) {
@@ -1207,10 +1230,15 @@ impl Dataplane {
                                 expiry: Expiry::Soft,
                             });
                         }
-                        if udp {
-                            if self.sent_activity.due(ike_sa, now) {
-                                let _ = self.keying.send(KeyingInput::Activity(ike_sa));
-                            }
+                        if udp && self.sent_activity.due(ike_sa, now) {
+                            let _ = self.keying.send(KeyingInput::Activity(ike_sa));
+                        }
+                        // Longer than the link to the peer takes whole (a datagram put
+                        // back together, or a TUN MTU too large for the link): cut here,
+                        // the outer header being ours, and sent through the raw socket.
+                        if range.len() > link_mtu {
+                            self.fragment(buf, range, link_mtu)
+                        } else if udp {
                             Some((range, Via::Udp))
                         } else {
                             Some((range, Via::Ip))

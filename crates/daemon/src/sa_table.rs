@@ -30,6 +30,10 @@ pub struct ChildEntry {
     pub outbound: SaHandle,
     /// The IKE peer (outer remote address).
     pub peer: IpAddr,
+    /// The longest packet the kernel sends to the peer whole
+    /// (`sys::sockopt::path_mtu`), learned when the pair is installed: longer ESP
+    /// packets leave in fragments the data plane cuts.
+    pub link_mtu: usize,
     /// Our outer address.
     pub local: IpAddr,
     /// Transport or tunnel.
@@ -105,6 +109,7 @@ impl SaTable {
             inbound,
             outbound,
             peer: child.remote,
+            link_mtu: usize::MAX,
             local: child.local,
             mode: child.mode,
             udp_encap: child.udp_encap,
@@ -255,6 +260,7 @@ mod tests {
             inbound,
             outbound,
             peer: b,
+            link_mtu: 1500,
             local: a,
             mode: Mode::Transport,
             udp_encap: None,

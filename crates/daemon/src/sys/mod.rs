@@ -25,6 +25,7 @@ pub mod notify;
 pub mod route;
 pub mod shard;
 pub mod sock_diag;
+pub mod sockopt;
 pub mod tun;
 pub mod tun_gro;
 pub mod tun_gso;

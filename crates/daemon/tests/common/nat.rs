@@ -37,6 +37,8 @@ pub struct Topology {
     pub b: Netns,
     /// The router's device on the public link (towards `b`).
     pub public_dev: String,
+    /// `b`'s device.
+    pub b_dev: String,
 }
 
 /// A veth pair from `x` (at `x_addr`/24) to `y` (at `y_addr`/24).
@@ -64,7 +66,32 @@ fn link(x: &Netns, x_dev: &str, x_addr: Ipv4Addr, y: &Netns, y_dev: &str, y_addr
 }
 
 impl Topology {
+    /// The router masquerades `a`'s network.
     pub fn new() -> Topology {
+        Topology::build(true)
+    }
+
+    /// The router only forwards: `b` reaches `a`'s address through it, and `mtu` is the
+    /// public link's (both ends), where a narrower link on the path would be.
+    pub fn routed(mtu: u16) -> Topology {
+        let t = Topology::build(false);
+        let b_dev = t.b_dev.clone();
+        for (ns, dev) in [(&t.nat, &t.public_dev), (&t.b, &b_dev)] {
+            ns.ip(&["link", "set", dev, "mtu", &mtu.to_string()])
+                .expect("mtu");
+        }
+        t.b.ip(&[
+            "route",
+            "add",
+            "10.201.0.0/24",
+            "via",
+            &NAT_OUTSIDE.to_string(),
+        ])
+        .expect("b's route to a");
+        t
+    }
+
+    fn build(masquerade: bool) -> Topology {
         let pid = std::process::id();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let (a, nat, b) = {
@@ -74,20 +101,36 @@ impl Topology {
             (make("a"), make("r"), make("b"))
         };
         let dev = |tag: &str| format!("pn{pid:x}{n:x}{tag}");
-        let public_dev = dev("rb");
+        let (public_dev, b_dev) = (dev("rb"), dev("b"));
         link(&a, &dev("a"), A, &nat, &dev("ra"), NAT_INSIDE);
-        link(&nat, &public_dev, NAT_OUTSIDE, &b, &dev("b"), B);
+        link(&nat, &public_dev, NAT_OUTSIDE, &b, &b_dev, B);
         a.ip(&["route", "add", "default", "via", &NAT_INSIDE.to_string()])
             .expect("a's default route");
         nat.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
             .expect("ns")
             .expect("forwarding");
+        let t = Topology {
+            a,
+            nat,
+            b,
+            public_dev,
+            b_dev,
+        };
+        if masquerade {
+            t.masquerade();
+        }
+        t
+    }
+
+    /// The NAT: `a`'s network masqueraded out of the public link.
+    fn masquerade(&self) {
+        let public_dev = &self.public_dev;
         let ruleset = format!(
             "table ip nat {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
              oifname \"{public_dev}\" ip saddr 10.201.0.0/24 meta l4proto {{ tcp, udp }} masquerade to :{NAT_PORTS}\n    \
              oifname \"{public_dev}\" ip saddr 10.201.0.0/24 masquerade\n  }}\n}}\n"
         );
-        let mut nft = nat.command("nft");
+        let mut nft = self.nat.command("nft");
         nft.args(["-f", "-"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -108,12 +151,6 @@ impl Topology {
             "nft: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Topology {
-            a,
-            nat,
-            b,
-            public_dev,
-        }
     }
 }
 

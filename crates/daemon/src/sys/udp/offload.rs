@@ -32,6 +32,25 @@ impl IkeSocket {
         setsockopt(&self.socket, sockopt::UdpGroSegment, &true).map_err(io::Error::from)
     }
 
+    /// IPv4: sends without DF, and cuts segmented sends by the device's MTU instead of
+    /// the path's (`IP_PMTUDISC_OMIT`). The data plane tells no inner host of a
+    /// narrower path, so with DF such a path would drop ESP in UDP silently; and once the
+    /// kernel knew the narrower MTU, every segmented send of full-sized packets would be
+    /// refused (`EINVAL`). Without DF, routers on a narrow path fragment the datagrams
+    /// and the peer's kernel puts them back together. No-op on the IPv6 socket:
+    /// routers never fragment IPv6, and the kernel fragments at the source there.
+    pub fn clear_df(&self) -> io::Result<()> {
+        if self.v6 {
+            return Ok(());
+        }
+        crate::sys::sockopt::set_int_option(
+            &self.socket,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_OMIT,
+        )
+    }
+
     /// Makes the receive queue `bytes` deep (root may exceed `net.core.rmem_max`): the
     /// default (about 208 KiB) holds three coalesced 64 KiB buffers, and a burst beyond
     /// that is dropped by the kernel, which TCP inside sees as loss.
