@@ -1061,7 +1061,8 @@ impl Dataplane {
     /// or its IPsec form, in `buf`) and how, or `None` (dropped, held, or failed; counted).
     /// A fragment waits for the rest of its datagram, which is then judged and protected
     /// whole (policy may name ports only the first fragment shows, and transport mode
-    /// protects whole datagrams only, RFC 4303 §3.3.4) and leaves cut to the TUN's MTU.
+    /// protects whole datagrams only, RFC 4303 §3.3.4) and leaves in fragments if it is
+    /// longer than the link to the peer (in clear: than the TUN's MTU).
     fn outbound(
         &mut self,
         buf: &mut Vec<u8>,
@@ -1126,9 +1127,9 @@ impl Dataplane {
         DataStats::bump(counter);
     }
 
-    /// A packet that leaves as it came (policy permits it in clear): whole, or if it is
-    /// a datagram put back together (here or by the worker that handed it over) longer
-    /// than the TUN's MTU, cut to that, which the kernel took it in.
+    /// A packet that leaves as it came (policy permits it in clear): whole, or, a
+    /// datagram put back together (here or by the worker that handed it over) longer
+    /// than the TUN's MTU, cut to that MTU again, as the host's stack had cut it.
     fn clear(&mut self, buf: &mut [u8], range: Range<usize>) -> Option<(Range<usize>, Via)> {
         DataStats::bump(&self.stats.clear_permitted);
         if range.len() <= self.mtu {
