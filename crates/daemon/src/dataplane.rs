@@ -1561,7 +1561,8 @@ impl Slots {
 /// fragments) until [`reclaim`]; returns its length.
 fn place(buf: &mut Vec<u8>, start: usize, packet: &[u8]) -> usize {
     let n = packet.len();
-    let room = start.max(MAX_HEADROOM) - MAX_HEADROOM + slot_len(n);
+    // `slot_len` counts the headroom in front; `start` stands in for it.
+    let room = start + slot_len(n) - MAX_HEADROOM;
     if buf.len() < room {
         buf.resize(room, 0);
     }
